@@ -1,0 +1,69 @@
+# xauth-agent — see README.md. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+BIN        := $(CURDIR)/bin
+VERSION    := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS    := -s -w -X main.version=$(VERSION)
+GO         ?= go
+FUZZTIME   ?= 10s
+STATICCHECK_VERSION := v0.8.2
+AEMM_VERSION        := v1.13.0
+export XAUTH_BIN_DIR := $(BIN)
+
+.PHONY: help build build-e2e tools lint test test-unit test-e2e fuzz fuzz-run demo bench clean
+
+help: ## list targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build the agent (stripped) into bin/xauth-agent
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/xauth-agent ./cmd/xauth-agent
+
+build-e2e: ## build the loopback Vault server (real Vault core) into bin/
+	cd e2e && $(GO) build -o $(BIN)/vault-loopback ./cmd/vault-loopback
+
+tools: $(BIN)/staticcheck $(BIN)/ec2-metadata-mock ## install pinned tools into bin/
+
+$(BIN)/staticcheck:
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+$(BIN)/ec2-metadata-mock:
+	GOBIN=$(BIN) $(GO) install github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock@$(AEMM_VERSION)
+
+lint: tools ## gofmt, go vet, staticcheck, go mod tidy check (both modules)
+	@out=$$(gofmt -l $$(git ls-files '*.go') 2>&1); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(BIN)/staticcheck ./...
+	$(GO) mod tidy -diff
+	cd e2e && $(GO) vet ./...
+	cd e2e && $(BIN)/staticcheck ./...
+	cd e2e && $(GO) mod tidy -e -diff
+
+test: lint test-unit fuzz-run test-e2e ## everything CI runs
+
+test-unit: ## agent module tests with the race detector
+	$(GO) test -race -count=1 ./...
+
+test-e2e: build build-e2e tools ## end-to-end tests on the real Vault + loopback AWS
+	cd e2e && $(GO) test -race -count=1 -timeout 20m ./...
+
+fuzz-run: ## every fuzz target for FUZZTIME (10s in make test)
+	@set -e; for pkg in $$($(GO) list ./...) $$(cd e2e && $(GO) list ./awsfake/...); do \
+	  dir=$$(if [[ $$pkg == */e2e/* ]]; then echo e2e; else echo .; fi); \
+	  for f in $$(cd $$dir && $(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    (cd $$dir && $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg); \
+	  done; \
+	done
+
+fuzz: ## fuzz longer (FUZZTIME=5m by default here)
+	$(MAKE) fuzz-run FUZZTIME=$${FUZZTIME:-5m}
+
+demo: build build-e2e tools ## the seed scenario on loopback: stack up, client1 and client2 log in
+	cd e2e && $(GO) run ./cmd/demo
+
+bench: build build-e2e tools ## side-by-side figures against HashiCorp's reference client
+	cd e2e && $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./bench/
+
+clean: ## remove bin/
+	rm -rf $(BIN)
