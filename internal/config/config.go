@@ -1,0 +1,206 @@
+// Package config builds the agent's runtime configuration.
+//
+// Settings come from four places, each overriding the one before: built-in defaults, an HCL
+// config file, the environment, and command-line flags. Load runs the whole pipeline — parse the
+// file, apply the environment, apply the flags, validate — and returns a typed Config, or an
+// error that wraps ErrInvalid and lists every problem found, each naming the setting, where it
+// was set (file:line, variable or flag) and what to change.
+//
+// A config file looks like this; every block and attribute is optional:
+//
+//	vault {
+//	  address         = "https://vault.example:8200"
+//	  namespace       = ""
+//	  ca_cert         = ""
+//	  ca_path         = ""
+//	  client_cert     = ""
+//	  client_key      = ""
+//	  tls_server_name = ""
+//	  tls_skip_verify = false
+//	}
+//
+//	auth "aws" {
+//	  type         = "iam"
+//	  role         = "vault-role"
+//	  mount        = "aws"
+//	  header_value = "vault.example"
+//	  sts_region   = "us-east-1"
+//	  sts_endpoint = "https://sts.amazonaws.com"
+//	  imds_v2_only = false
+//	}
+//
+//	sink "file" {
+//	  path   = "/run/xauth-agent/token"
+//	  mode   = "0600"
+//	  owner  = ""
+//	  group  = ""
+//	  format = "token"
+//	}
+//
+//	log {
+//	  level  = "info"
+//	  format = "json"
+//	}
+//
+// Unknown blocks and attributes are errors, so a typo never silently falls back to a default.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+// ErrInvalid is wrapped by every error Load returns: the configuration cannot be used as given
+// and will not start working by waiting. The command maps it to the usage/config exit code.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Token formats a file sink can write.
+const (
+	FormatToken = "token" // the bare token, no trailing newline
+	FormatJSON  = "json"  // a JSON object with the token and its metadata
+	FormatEnv   = "env"   // VAULT_TOKEN=<token>, for systemd's EnvironmentFile=
+)
+
+// Config is the validated runtime configuration.
+type Config struct {
+	Source   string // the config file's path, or "" when there was none
+	Vault    Vault
+	Auth     Auth
+	Sinks    []FileSink
+	Log      Log
+	Warnings []string // usable but risky settings, for the command to log at startup
+}
+
+// Vault says how to reach the Vault server.
+type Vault struct {
+	Address       string
+	Namespace     string
+	CACert        string
+	CAPath        string
+	ClientCert    string
+	ClientKey     string
+	TLSServerName string
+	TLSSkipVerify bool
+}
+
+// Auth says how to log in.
+type Auth struct {
+	Method      string // "aws"
+	Type        string // "iam"
+	Role        string // empty: Vault uses the IAM principal's friendly name
+	Mount       string // where the auth method is enabled, without leading or trailing slashes
+	HeaderValue string // X-Vault-AWS-IAM-Server-ID; empty: not sent
+	STSRegion   string // the region the GetCallerIdentity request is signed for
+	STSEndpoint string // the STS URL the signed request names
+	IMDSv2Only  bool   // never fall back to IMDSv1 for instance credentials
+}
+
+// FileSink is a file the token is written to.
+type FileSink struct {
+	Path   string // absolute and clean
+	Mode   os.FileMode
+	Owner  string // user name or numeric uid; empty: the agent's user
+	Group  string // group name or numeric gid; empty: the agent's group
+	Format string // FormatToken, FormatJSON or FormatEnv
+}
+
+// Log says how the agent logs.
+type Log struct {
+	Level  string // debug, info, warn or error
+	Format string // json or console
+}
+
+// Overrides are the settings given on the command line. A nil pointer means the flag was not
+// set, so the environment or the file decides.
+type Overrides struct {
+	VaultAddr, Role, Mount, HeaderValue, STSRegion, STSEndpoint, LogLevel, LogFormat *string
+
+	IMDSv2Only *bool
+
+	SinkFiles  []string // --sink-file: each adds a file sink to those in the config file
+	SinkFormat *string  // --sink-format: the format of the sinks added by SinkFiles
+}
+
+// Load reads the config file at path (none when path is ""), applies the environment read
+// through env (nil means an empty environment) and the overrides, and validates the result.
+// Environment variables set to the empty string count as unset.
+//
+// Every error wraps ErrInvalid; validation problems are all reported together.
+func Load(path string, env func(string) (string, bool), o Overrides) (*Config, error) {
+	var src []byte
+	if path != "" {
+		var err error
+		src, err = os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("%w: read config file: %w", ErrInvalid, err)
+		}
+	}
+	return load(path, src, env, o)
+}
+
+// load is Load after the file has been read.
+func load(path string, src []byte, env func(string) (string, bool), o Overrides) (*Config, error) {
+	l := &loader{cfg: defaults(), from: map[string]string{}}
+	if path != "" {
+		f, err := parseFile(path, src)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		l.cfg.Source = path
+		l.applyFile(f)
+	}
+	if env != nil {
+		l.applyEnv(env)
+	}
+	l.applyFlags(o)
+	l.validate()
+
+	if len(l.errs) > 0 {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, errors.Join(l.errs...))
+	}
+	return &l.cfg, nil
+}
+
+func defaults() Config {
+	return Config{
+		Auth: Auth{
+			Method:      "aws",
+			Type:        "iam",
+			Mount:       "aws",
+			STSRegion:   "us-east-1",
+			STSEndpoint: "https://sts.amazonaws.com",
+		},
+		Log: Log{Level: "info", Format: "json"},
+	}
+}
+
+// loader carries the configuration through the pipeline, with what validation needs to say
+// where a bad value came from.
+type loader struct {
+	cfg Config
+
+	// from maps a setting's file name ("auth.sts_region") to where its value was set:
+	// "config.hcl:12", "XAUTH_STS_REGION" or "--sts-region". Defaults have no entry.
+	from map[string]string
+
+	// sinkFrom[i] says where cfg.Sinks[i] was defined: "config.hcl:20" or "--sink-file".
+	sinkFrom []string
+
+	errs []error
+}
+
+// set sets *dst to *v, unless v is nil.
+func set[T any](dst, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+// override sets *dst to *v and records where the value came from, unless v is nil.
+func override[T any](l *loader, key, origin string, dst, v *T) {
+	if v != nil {
+		*dst = *v
+		l.from[key] = origin
+	}
+}

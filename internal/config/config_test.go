@@ -1,0 +1,716 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// fullFile sets every attribute the schema knows.
+const fullFile = `
+vault {
+  address         = "https://vault.example:8200"
+  namespace       = "team-a"
+  ca_cert         = "/etc/xauth-agent/ca.pem"
+  ca_path         = "/etc/ssl/certs"
+  client_cert     = "/etc/xauth-agent/client.pem"
+  client_key      = "/etc/xauth-agent/client-key.pem"
+  tls_server_name = "vault.internal"
+  tls_skip_verify = false
+}
+
+auth "aws" {
+  type         = "iam"
+  role         = "web"
+  mount        = "/aws-prod/"
+  header_value = "vault.example"
+  sts_region   = "eu-west-1"
+  sts_endpoint = "https://sts.eu-west-1.amazonaws.com"
+  imds_v2_only = true
+}
+
+sink "file" {
+  path   = "/run/xauth-agent/token"
+  mode   = "0400"
+  owner  = "app"
+  group  = "1001"
+  format = "json"
+}
+
+sink "file" {
+  path = "/run/xauth-agent/env"
+}
+
+log {
+  level  = "debug"
+  format = "console"
+}
+`
+
+// writeConfig writes src to config.hcl in a fresh directory and returns its path.
+func writeConfig(t *testing.T, src string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// environ is a hermetic environment for Load.
+func environ(vars map[string]string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		v, ok := vars[name]
+		return v, ok
+	}
+}
+
+// expected is the Config that defaults give with only a Vault address set, changed by edit.
+func expected(source string, edit func(*Config)) *Config {
+	c := &Config{
+		Source: source,
+		Vault:  Vault{Address: "https://vault.example:8200"},
+		Auth: Auth{
+			Method:      "aws",
+			Type:        "iam",
+			Mount:       "aws",
+			STSRegion:   "us-east-1",
+			STSEndpoint: "https://sts.amazonaws.com",
+		},
+		Log:      Log{Level: "info", Format: "json"},
+	}
+	if edit != nil {
+		edit(c)
+	}
+	return c
+}
+
+func TestLoad(t *testing.T) {
+	vaultOnly := `vault { address = "https://vault.example:8200" }`
+	tokenSink := FileSink{Path: "/run/xauth-agent/token", Mode: 0o600, Format: FormatToken}
+
+	tests := []struct {
+		name string
+		file string // config file contents; "" means no file
+		env  map[string]string
+		o    Overrides
+		want func(path string) *Config
+	}{
+		{
+			name: "defaults with only an address from the environment",
+			env:  map[string]string{"VAULT_ADDR": "https://vault.example:8200"},
+			want: func(string) *Config { return expected("", nil) },
+		},
+		{
+			name: "defaults with only an address flag",
+			o:    Overrides{VaultAddr: new("https://vault.example:8200")},
+			want: func(string) *Config { return expected("", nil) },
+		},
+		{
+			name: "empty file",
+			file: "\n",
+			env:  map[string]string{"VAULT_ADDR": "https://vault.example:8200"},
+			want: func(path string) *Config { return expected(path, nil) },
+		},
+		{
+			name: "file only",
+			file: fullFile,
+			want: func(path string) *Config {
+				return &Config{
+					Source: path,
+					Vault: Vault{
+						Address:       "https://vault.example:8200",
+						Namespace:     "team-a",
+						CACert:        "/etc/xauth-agent/ca.pem",
+						CAPath:        "/etc/ssl/certs",
+						ClientCert:    "/etc/xauth-agent/client.pem",
+						ClientKey:     "/etc/xauth-agent/client-key.pem",
+						TLSServerName: "vault.internal",
+					},
+					Auth: Auth{
+						Method:      "aws",
+						Type:        "iam",
+						Role:        "web",
+						Mount:       "aws-prod",
+						HeaderValue: "vault.example",
+						STSRegion:   "eu-west-1",
+						STSEndpoint: "https://sts.eu-west-1.amazonaws.com",
+						IMDSv2Only:  true,
+					},
+					Sinks: []FileSink{
+						{Path: "/run/xauth-agent/token", Mode: 0o400, Owner: "app", Group: "1001", Format: FormatJSON},
+						{Path: "/run/xauth-agent/env", Mode: 0o600, Format: FormatToken},
+					},
+					Log: Log{Level: "debug", Format: "console"},
+				}
+			},
+		},
+		{
+			name: "env overrides file",
+			file: `
+vault {
+  address   = "https://file.example:8200"
+  namespace = "file-ns"
+}
+auth "aws" {
+  role       = "file-role"
+  mount      = "file-mount"
+  sts_region = "eu-west-1"
+}
+log { level = "debug" }
+`,
+			env: map[string]string{
+				"VAULT_ADDR":         "https://vault.example:8200",
+				"VAULT_NAMESPACE":    "env-ns",
+				"VAULT_SKIP_VERIFY":  "0",
+				"XAUTH_ROLE":         "env-role",
+				"XAUTH_MOUNT":        "env-mount",
+				"XAUTH_HEADER_VALUE": "env-header",
+				"XAUTH_STS_REGION":   "us-east-1",
+				"XAUTH_LOG_LEVEL":    "warn",
+				"XAUTH_LOG_FORMAT":   "console",
+			},
+			want: func(path string) *Config {
+				return expected(path, func(c *Config) {
+					c.Vault.Namespace = "env-ns"
+					c.Auth.Role = "env-role"
+					c.Auth.Mount = "env-mount"
+					c.Auth.HeaderValue = "env-header"
+					c.Log = Log{Level: "warn", Format: "console"}
+				})
+			},
+		},
+		{
+			name: "env set to the empty string is ignored",
+			file: `
+vault { address = "https://vault.example:8200" }
+auth "aws" { role = "file-role" }
+`,
+			env: map[string]string{"VAULT_ADDR": "", "XAUTH_ROLE": "", "VAULT_SKIP_VERIFY": ""},
+			want: func(path string) *Config {
+				return expected(path, func(c *Config) { c.Auth.Role = "file-role" })
+			},
+		},
+		{
+			name: "every vault variable",
+			env: map[string]string{
+				"VAULT_ADDR":            "http://127.0.0.1:8200",
+				"VAULT_NAMESPACE":       "ns",
+				"VAULT_CACERT":          "/ca.pem",
+				"VAULT_CAPATH":          "/certs",
+				"VAULT_CLIENT_CERT":     "/cert.pem",
+				"VAULT_CLIENT_KEY":      "/key.pem",
+				"VAULT_TLS_SERVER_NAME": "vault.internal",
+				"XAUTH_STS_ENDPOINT":    "http://127.0.0.1:9000/",
+			},
+			want: func(string) *Config {
+				return expected("", func(c *Config) {
+					c.Vault = Vault{
+						Address:       "http://127.0.0.1:8200",
+						Namespace:     "ns",
+						CACert:        "/ca.pem",
+						CAPath:        "/certs",
+						ClientCert:    "/cert.pem",
+						ClientKey:     "/key.pem",
+						TLSServerName: "vault.internal",
+					}
+					c.Auth.STSEndpoint = "http://127.0.0.1:9000/"
+				})
+			},
+		},
+		{
+			name: "flags override env",
+			file: `
+vault { address = "https://file.example:8200" }
+auth "aws" {
+  role         = "file-role"
+  header_value = "file-header"
+  imds_v2_only = true
+}
+log { format = "console" }
+`,
+			env: map[string]string{
+				"VAULT_ADDR":         "https://env.example:8200",
+				"XAUTH_ROLE":         "env-role",
+				"XAUTH_MOUNT":        "env-mount",
+				"XAUTH_STS_REGION":   "eu-west-1",
+				"XAUTH_STS_ENDPOINT": "https://sts.eu-west-1.amazonaws.com",
+				"XAUTH_LOG_LEVEL":    "debug",
+			},
+			o: Overrides{
+				VaultAddr:   new("https://vault.example:8200"),
+				Role:        new("flag-role"),
+				Mount:       new("flag-mount"),
+				HeaderValue: new(""), // a flag can clear what the file set
+				STSRegion:   new("us-west-2"),
+				STSEndpoint: new("https://sts.us-west-2.amazonaws.com"),
+				LogLevel:    new("error"),
+				LogFormat:   new("json"),
+				IMDSv2Only:  new(false),
+			},
+			want: func(path string) *Config {
+				return expected(path, func(c *Config) {
+					c.Auth.Role = "flag-role"
+					c.Auth.Mount = "flag-mount"
+					c.Auth.STSRegion = "us-west-2"
+					c.Auth.STSEndpoint = "https://sts.us-west-2.amazonaws.com"
+					c.Log.Level = "error"
+				})
+			},
+		},
+		{
+			name: "sink-file adds sinks to the file's, with sink-format",
+			file: vaultOnly + `
+sink "file" { path = "/run/xauth-agent/token" }
+`,
+			o: Overrides{
+				SinkFiles:  []string{"/run/app/token.json", "/run/other//token.json"},
+				SinkFormat: new(FormatJSON),
+			},
+			want: func(path string) *Config {
+				return expected(path, func(c *Config) {
+					c.Sinks = []FileSink{
+						tokenSink,
+						{Path: "/run/app/token.json", Mode: 0o600, Format: FormatJSON},
+						{Path: "/run/other/token.json", Mode: 0o600, Format: FormatJSON},
+					}
+					c.Warnings = nil
+				})
+			},
+		},
+		{
+			name: "sink-file without sink-format writes the bare token",
+			env:  map[string]string{"VAULT_ADDR": "https://vault.example:8200"},
+			o:    Overrides{SinkFiles: []string{"/run/xauth-agent/token"}},
+			want: func(string) *Config {
+				return expected("", func(c *Config) {
+					c.Sinks = []FileSink{tokenSink}
+					c.Warnings = nil
+				})
+			},
+		},
+		{
+			name: "sink formats and modes",
+			file: vaultOnly + `
+sink "file" {
+  path   = "/run/a"
+  mode   = "600"
+  format = "env"
+}
+sink "file" {
+  path   = "/run/b"
+  mode   = "0000"
+  format = "token"
+}
+`,
+			want: func(path string) *Config {
+				return expected(path, func(c *Config) {
+					c.Sinks = []FileSink{
+						{Path: "/run/a", Mode: 0o600, Format: FormatEnv},
+						{Path: "/run/b", Mode: 0, Format: FormatToken},
+					}
+					c.Warnings = nil
+				})
+			},
+		},
+		{
+			name: "regional STS endpoints that match the region",
+			file: vaultOnly + `
+auth "aws" {
+  sts_region   = "eu-central-1"
+  sts_endpoint = "https://vpce-0a1b-c2d3.sts.eu-central-1.vpce.amazonaws.com"
+}
+`,
+			want: func(path string) *Config {
+				return expected(path, func(c *Config) {
+					c.Auth.STSRegion = "eu-central-1"
+					c.Auth.STSEndpoint = "https://vpce-0a1b-c2d3.sts.eu-central-1.vpce.amazonaws.com"
+				})
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var path string
+			if tt.file != "" {
+				path = writeConfig(t, tt.file)
+			}
+			got, err := Load(path, environ(tt.env), tt.o)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if want := tt.want(path); !reflect.DeepEqual(got, want) {
+				t.Errorf("Load:\n got %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	const vaultOnly = `vault { address = "https://vault.example:8200" }` + "\n"
+
+	// In want, FILE stands for the config file's path. Every string must be in the error.
+	tests := []struct {
+		name string
+		file string
+		env  map[string]string
+		o    Overrides
+		want []string
+	}{
+		{
+			name: "unknown attribute",
+			file: "vault {\n  address = \"https://vault.example:8200\"\n  adress = \"x\"\n}\n",
+			want: []string{"FILE:3", `"adress"`},
+		},
+		{
+			name: "unknown top-level attribute",
+			file: vaultOnly + "role = \"web\"\n",
+			want: []string{"FILE:2", `"role"`},
+		},
+		{
+			name: "unknown block",
+			file: vaultOnly + "\ntemplate {\n}\n",
+			want: []string{"FILE:3", `"template"`},
+		},
+		{
+			name: "unknown block inside vault",
+			file: "vault {\n  address = \"https://vault.example:8200\"\n  tls {\n  }\n}\n",
+			want: []string{"FILE:3", `"tls"`},
+		},
+		{
+			name: "unknown attribute in auth",
+			file: vaultOnly + "auth \"aws\" {\n  type = \"iam\"\n  region = \"eu-west-1\"\n}\n",
+			want: []string{"FILE:4", `"region"`},
+		},
+		{
+			name: "unknown attribute in sink",
+			file: vaultOnly + "sink \"file\" {\n  path = \"/run/t\"\n  perms = \"0600\"\n}\n",
+			want: []string{"FILE:4", `"perms"`},
+		},
+		{
+			name: "sink without path",
+			file: vaultOnly + "sink \"file\" {\n  mode = \"0600\"\n}\n",
+			want: []string{"FILE:", `"path" is required`},
+		},
+		{
+			name: "attribute of the wrong type",
+			file: "vault {\n  address = \"https://vault.example:8200\"\n  tls_skip_verify = \"sometimes\"\n}\n",
+			want: []string{"FILE:3", "bool"},
+		},
+		{
+			name: "variables are not allowed",
+			file: "vault {\n  address = var.addr\n}\n",
+			want: []string{"FILE:2", "Variables not allowed"},
+		},
+		{
+			name: "syntax error",
+			file: "vault {\n  address = \"https://vault.example:8200\n}\n",
+			want: []string{"FILE:2"},
+		},
+		{
+			name: "duplicate vault block",
+			file: vaultOnly + "vault {\n}\n",
+			want: []string{"FILE:2", "Duplicate vault block", "FILE:1"},
+		},
+		{
+			name: "duplicate auth block",
+			file: vaultOnly + "auth \"aws\" {}\nauth \"aws\" {}\n",
+			want: []string{"FILE:3", "Duplicate auth block"},
+		},
+		{
+			name: "duplicate log block",
+			file: vaultOnly + "log {}\nlog {}\n",
+			want: []string{"FILE:3", "Duplicate log block"},
+		},
+		{
+			name: "auth without a method label",
+			file: vaultOnly + "auth {\n}\n",
+			want: []string{"FILE:2", "auth"},
+		},
+		{
+			name: "auth method other than aws",
+			file: vaultOnly + "auth \"gcp\" {\n  role = \"x\"\n}\n",
+			want: []string{"FILE:2", `auth method "gcp" is not supported`, `auth "aws"`},
+		},
+		{
+			name: "auth type ec2",
+			file: vaultOnly + "auth \"aws\" {\n  type = \"ec2\"\n}\n",
+			want: []string{"FILE:3", `auth type "ec2" is not supported yet`},
+		},
+		{
+			name: "unknown auth type",
+			file: vaultOnly + "auth \"aws\" {\n  type = \"oidc\"\n}\n",
+			want: []string{"FILE:3", `auth type "oidc" is not supported`},
+		},
+		{
+			name: "sink type other than file",
+			file: vaultOnly + "sink \"socket\" {\n  address = \"/run/x.sock\"\n}\n",
+			want: []string{"FILE:2", `sink type "socket" is not supported`},
+		},
+		{
+			name: "mode with digits that are not octal",
+			file: vaultOnly + "sink \"file\" {\n  path = \"/run/t\"\n  mode = \"0999\"\n}\n",
+			want: []string{"FILE:4", `mode "0999"`, "octal"},
+		},
+		{
+			name: "mode in letters",
+			file: vaultOnly + "sink \"file\" {\n  path = \"/run/t\"\n  mode = \"rw\"\n}\n",
+			want: []string{"FILE:4", `mode "rw"`},
+		},
+		{
+			name: "mode above 0777",
+			file: vaultOnly + "sink \"file\" {\n  path = \"/run/t\"\n  mode = \"01777\"\n}\n",
+			want: []string{"FILE:4", `mode "01777"`},
+		},
+		{
+			name: "relative sink path",
+			file: vaultOnly + "sink \"file\" {\n  path = \"run/t\"\n}\n",
+			want: []string{"FILE:3", `sink path "run/t" is not absolute`},
+		},
+		{
+			name: "unknown sink format",
+			file: vaultOnly + "sink \"file\" {\n  path = \"/run/t\"\n  format = \"yaml\"\n}\n",
+			want: []string{"FILE:4", `format "yaml" is not supported`},
+		},
+		{
+			name: "two sinks with the same path",
+			file: vaultOnly + "sink \"file\" {\n  path = \"/run/t\"\n}\nsink \"file\" {\n  path = \"/run/./t\"\n}\n",
+			want: []string{`sink path "/run/t" is used by two sinks`, "FILE:3", "FILE:6"},
+		},
+		{
+			name: "sink-file with the path of a file sink",
+			file: vaultOnly + "sink \"file\" {\n  path = \"/run/t\"\n}\n",
+			o:    Overrides{SinkFiles: []string{"/run/t"}},
+			want: []string{`sink path "/run/t" is used by two sinks`, "FILE:3", "--sink-file"},
+		},
+		{
+			name: "relative sink-file",
+			file: vaultOnly,
+			o:    Overrides{SinkFiles: []string{"token"}},
+			want: []string{`--sink-file "token" is not an absolute path`},
+		},
+		{
+			name: "sink-format without sink-file",
+			file: vaultOnly,
+			o:    Overrides{SinkFormat: new(FormatJSON)},
+			want: []string{"--sink-format", "without --sink-file"},
+		},
+		{
+			name: "unknown sink-format",
+			file: vaultOnly,
+			o:    Overrides{SinkFiles: []string{"/run/t"}, SinkFormat: new("xml")},
+			want: []string{`--sink-format "xml" is not supported`},
+		},
+		{
+			name: "no vault address",
+			want: []string{"vault address is not set: set vault.address in the config, VAULT_ADDR, or --vault-addr"},
+		},
+		{
+			name: "vault address without a scheme",
+			env:  map[string]string{"VAULT_ADDR": "vault.example:8200"},
+			want: []string{`vault.address "vault.example:8200" (VAULT_ADDR) is not an http:// or https:// URL`},
+		},
+		{
+			name: "vault address without a host",
+			file: "vault {\n  address = \"https://:8200\"\n}\n",
+			want: []string{`vault.address "https://:8200" (FILE:2)`},
+		},
+		{
+			name: "client certificate without key",
+			file: vaultOnly,
+			env:  map[string]string{"VAULT_CLIENT_CERT": "/cert.pem"},
+			want: []string{"vault.client_cert and vault.client_key"},
+		},
+		{
+			name: "VAULT_SKIP_VERIFY that is not a boolean",
+			file: vaultOnly,
+			env:  map[string]string{"VAULT_SKIP_VERIFY": "maybe"},
+			want: []string{`VAULT_SKIP_VERIFY "maybe" is not a boolean`},
+		},
+		{
+			name: "mount of only slashes",
+			file: vaultOnly,
+			o:    Overrides{Mount: new("//")},
+			want: []string{`auth.mount "//" (--mount) names no path`},
+		},
+		{
+			name: "region that is not a region",
+			file: vaultOnly,
+			env:  map[string]string{"XAUTH_STS_REGION": "us-east"},
+			want: []string{`auth.sts_region "us-east" (XAUTH_STS_REGION) is not an AWS region name`},
+		},
+		{
+			name: "region that does not match the regional endpoint",
+			file: vaultOnly + "auth \"aws\" {\n  sts_endpoint = \"https://sts.eu-west-1.amazonaws.com\"\n}\n",
+			o:    Overrides{STSRegion: new("us-west-2")},
+			want: []string{
+				`auth.sts_region "us-west-2" (--sts-region) does not match the region "eu-west-1"`,
+				`auth.sts_endpoint "https://sts.eu-west-1.amazonaws.com" (FILE:3)`,
+			},
+		},
+		{
+			name: "default region with a regional endpoint",
+			file: vaultOnly,
+			env:  map[string]string{"XAUTH_STS_ENDPOINT": "https://STS.eu-west-1.amazonaws.com:443"},
+			want: []string{`auth.sts_region "us-east-1" does not match the region "eu-west-1"`},
+		},
+		{
+			name: "region that does not match a China endpoint",
+			file: vaultOnly,
+			env:  map[string]string{"XAUTH_STS_ENDPOINT": "https://sts.cn-north-1.amazonaws.com.cn", "XAUTH_STS_REGION": "cn-northwest-1"},
+			want: []string{`"cn-northwest-1"`, `"cn-north-1"`},
+		},
+		{
+			name: "endpoint with a query",
+			file: vaultOnly,
+			o:    Overrides{STSEndpoint: new("https://sts.amazonaws.com/?Action=GetCallerIdentity")},
+			want: []string{`auth.sts_endpoint "https://sts.amazonaws.com/?Action=GetCallerIdentity" (--sts-endpoint) has a query`},
+		},
+		{
+			name: "endpoint that is not http",
+			file: vaultOnly,
+			o:    Overrides{STSEndpoint: new("sts.amazonaws.com")},
+			want: []string{`auth.sts_endpoint "sts.amazonaws.com" (--sts-endpoint) is not an http:// or https:// URL`},
+		},
+		{
+			name: "unknown log level and format",
+			file: vaultOnly + "log {\n  level = \"verbose\"\n  format = \"text\"\n}\n",
+			want: []string{
+				`log.level "verbose" (FILE:3) is not a log level`,
+				`log.format "text" (FILE:4) is not a log format`,
+			},
+		},
+		{
+			name: "every problem at once",
+			file: "auth \"aws\" {\n  mount = \"\"\n}\nsink \"file\" {\n  path = \"/run/t\"\n  mode = \"rw\"\n}\n",
+			env:  map[string]string{"VAULT_SKIP_VERIFY": "maybe", "XAUTH_LOG_LEVEL": "loud"},
+			want: []string{
+				`FILE:6: sink "/run/t": mode "rw"`,
+				"VAULT_SKIP_VERIFY",
+				"vault address is not set",
+				`auth.mount "" (FILE:2)`,
+				`log.level "loud" (XAUTH_LOG_LEVEL)`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var path string
+			if tt.file != "" {
+				path = writeConfig(t, tt.file)
+			}
+			got, err := Load(path, environ(tt.env), tt.o)
+			if err == nil {
+				t.Fatalf("Load succeeded with %+v, want an error", got)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("Load error does not wrap ErrInvalid: %v", err)
+			}
+			for _, w := range tt.want {
+				if w = strings.ReplaceAll(w, "FILE", path); !strings.Contains(err.Error(), w) {
+					t.Errorf("Load error does not contain %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "absent.hcl")
+	_, err := Load(path, environ(nil), Overrides{})
+	if !errors.Is(err, ErrInvalid) || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Load error = %v, want ErrInvalid and fs.ErrNotExist", err)
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("Load error does not name %s: %v", path, err)
+	}
+}
+
+func TestLoadWarnings(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		env  map[string]string
+		want []string // each warning must contain its string, in order
+	}{
+		{
+			name: "none",
+			file: `
+vault { address = "https://vault.example:8200" }
+sink "file" { path = "/run/t" }
+`,
+		},
+		{
+			name: "tls_skip_verify",
+			file: `
+vault { address = "https://vault.example:8200" }
+sink "file" { path = "/run/t" }
+`,
+			env:  map[string]string{"VAULT_SKIP_VERIFY": "true"},
+			want: []string{"vault.tls_skip_verify is true (VAULT_SKIP_VERIFY)"},
+		},
+		{
+			name: "sink readable by group and others",
+			file: `
+vault {
+  address         = "https://vault.example:8200"
+  tls_skip_verify = true
+}
+sink "file" {
+  path = "/run/a"
+  mode = "0640"
+}
+sink "file" {
+  path = "/run/b"
+  mode = "0604"
+}
+sink "file" {
+  path = "/run/c"
+  mode = "0400"
+}
+`,
+			want: []string{
+				"vault.tls_skip_verify is true (FILE:4)",
+				`sink "/run/a" (FILE:7) has mode 0640`,
+				`sink "/run/b" (FILE:11) has mode 0604`,
+			},
+		},
+		{
+			name: "global endpoint with another region",
+			file: `
+vault { address = "https://vault.example:8200" }
+auth "aws" { sts_region = "eu-west-1" }
+sink "file" { path = "/run/t" }
+`,
+			want: []string{`auth.sts_region "eu-west-1" (FILE:3) is used with the global STS endpoint "https://sts.amazonaws.com"`},
+		},
+		{
+			name: "no sinks is fine: --once prints the token",
+			file: `vault { address = "https://vault.example:8200" }`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := writeConfig(t, tt.file)
+			got, err := Load(path, environ(tt.env), Overrides{})
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if len(got.Warnings) != len(tt.want) {
+				t.Fatalf("Load warnings = %q, want %d", got.Warnings, len(tt.want))
+			}
+			for i, w := range tt.want {
+				if w = strings.ReplaceAll(w, "FILE", path); !strings.Contains(got.Warnings[i], w) {
+					t.Errorf("warning %d = %q, want it to contain %q", i, got.Warnings[i], w)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,149 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// regionName matches AWS region names: us-east-1, eu-central-2, us-gov-west-1, cn-north-1.
+var regionName = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
+
+// regionalSTSHost matches the host of a regional STS endpoint and captures its region:
+// sts.eu-west-1.amazonaws.com, sts-fips.us-east-2.amazonaws.com, sts.cn-north-1.amazonaws.com.cn,
+// and interface VPC endpoints such as vpce-0a1b-c2d3.sts.eu-west-1.vpce.amazonaws.com.
+var regionalSTSHost = regexp.MustCompile(`^(?:[a-z0-9-]+\.)?sts(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d+)\.(?:vpce\.)?amazonaws\.com(?:\.cn)?$`)
+
+// globalSTSHost is the host of STS's global endpoint, which takes only us-east-1 signatures.
+const globalSTSHost = "sts.amazonaws.com"
+
+// validate checks the merged settings, normalises them, and collects warnings.
+func (l *loader) validate() {
+	l.validateVault()
+	l.validateAuth()
+	l.validateSinks()
+	l.validateLog()
+}
+
+func (l *loader) fail(err error) { l.errs = append(l.errs, err) }
+
+func (l *loader) warn(format string, args ...any) {
+	l.cfg.Warnings = append(l.cfg.Warnings, fmt.Sprintf(format, args...))
+}
+
+// origin says where a setting was set, as " (config.hcl:3)", or "" for a default.
+func (l *loader) origin(key string) string {
+	if from, ok := l.from[key]; ok {
+		return " (" + from + ")"
+	}
+	return ""
+}
+
+// setting names a setting, its value and where it was set, for a message.
+func (l *loader) setting(key, value string) string {
+	return fmt.Sprintf("%s %q%s", key, value, l.origin(key))
+}
+
+func (l *loader) validateVault() {
+	v := &l.cfg.Vault
+	if v.Address == "" {
+		l.fail(errors.New("vault address is not set: set vault.address in the config, VAULT_ADDR, or --vault-addr"))
+	} else if _, err := parseHTTPURL(v.Address); err != nil {
+		l.fail(fmt.Errorf("%s %w; use one such as \"https://vault.example:8200\"", l.setting("vault.address", v.Address), err))
+	}
+	if (v.ClientCert == "") != (v.ClientKey == "") {
+		l.fail(errors.New("vault.client_cert and vault.client_key (VAULT_CLIENT_CERT, VAULT_CLIENT_KEY) go together: set both to authenticate to Vault with a TLS client certificate, or neither"))
+	}
+	if v.TLSSkipVerify {
+		l.warn("vault.tls_skip_verify is true%s: the Vault server's certificate is not checked, so anyone on the network path can take the token; trust the server's CA with vault.ca_cert instead",
+			l.origin("vault.tls_skip_verify"))
+	}
+}
+
+func (l *loader) validateAuth() {
+	a := &l.cfg.Auth
+
+	mount := a.Mount
+	a.Mount = strings.Trim(a.Mount, "/")
+	if a.Mount == "" {
+		l.fail(fmt.Errorf("%s names no path: set it to the path the aws auth method is enabled at in Vault, such as \"aws\"", l.setting("auth.mount", mount)))
+	}
+
+	regionOK := regionName.MatchString(a.STSRegion)
+	if !regionOK {
+		l.fail(fmt.Errorf("%s is not an AWS region name: use one such as \"us-east-1\"", l.setting("auth.sts_region", a.STSRegion)))
+	}
+
+	u, err := parseHTTPURL(a.STSEndpoint)
+	switch {
+	case err != nil:
+		l.fail(fmt.Errorf("%s %w; use one such as \"https://sts.us-east-1.amazonaws.com\"", l.setting("auth.sts_endpoint", a.STSEndpoint), err))
+	case u.RawQuery != "" || u.ForceQuery:
+		l.fail(fmt.Errorf("%s has a query: remove the part from \"?\"", l.setting("auth.sts_endpoint", a.STSEndpoint)))
+	case regionOK:
+		l.checkSTSRegion(strings.ToLower(u.Hostname()))
+	}
+}
+
+// checkSTSRegion checks the signing region against an AWS STS endpoint's host. STS refuses a
+// signature scoped to a region other than the endpoint's with "Credential should be scoped to
+// a valid region", which Vault passes on as a failed login.
+func (l *loader) checkSTSRegion(host string) {
+	a := &l.cfg.Auth
+	if host == globalSTSHost && a.STSRegion != "us-east-1" {
+		l.warn("%s is used with the global STS endpoint %q, which refuses signatures for regions other than us-east-1 (\"Credential should be scoped to a valid region\"): "+
+			"this works only if Vault's aws auth has use_sts_region_from_client=true; otherwise set auth.sts_region to \"us-east-1\", "+
+			"or set auth.sts_endpoint to \"https://sts.%s.amazonaws.com\" and the same sts_endpoint and sts_region in Vault's aws auth config/client",
+			l.setting("auth.sts_region", a.STSRegion), a.STSEndpoint, a.STSRegion)
+	}
+	if m := regionalSTSHost.FindStringSubmatch(host); m != nil && m[1] != a.STSRegion {
+		l.fail(fmt.Errorf("%s does not match the region %q of %s: the request is signed for sts_region and STS refuses a signature scoped to another region; "+
+			"set auth.sts_region to %q, or use the STS endpoint of %q",
+			l.setting("auth.sts_region", a.STSRegion), m[1], l.setting("auth.sts_endpoint", a.STSEndpoint), m[1], a.STSRegion))
+	}
+}
+
+// parseHTTPURL parses s and checks that it is an http or https URL with a host. Its errors
+// complete a sentence that starts with the setting's name.
+func parseHTTPURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("is not a URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return nil, errors.New("is not an http:// or https:// URL with a host")
+	}
+	return u, nil
+}
+
+func (l *loader) validateSinks() {
+	seen := map[string]string{} // path -> where its sink was defined
+	for i, s := range l.cfg.Sinks {
+		from := l.sinkFrom[i]
+		if prev, ok := seen[s.Path]; ok {
+			l.fail(fmt.Errorf("sink path %q is used by two sinks (%s and %s): give each sink its own file", s.Path, prev, from))
+			continue
+		}
+		seen[s.Path] = from
+		if s.Mode&0o077 != 0 {
+			l.warn("sink %q (%s) has mode %04o, which gives users other than its owner access to the token: use \"0600\" unless they need it",
+				s.Path, from, uint32(s.Mode.Perm()))
+		}
+	}
+}
+
+func (l *loader) validateLog() {
+	g := &l.cfg.Log
+	switch g.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		l.fail(fmt.Errorf("%s is not a log level: use debug, info, warn or error", l.setting("log.level", g.Level)))
+	}
+	switch g.Format {
+	case "json", "console":
+	default:
+		l.fail(fmt.Errorf("%s is not a log format: use json or console", l.setting("log.format", g.Format)))
+	}
+}
