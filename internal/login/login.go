@@ -1,0 +1,218 @@
+package login
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/hashicorp/vault/api"
+	"go.uber.org/zap"
+
+	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/sink"
+)
+
+// Log field names.
+const (
+	fieldAccessor = "accessor"
+	fieldRole     = "role"
+	fieldMount    = "mount"
+	fieldTTL      = "ttl"
+	fieldPolicies = "policies"
+	fieldRegion   = "sts_region"
+	fieldEndpoint = "sts_endpoint"
+	fieldCredSrc  = "credentials_source"
+)
+
+// NewVaultClient builds a vault/api client from the typed config. Its own
+// retries are off: the lifecycle owns retrying. It carries no token.
+func NewVaultClient(v config.Vault) (*api.Client, error) {
+	cfg := api.DefaultConfig()
+	if cfg.Error != nil {
+		return nil, fmt.Errorf("vault client defaults: %w", cfg.Error)
+	}
+	cfg.Address = v.Address
+	cfg.MaxRetries = 0
+	cfg.Timeout = 30 * time.Second
+	tls := &api.TLSConfig{
+		CACert:        v.CACert,
+		CAPath:        v.CAPath,
+		ClientCert:    v.ClientCert,
+		ClientKey:     v.ClientKey,
+		TLSServerName: v.TLSServerName,
+		Insecure:      v.TLSSkipVerify,
+	}
+	if err := cfg.ConfigureTLS(tls); err != nil {
+		return nil, fmt.Errorf("vault tls settings (ca_cert, client_cert, client_key): %w", err)
+	}
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("vault client for %s: %w", v.Address, err)
+	}
+	c.ClearToken()
+	c.SetNamespace(v.Namespace)
+	return c, nil
+}
+
+// AWSCredentials returns aws-sdk-go-v2's default credential chain (env,
+// shared config, web identity, ECS, IMDSv2 honouring
+// AWS_EC2_METADATA_SERVICE_ENDPOINT). With imdsV2Only the IMDSv1 fallback
+// is off. The SDK's own retryer owns IMDS retries (bounded, local); the
+// lifecycle owns retries against Vault.
+func AWSCredentials(ctx context.Context, region string, imdsV2Only bool) (aws.CredentialsProvider, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
+	if err != nil {
+		return nil, fmt.Errorf("%w: load aws config: %v", ErrCredentials, err)
+	}
+	if !imdsV2Only {
+		return cfg.Credentials, nil
+	}
+	client := imds.NewFromConfig(cfg, func(o *imds.Options) { o.EnableFallback = aws.FalseTernary })
+	cfg, err = awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region),
+		awsconfig.WithEC2RoleCredentialOptions(func(o *ec2rolecreds.Options) { o.Client = client }))
+	if err != nil {
+		return nil, fmt.Errorf("%w: load aws config: %v", ErrCredentials, err)
+	}
+	return cfg.Credentials, nil
+}
+
+// Client logs in with the IAM method.
+type Client struct {
+	vault *api.Client
+	creds aws.CredentialsProvider
+	auth  config.Auth
+	now   func() time.Time
+	log   *zap.Logger
+}
+
+// New returns a login client. now may be nil (time.Now).
+func New(vault *api.Client, creds aws.CredentialsProvider, auth config.Auth, now func() time.Time, log *zap.Logger) *Client {
+	if now == nil {
+		now = time.Now
+	}
+	return &Client{vault: vault, creds: creds, auth: auth, now: now, log: log}
+}
+
+// Target is where this client signs.
+func (c *Client) Target() SigningTarget {
+	return SigningTarget{Endpoint: c.auth.STSEndpoint, Region: c.auth.STSRegion, HeaderValue: c.auth.HeaderValue}
+}
+
+// Login signs a fresh GetCallerIdentity and logs in. The error wraps
+// ErrCredentials, ErrUnreachable or ErrRefused (a *Refusal).
+func (c *Client) Login(ctx context.Context) (*api.Secret, error) {
+	creds, err := c.creds.Retrieve(ctx)
+	if err != nil {
+		return nil, credentialsError(err)
+	}
+	c.log.Debug("aws credentials retrieved", zap.String(fieldCredSrc, creds.Source), zap.Time("expires", creds.Expires))
+	t := c.Target()
+	data, err := IAMLoginData(ctx, creds, t, c.auth.Role, c.now())
+	if err != nil {
+		return nil, err
+	}
+	path := "auth/" + strings.Trim(c.auth.Mount, "/") + "/login"
+	c.log.Debug("logging in", zap.String(fieldMount, c.auth.Mount), zap.String(fieldRole, c.auth.Role),
+		zap.String(fieldRegion, t.Region), zap.String(fieldEndpoint, t.Endpoint))
+	secret, err := c.write(ctx, path, data)
+	if err != nil {
+		return nil, err
+	}
+	if secret == nil || secret.Auth == nil || secret.Auth.ClientToken == "" {
+		return nil, fmt.Errorf("%w: vault answered the login on %s without a token", ErrUnreachable, path)
+	}
+	c.log.Info("logged in", zap.String(fieldAccessor, secret.Auth.Accessor), zap.Strings(fieldPolicies, secret.Auth.Policies),
+		zap.Duration(fieldTTL, time.Duration(secret.Auth.LeaseDuration)*time.Second), zap.String(fieldRole, c.auth.Role))
+	return secret, nil
+}
+
+func credentialsError(err error) error {
+	hint := "check the instance profile (aws ec2 describe-iam-instance-profile-associations), or the AWS_* environment / profile"
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) && ne.Timeout() || strings.Contains(err.Error(), "deadline exceeded") {
+		hint = "IMDS did not answer in time: inside a container the IMDSv2 token PUT needs HttpPutResponseHopLimit >= 2 (aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2)"
+	}
+	return fmt.Errorf("%w: %v\nfix: %s", ErrCredentials, err, hint)
+}
+
+// write posts the login and classifies the outcome. It uses the raw call
+// so a 429/503's Retry-After header is not lost.
+func (c *Client) write(ctx context.Context, path string, data map[string]any) (*api.Secret, error) {
+	body, err := json.Marshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("encode login body: %w", err)
+	}
+	resp, err := c.vault.Logical().WriteRawWithContext(ctx, path, body)
+	if resp != nil {
+		defer resp.Body.Close()
+	}
+	if err != nil {
+		var re *api.ResponseError
+		if !errors.As(err, &re) {
+			return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, c.vault.Address(), err)
+		}
+		if re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests {
+			u := &Unavailable{Status: re.StatusCode, Errors: re.Errors}
+			if resp != nil {
+				u.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+			}
+			return nil, u
+		}
+		return nil, Diagnose(re.StatusCode, re.Errors, c.auth.Mount, c.auth.Role, c.Target())
+	}
+	secret, err := api.ParseSecret(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: decode vault's login answer: %v", ErrUnreachable, err)
+	}
+	return secret, nil
+}
+
+// ParseRetryAfter reads a Retry-After header (seconds or an HTTP date);
+// 0 when absent or unreadable.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// Unavailable is a 5xx or 429 from Vault: worth retrying later.
+type Unavailable struct {
+	Status     int
+	Errors     []string
+	RetryAfter time.Duration // 0 when Vault sent none
+}
+
+func (u *Unavailable) Error() string {
+	return fmt.Sprintf("vault unavailable (HTTP %d): %s", u.Status, strings.Join(u.Errors, "; "))
+}
+
+func (u *Unavailable) Unwrap() error { return ErrUnreachable }
+
+// TokenOf converts a login or renewal answer into what sinks write.
+func TokenOf(s *api.Secret, issued time.Time) sink.Token {
+	ttl := time.Duration(s.Auth.LeaseDuration) * time.Second
+	return sink.Token{
+		Token:         s.Auth.ClientToken,
+		Accessor:      s.Auth.Accessor,
+		Policies:      s.Auth.Policies,
+		LeaseDuration: ttl,
+		Renewable:     s.Auth.Renewable,
+		ExpiresAt:     issued.Add(ttl).UTC(),
+	}
+}
