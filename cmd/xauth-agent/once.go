@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/login"
+	"github.com/xauth-agent/xauth-agent/internal/sink"
+)
+
+// runOnce logs in once and writes every sink (or stdout when there is
+// none). Sinks are checked before the login, and a failed login never
+// touches them.
+func runOnce(ctx context.Context, cfg *config.Config, output string, stdout, stderr io.Writer, log *zap.Logger) int {
+	sinks, err := buildSinks(cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "xauth-agent:", err)
+		return exitUsage
+	}
+	for _, s := range sinks {
+		if err := s.Check(); err != nil {
+			fmt.Fprintln(stderr, "xauth-agent:", err)
+			return exitSink
+		}
+	}
+	creds, err := login.AWSCredentials(ctx, cfg.Auth.STSRegion, cfg.Auth.IMDSv2Only)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	vc, err := login.NewVaultClient(cfg.Vault)
+	if err != nil {
+		fmt.Fprintln(stderr, "xauth-agent:", err)
+		return exitUsage
+	}
+	client := login.New(vc, creds, cfg.Auth, time.Now, log.Named("login"))
+	issued := time.Now()
+	secret, err := client.Login(ctx)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	tok := login.TokenOf(secret, issued)
+	if len(sinks) == 0 {
+		b, err := sink.Encode(output, tok)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		if output == config.FormatToken {
+			b = append(b, '\n')
+		}
+		_, _ = stdout.Write(b)
+		return exitOK
+	}
+	code := exitOK
+	for _, s := range sinks {
+		if err := s.Write(ctx, tok); err != nil {
+			fmt.Fprintln(stderr, "xauth-agent:", err)
+			code = exitSink
+		}
+	}
+	return code
+}
+
+func buildSinks(cfg *config.Config, log *zap.Logger) ([]sink.Sink, error) {
+	var sinks []sink.Sink
+	for _, fs := range cfg.Sinks {
+		f, err := sink.NewFile(sink.FileOptions{Path: fs.Path, Mode: fs.Mode, Owner: fs.Owner, Group: fs.Group, Format: fs.Format}, log.Named("sink.file"))
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, f)
+	}
+	return sinks, nil
+}
+
+// fail prints a login-path error and maps it to its exit code.
+func fail(stderr io.Writer, err error) int {
+	fmt.Fprintln(stderr, "xauth-agent:", err)
+	switch {
+	case errors.Is(err, login.ErrCredentials):
+		return exitCredentials
+	case errors.Is(err, login.ErrRefused):
+		return exitRefused
+	case errors.Is(err, login.ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
+		return exitUnreachable
+	}
+	return exitRuntime
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/xauth-agent/xauth-agent/internal/config"
+)
+
+// version is set by the linker (-X main.version=...).
+var version = "dev"
+
+const usageHead = `Usage: xauth-agent [flags]
+
+xauth-agent logs this machine into HashiCorp Vault with its AWS identity
+(Vault's aws auth method, iam type) and writes the token to sinks.
+
+  xauth-agent --once --config /etc/xauth-agent/agent.hcl
+  export VAULT_TOKEN=$(xauth-agent --once --vault-addr https://vault:8200 --role vault-role)
+
+Flags:
+`
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// options are the parsed command line.
+type options struct {
+	configPath string
+	once       bool
+	output     string
+	overrides  config.Overrides
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	fs := flag.NewFlagSet("xauth-agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := &options{}
+	var sinkFiles stringList
+	set := map[string]*string{}
+	str := func(name, usage string) { set[name] = fs.String(name, "", usage) }
+	fs.StringVar(&o.configPath, "config", "", "HCL config `file`")
+	fs.BoolVar(&o.once, "once", false, "log in once, write every sink, and exit")
+	fs.StringVar(&o.output, "output", "token", "with --once and no sink: print the token as token|json|env")
+	str("vault-addr", "Vault address (overrides VAULT_ADDR and vault.address)")
+	str("role", "Vault role on the aws auth mount")
+	str("mount", "aws auth mount path (default aws)")
+	str("header-value", "X-Vault-AWS-IAM-Server-ID value Vault expects")
+	str("sts-region", "region the GetCallerIdentity request is signed for (default us-east-1)")
+	str("sts-endpoint", "STS endpoint the request is signed for (default https://sts.amazonaws.com)")
+	fs.Var(&sinkFiles, "sink-file", "write the token to this `path` (repeatable)")
+	str("sink-format", "format of --sink-file sinks: token|json|env")
+	str("log-level", "debug|info|warn|error")
+	str("log-format", "json|console")
+	imdsV2 := fs.Bool("imds-v2-only", false, "never fall back to IMDSv1")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageHead)
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, "\n"+exitCodesHelp)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	if *showVersion {
+		return nil, errVersion
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	pick := func(name string) *string {
+		if given[name] {
+			return set[name]
+		}
+		return nil
+	}
+	o.overrides = config.Overrides{
+		VaultAddr: pick("vault-addr"), Role: pick("role"), Mount: pick("mount"), HeaderValue: pick("header-value"),
+		STSRegion: pick("sts-region"), STSEndpoint: pick("sts-endpoint"), LogLevel: pick("log-level"),
+		LogFormat: pick("log-format"), SinkFiles: sinkFiles, SinkFormat: pick("sink-format"),
+	}
+	if given["imds-v2-only"] {
+		o.overrides.IMDSv2Only = imdsV2
+	}
+	switch o.output {
+	case "token", "json", "env":
+	default:
+		return nil, fmt.Errorf("--output %q: use token, json or env", o.output)
+	}
+	return o, nil
+}
+
+var errVersion = errors.New("version requested")
+
+// run is the whole command; main only wires the process to it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.Is(err, errVersion):
+		fmt.Fprintln(stdout, "xauth-agent", version)
+		return exitOK
+	case err != nil:
+		fmt.Fprintln(stderr, "xauth-agent:", err)
+		return exitUsage
+	}
+	cfg, err := config.Load(o.configPath, os.LookupEnv, o.overrides)
+	if err != nil {
+		fmt.Fprintln(stderr, "xauth-agent: configuration:", err)
+		return exitUsage
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "xauth-agent:", err)
+		return exitUsage
+	}
+	defer func() { _ = log.Sync() }()
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+	if !o.once {
+		fmt.Fprintln(stderr, "xauth-agent: daemon mode (running without --once) is not available in this version; run with --once")
+		return exitUsage
+	}
+	return runOnce(ctx, cfg, o.output, stdout, stderr, log)
+}
