@@ -1,0 +1,388 @@
+// Package stack runs the seed scenario on loopback: a real Vault server
+// (vault-loopback, built from github.com/hashicorp/vault), the awsfake
+// STS/IAM/EC2 emulator, and one amazon-ec2-metadata-mock per simulated
+// instance, with Vault configured as the seed's steps 9-10 do. The e2e
+// tests, the bench and `make demo` share it. Close stops every process it
+// started.
+package stack
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/xauth-agent/xauth-agent/e2e/awsfake"
+)
+
+// The seed scenario's facts (shared/SCENARIO.md).
+const (
+	PrimaryAccount   = "111111111111"
+	SecondaryAccount = "222222222222"
+	VaultUserARN     = "arn:aws:iam::111111111111:user/vault-primary"
+	TrustRoleARN     = "arn:aws:iam::222222222222:role/trust-relationship-for-primary-aws-and-vault"
+	HeaderValue      = "vault.example.internal:8200"
+	Mount            = "aws"
+	vaultAccessKey   = "AKIAVAULTPRIMARY0001"
+	vaultSecretKey   = "vault-primary-secret-key"
+)
+
+// AdminPolicy is the seed's `admin` policy.
+const AdminPolicy = `path "*" { capabilities = ["create", "read", "update", "delete", "list", "sudo"] }`
+
+// Instance is one simulated EC2 instance in the secondary account.
+type Instance struct {
+	Name       string // client1, client2, pathed
+	RoleName   string // instance role name
+	RolePath   string // IAM path of the role, "/" for none
+	InstanceID string
+	Creds      awsfake.Identity // the instance-role credentials IMDS serves
+	IMDS       string           // http://127.0.0.1:port of its metadata emulator
+}
+
+// RoleARN is the full IAM ARN of the instance role (with its path).
+func (i *Instance) RoleARN() string {
+	return "arn:aws:iam::" + SecondaryAccount + ":role" + i.RolePath + i.RoleName
+}
+
+// Env is the environment an agent process on this instance runs with:
+// the IMDS endpoint and nothing that would reach a real AWS.
+func (i *Instance) Env() []string {
+	return []string{
+		"AWS_EC2_METADATA_SERVICE_ENDPOINT=" + i.IMDS,
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		"HOME=" + os.TempDir(), "PATH=" + os.Getenv("PATH"),
+	}
+}
+
+// CredsEnv is the instance's credentials as AWS_* variables (what
+// HashiCorp's reference client needs, since it ignores a custom IMDS
+// endpoint).
+func (i *Instance) CredsEnv() []string {
+	return []string{
+		"AWS_ACCESS_KEY_ID=" + i.Creds.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + i.Creds.SecretAccessKey,
+		"AWS_SESSION_TOKEN=" + i.Creds.SessionToken,
+		"AWS_EC2_METADATA_DISABLED=true",
+	}
+}
+
+// Options say where the helper binaries are.
+type Options struct {
+	BinDir string           // holds vault-loopback and ec2-metadata-mock
+	Logs   io.Writer        // child process output; nil = discarded
+	Now    func() time.Time // the fake STS clock; nil = time.Now
+}
+
+// Stack is the running scenario.
+type Stack struct {
+	VaultAddr string
+	RootToken string
+	AWS       *awsfake.Fake
+	Instances map[string]*Instance
+	Vault     *api.Client // root client
+
+	procs []*exec.Cmd
+	stdin io.Closer
+	tmp   string
+}
+
+// BinDir finds the helper binaries: $XAUTH_BIN_DIR, else ../bin.
+func BinDir() string {
+	if d := os.Getenv("XAUTH_BIN_DIR"); d != "" {
+		return d
+	}
+	d, _ := filepath.Abs("../bin")
+	return d
+}
+
+// Start brings the whole scenario up. On error everything started so far
+// is stopped.
+func Start(ctx context.Context, o Options) (s *Stack, err error) {
+	s = &Stack{Instances: map[string]*Instance{}}
+	defer func() {
+		if err != nil {
+			s.Close()
+			s = nil
+		}
+	}()
+	if s.tmp, err = os.MkdirTemp("", "xauth-stack-"); err != nil {
+		return nil, err
+	}
+	instances := []*Instance{
+		{Name: "client1", RoleName: "vault-secondary-role1", RolePath: "/", InstanceID: "i-0c11e47100000001"},
+		{Name: "client2", RoleName: "secondary-role2", RolePath: "/", InstanceID: "i-0c11e47200000002"},
+		{Name: "pathed", RoleName: "vault-secondary-x", RolePath: "/team/", InstanceID: "i-0ba7ed0000000003"},
+	}
+	opts := awsfake.Options{
+		Now: o.Now,
+		Identities: []awsfake.Identity{{
+			AccessKeyID: vaultAccessKey, SecretAccessKey: vaultSecretKey,
+			ARN: VaultUserARN, UserID: "AIDAVAULTPRIMARY0001", Account: PrimaryAccount,
+		}},
+		TrustRoles: []awsfake.TrustRole{{ARN: TrustRoleARN, AllowedCallers: []string{VaultUserARN}}},
+		Roles:      []awsfake.Role{{Account: SecondaryAccount, Path: "/", Name: "trust-relationship-for-primary-aws-and-vault", ID: "AROATRUST000000000001"}},
+	}
+	for n, in := range instances {
+		roleID := fmt.Sprintf("AROAINSTANCEROLE%04d", n+1)
+		in.Creds = awsfake.Identity{
+			AccessKeyID:     fmt.Sprintf("ASIA%sKEY%04d", strings.ToUpper(in.Name), n+1),
+			SecretAccessKey: in.Name + "-instance-secret",
+			SessionToken:    in.Name + "-session-token",
+			ARN:             fmt.Sprintf("arn:aws:sts::%s:assumed-role/%s/%s", SecondaryAccount, in.RoleName, in.InstanceID),
+			UserID:          roleID + ":" + in.InstanceID,
+			Account:         SecondaryAccount,
+		}
+		opts.Identities = append(opts.Identities, in.Creds)
+		opts.Roles = append(opts.Roles, awsfake.Role{Account: SecondaryAccount, Path: in.RolePath, Name: in.RoleName, ID: roleID})
+		s.Instances[in.Name] = in
+	}
+	if s.AWS, err = awsfake.Start(opts); err != nil {
+		return nil, fmt.Errorf("start aws fake: %w", err)
+	}
+	if err = s.startVault(ctx, o); err != nil {
+		return nil, err
+	}
+	for _, in := range instances {
+		if in.IMDS, err = s.startIMDS(ctx, o, in); err != nil {
+			return nil, err
+		}
+	}
+	if err = s.configureVault(ctx); err != nil {
+		return nil, fmt.Errorf("configure vault: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Stack) logs(o Options) io.Writer {
+	if o.Logs != nil {
+		return o.Logs
+	}
+	return io.Discard
+}
+
+func (s *Stack) startVault(ctx context.Context, o Options) error {
+	cmd := exec.Command(filepath.Join(o.BinDir, "vault-loopback"))
+	cmd.Env = append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true")
+	cmd.Stderr = s.logs(o)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start vault-loopback (build it with make build-e2e): %w", err)
+	}
+	s.procs, s.stdin = append(s.procs, cmd), stdin
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			line <- sc.Text()
+		}
+		close(line)
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case l, ok := <-line:
+		if !ok {
+			return errors.New("vault-loopback exited before printing its address")
+		}
+		var hello struct {
+			Addr      string `json:"addr"`
+			RootToken string `json:"root_token"`
+		}
+		if err := json.Unmarshal([]byte(l), &hello); err != nil {
+			return fmt.Errorf("vault-loopback said %q: %w", l, err)
+		}
+		s.VaultAddr, s.RootToken = hello.Addr, hello.RootToken
+	case <-time.After(60 * time.Second):
+		return errors.New("vault-loopback did not start within 60s")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	cfg := api.DefaultConfig()
+	cfg.Address = s.VaultAddr
+	cfg.MaxRetries = 0
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		return err
+	}
+	c.SetToken(s.RootToken)
+	s.Vault = c
+	return nil
+}
+
+// configureVault does the seed's steps 9-10 over Vault's HTTP API.
+func (s *Stack) configureVault(ctx context.Context) error {
+	if err := s.Vault.Sys().PutPolicyWithContext(ctx, "admin", AdminPolicy); err != nil {
+		return err
+	}
+	return s.EnableAWSMount(ctx, Mount, HeaderValue)
+}
+
+// EnableAWSMount enables the aws auth method at mount and configures it
+// like the seed: config/client (vault-primary's keys, endpoints at the
+// fake), config/sts for the secondary account, and the three roles.
+func (s *Stack) EnableAWSMount(ctx context.Context, mount, headerValue string) error {
+	if err := s.Vault.Sys().EnableAuthWithOptionsWithContext(ctx, mount, &api.EnableAuthOptions{Type: "aws"}); err != nil {
+		return err
+	}
+	writes := []struct {
+		path string
+		data map[string]any
+	}{
+		{"config/client", map[string]any{
+			"access_key": vaultAccessKey, "secret_key": vaultSecretKey,
+			"sts_endpoint": s.AWS.URL(), "iam_endpoint": s.AWS.URL(), "endpoint": s.AWS.URL(),
+			"sts_region": "us-east-1", "max_retries": 0,
+			"iam_server_id_header_value": headerValue,
+		}},
+		{"config/sts/" + SecondaryAccount, map[string]any{"sts_role": TrustRoleARN}},
+		{"role/vault-role", map[string]any{
+			"auth_type":               "iam",
+			"bound_iam_principal_arn": []string{"arn:aws:iam::222222222222:role/vault-secondary*", "arn:aws:iam::222222222222:role/secondary*"},
+			"policies":                "admin",
+		}},
+		{"role/vault-role1", map[string]any{"auth_type": "iam", "bound_iam_principal_arn": "arn:aws:iam::222222222222:role/vault-secondary*", "policies": "admin"}},
+		{"role/vault-role2", map[string]any{"auth_type": "iam", "bound_iam_principal_arn": "arn:aws:iam::222222222222:role/secondary*", "policies": "admin"}},
+	}
+	for _, w := range writes {
+		if _, err := s.Vault.Logical().WriteWithContext(ctx, "auth/"+mount+"/"+w.path, w.data); err != nil {
+			return fmt.Errorf("write auth/%s/%s: %w", mount, w.path, err)
+		}
+	}
+	return nil
+}
+
+func (s *Stack) startIMDS(ctx context.Context, o Options, in *Instance) (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	if err := s.writeIMDSConfig(in, port, time.Now().Add(6*time.Hour)); err != nil {
+		return "", err
+	}
+	cmd := exec.Command(filepath.Join(o.BinDir, "ec2-metadata-mock"), "-c", s.imdsConfigPath(in), "-w")
+	cmd.Stdout, cmd.Stderr = s.logs(o), s.logs(o)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("start ec2-metadata-mock (install it with make tools): %w", err)
+	}
+	s.procs = append(s.procs, cmd)
+	url := "http://127.0.0.1:" + port
+	if err := waitIMDS(ctx, url); err != nil {
+		return "", fmt.Errorf("imds for %s: %w", in.Name, err)
+	}
+	return url, nil
+}
+
+func (s *Stack) imdsConfigPath(in *Instance) string {
+	return filepath.Join(s.tmp, "imds-"+in.Name+".json")
+}
+
+// writeIMDSConfig (re)writes an instance's emulator config; the emulator
+// runs with -w and picks up changes, which is how credentials rotate.
+func (s *Stack) writeIMDSConfig(in *Instance, port string, expires time.Time) error {
+	cfg := map[string]any{
+		"imdsv2": true,
+		"server": map[string]string{"hostname": "127.0.0.1", "port": port},
+		"metadata": map[string]any{
+			"paths": map[string]string{
+				"iam-security-credentials": "/latest/meta-data/iam/security-credentials/" + in.RoleName,
+			},
+			"values": map[string]any{
+				"instance-id":                   in.InstanceID,
+				"iam-security-credentials-role": in.RoleName,
+				"iam-security-credentials": map[string]string{
+					"code": "Success", "type": "AWS-HMAC",
+					"accesskeyid": in.Creds.AccessKeyID, "secretaccesskey": in.Creds.SecretAccessKey,
+					"token":       in.Creds.SessionToken,
+					"lastupdated": time.Now().UTC().Format(time.RFC3339),
+					"expiration":  expires.UTC().Format(time.RFC3339),
+				},
+			},
+		},
+	}
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := s.imdsConfigPath(in) + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, s.imdsConfigPath(in))
+}
+
+func waitIMDS(ctx context.Context, url string) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, url+"/latest/api/token", nil)
+		req.Header.Set("X-aws-ec2-metadata-token-ttl-seconds", "60")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return errors.New("emulator did not answer within 20s")
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port), nil
+}
+
+// Close stops every process the stack started and removes its files.
+func (s *Stack) Close() {
+	if s.stdin != nil {
+		_ = s.stdin.Close()
+	}
+	for _, p := range s.procs {
+		_ = p.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range s.procs {
+		done := make(chan struct{})
+		go func() { _ = p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = p.Process.Kill()
+			<-done
+		}
+	}
+	if s.AWS != nil {
+		s.AWS.Close()
+	}
+	if s.tmp != "" {
+		_ = os.RemoveAll(s.tmp)
+	}
+}
