@@ -81,7 +81,7 @@ func expected(source string, edit func(*Config)) *Config {
 			STSRegion:   "us-east-1",
 			STSEndpoint: "https://sts.amazonaws.com",
 		},
-		Log:      Log{Level: "info", Format: "json"},
+		Log: Log{Level: "info", Format: "json"},
 	}
 	if edit != nil {
 		edit(c)
