@@ -49,6 +49,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 )
 
 // ErrInvalid is wrapped by every error Load returns: the configuration cannot be used as given
@@ -64,12 +65,13 @@ const (
 
 // Config is the validated runtime configuration.
 type Config struct {
-	Source   string // the config file's path, or "" when there was none
-	Vault    Vault
-	Auth     Auth
-	Sinks    []FileSink
-	Log      Log
-	Warnings []string // usable but risky settings, for the command to log at startup
+	Source    string // the config file's path, or "" when there was none
+	Vault     Vault
+	Auth      Auth
+	Sinks     []FileSink
+	Log       Log
+	Lifecycle Lifecycle
+	Warnings  []string // usable but risky settings, for the command to log at startup
 }
 
 // Vault says how to reach the Vault server.
@@ -103,6 +105,14 @@ type FileSink struct {
 	Owner  string // user name or numeric uid; empty: the agent's user
 	Group  string // group name or numeric gid; empty: the agent's group
 	Format string // FormatToken, FormatJSON or FormatEnv
+}
+
+// Lifecycle tunes the daemon.
+type Lifecycle struct {
+	MinBackoff        time.Duration // first wait after a failure (default 1s)
+	MaxBackoff        time.Duration // longest wait between attempts (default 5m)
+	RevokeOnExit      bool          // revoke the token when the daemon stops
+	RemoveSinksOnExit bool          // remove the token files when the daemon stops
 }
 
 // Log says how the agent logs.
@@ -171,7 +181,8 @@ func defaults() Config {
 			STSRegion:   "us-east-1",
 			STSEndpoint: "https://sts.amazonaws.com",
 		},
-		Log: Log{Level: "info", Format: "json"},
+		Log:       Log{Level: "info", Format: "json"},
+		Lifecycle: Lifecycle{MinBackoff: time.Second, MaxBackoff: 5 * time.Minute},
 	}
 }
 

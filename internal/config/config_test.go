@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fullFile sets every attribute the schema knows.
@@ -81,12 +82,51 @@ func expected(source string, edit func(*Config)) *Config {
 			STSRegion:   "us-east-1",
 			STSEndpoint: "https://sts.amazonaws.com",
 		},
-		Log: Log{Level: "info", Format: "json"},
+		Log:       Log{Level: "info", Format: "json"},
+		Lifecycle: Lifecycle{MinBackoff: time.Second, MaxBackoff: 5 * time.Minute},
 	}
 	if edit != nil {
 		edit(c)
 	}
 	return c
+}
+
+func TestLoadLifecycle(t *testing.T) {
+	tests := []struct {
+		name, file string
+		want       Lifecycle
+		wantErr    []string
+	}{
+		{"defaults", ``, Lifecycle{MinBackoff: time.Second, MaxBackoff: 5 * time.Minute}, nil},
+		{"all set", "lifecycle {\n  min_backoff = \"2s\"\n  max_backoff = \"1m\"\n  revoke_on_exit = true\n  remove_sinks_on_exit = true\n}\n",
+			Lifecycle{MinBackoff: 2 * time.Second, MaxBackoff: time.Minute, RevokeOnExit: true, RemoveSinksOnExit: true}, nil},
+		{"bad duration", "lifecycle {\n  min_backoff = \"soon\"\n}\n", Lifecycle{}, []string{"config.hcl:3", "lifecycle.min_backoff", `"soon"`}},
+		{"max below min", "lifecycle {\n  min_backoff = \"1m\"\n  max_backoff = \"1s\"\n}\n", Lifecycle{}, []string{"lifecycle.max_backoff 1s", "config.hcl:4", "shorter than lifecycle.min_backoff 1m0s"}},
+		{"unknown key", "lifecycle {\n  backoff = \"1s\"\n}\n", Lifecycle{}, []string{"config.hcl:3", `"backoff"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, `vault { address = "https://vault.example:8200" }`+"\n"+tt.file)
+			got, err := Load(path, nil, Overrides{})
+			if tt.wantErr != nil {
+				if err == nil {
+					t.Fatal("Load accepted the file")
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error lacks %q: %v", w, err)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Lifecycle != tt.want {
+				t.Errorf("Lifecycle = %+v, want %+v", got.Lifecycle, tt.want)
+			}
+		})
+	}
 }
 
 func TestLoad(t *testing.T) {
@@ -145,7 +185,8 @@ func TestLoad(t *testing.T) {
 						{Path: "/run/xauth-agent/token", Mode: 0o400, Owner: "app", Group: "1001", Format: FormatJSON},
 						{Path: "/run/xauth-agent/env", Mode: 0o600, Format: FormatToken},
 					},
-					Log: Log{Level: "debug", Format: "console"},
+					Log:       Log{Level: "debug", Format: "console"},
+					Lifecycle: Lifecycle{MinBackoff: time.Second, MaxBackoff: 5 * time.Minute},
 				}
 			},
 		},

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
@@ -23,6 +24,8 @@ type file struct {
 	Auth  *authBlock  `hcl:"auth,block"`
 	Sinks []sinkBlock `hcl:"sink,block"`
 	Log   *logBlock   `hcl:"log,block"`
+
+	Lifecycle *lifecycleBlock `hcl:"lifecycle,block"`
 
 	// pos maps each attribute set in the vault, auth and log blocks ("auth.role") to where it
 	// is set ("config.hcl:12").
@@ -76,6 +79,14 @@ type fileSinkBody struct {
 	Group       string    `hcl:"group,optional"`
 	Format      *string   `hcl:"format,optional"`
 	FormatRange hcl.Range `hcl:"format,attr_range"`
+}
+
+// lifecycleBlock tunes the daemon: retry backoff and what happens on exit.
+type lifecycleBlock struct {
+	MinBackoff        *string `hcl:"min_backoff,optional"`
+	MaxBackoff        *string `hcl:"max_backoff,optional"`
+	RevokeOnExit      *bool   `hcl:"revoke_on_exit,optional"`
+	RemoveSinksOnExit *bool   `hcl:"remove_sinks_on_exit,optional"`
 }
 
 type logBlock struct {
@@ -178,6 +189,26 @@ func (l *loader) applyFile(f *file) {
 		set(&c.Log.Level, g.Level)
 		set(&c.Log.Format, g.Format)
 	}
+
+	if lc := f.Lifecycle; lc != nil {
+		l.duration("lifecycle.min_backoff", lc.MinBackoff, &c.Lifecycle.MinBackoff)
+		l.duration("lifecycle.max_backoff", lc.MaxBackoff, &c.Lifecycle.MaxBackoff)
+		set(&c.Lifecycle.RevokeOnExit, lc.RevokeOnExit)
+		set(&c.Lifecycle.RemoveSinksOnExit, lc.RemoveSinksOnExit)
+	}
+}
+
+// duration parses a Go duration ("1s", "5m") set in the file.
+func (l *loader) duration(key string, v *string, dst *time.Duration) {
+	if v == nil {
+		return
+	}
+	d, err := time.ParseDuration(*v)
+	if err != nil || d <= 0 {
+		l.fail(fmt.Errorf("%s: %s %q is not a positive duration: write it like \"1s\", \"30s\" or \"5m\"", l.from[key], key, *v))
+		return
+	}
+	*dst = d
 }
 
 func (l *loader) applyAuth(a *authBlock) {

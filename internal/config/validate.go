@@ -25,6 +25,10 @@ func (l *loader) validate() {
 	l.validateAuth()
 	l.validateSinks()
 	l.validateLog()
+	if lc := l.cfg.Lifecycle; lc.MaxBackoff < lc.MinBackoff {
+		l.fail(fmt.Errorf("lifecycle.max_backoff %v%s is shorter than lifecycle.min_backoff %v%s: raise max_backoff",
+			lc.MaxBackoff, l.origin("lifecycle.max_backoff"), lc.MinBackoff, l.origin("lifecycle.min_backoff")))
+	}
 }
 
 func (l *loader) fail(err error) { l.errs = append(l.errs, err) }
