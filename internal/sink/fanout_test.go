@@ -1,0 +1,113 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// memSink records writes and fails while told to.
+type memSink struct {
+	name string
+	mu   sync.Mutex
+	fail bool
+	got  []string
+	at   []time.Time
+}
+
+func (m *memSink) Name() string { return m.name }
+func (m *memSink) Check() error { return nil }
+func (m *memSink) Write(_ context.Context, t Token) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.at = append(m.at, time.Now())
+	if m.fail {
+		return errors.New("disk full")
+	}
+	m.got = append(m.got, t.Token)
+	return nil
+}
+
+func (m *memSink) setFail(v bool) { m.mu.Lock(); m.fail = v; m.mu.Unlock() }
+func (m *memSink) tokens() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.got...)
+}
+func (m *memSink) attempts() int { m.mu.Lock(); defer m.mu.Unlock(); return len(m.at) }
+
+func TestFanoutFailingSinkDoesNotHoldOthers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		good, bad := &memSink{name: "good"}, &memSink{name: "bad", fail: true}
+		var all []uint64
+		f := NewFanout(nil, func(n int) time.Duration { return time.Duration(n) * time.Second }, func(gen uint64, _ Token) { all = append(all, gen) })
+		f.Set(t.Context(), []Sink{good, bad})
+		defer f.Close()
+
+		f.Publish(Token{Token: "t1"})
+		synctest.Wait()
+		if got := good.tokens(); len(got) != 1 || got[0] != "t1" {
+			t.Fatalf("good sink got %v, want [t1] without waiting for the failing one", got)
+		}
+		if len(all) != 0 {
+			t.Fatal("onAll called while a sink has not written")
+		}
+		time.Sleep(3*time.Second + time.Millisecond) // virtual: retries after 1s and 2s more
+		synctest.Wait()
+		if n := bad.attempts(); n != 3 {
+			t.Fatalf("failing sink tried %d times in 3s, want 3 (backoff 1s, 2s)", n)
+		}
+		if st := f.Statuses(); st[1].LastError == "" || st[0].Generation != 1 {
+			t.Fatalf("statuses = %+v", st)
+		}
+		bad.setFail(false)
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if got := bad.tokens(); len(got) != 1 || got[0] != "t1" {
+			t.Fatalf("recovered sink got %v", got)
+		}
+		if len(all) != 1 || all[0] != 1 {
+			t.Fatalf("onAll calls = %v, want [1]", all)
+		}
+	})
+}
+
+func TestFanoutNewerTokenReplacesPending(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &memSink{name: "s", fail: true}
+		f := NewFanout(nil, func(int) time.Duration { return time.Minute }, nil)
+		f.Set(t.Context(), []Sink{s})
+		defer f.Close()
+		f.Publish(Token{Token: "t1"})
+		synctest.Wait()
+		s.setFail(false)
+		f.Publish(Token{Token: "t2"}) // wakes the sink before its retry
+		synctest.Wait()
+		if got := s.tokens(); len(got) != 1 || got[0] != "t2" {
+			t.Fatalf("sink got %v, want only the newest token", got)
+		}
+	})
+}
+
+func TestFanoutSetGivesNewSinksTheCurrentToken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := &memSink{name: "a"}, &memSink{name: "b"}
+		var all []uint64
+		f := NewFanout(nil, func(int) time.Duration { return time.Second }, func(gen uint64, _ Token) { all = append(all, gen) })
+		f.Set(t.Context(), []Sink{a})
+		f.Publish(Token{Token: "t1"})
+		synctest.Wait()
+		f.Set(t.Context(), []Sink{b})
+		synctest.Wait()
+		f.Close()
+		if got := b.tokens(); len(got) != 1 || got[0] != "t1" {
+			t.Fatalf("new sink got %v, want the current token", got)
+		}
+		if len(all) != 2 {
+			t.Fatalf("onAll calls = %v, want one per sink set", all)
+		}
+	})
+}
