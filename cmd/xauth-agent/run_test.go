@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	for _, k := range []string{"VAULT_ADDR", "XAUTH_ROLE", "VAULT_SKIP_VERIFY"} {
+		t.Setenv(k, env[k])
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestRunUsageAndConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.hcl")
+	if err := os.WriteFile(bad, []byte("vault {\n  address = \"http://127.0.0.1:1\"\n}\nauth \"aws\" {\n  rol = \"x\"\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		wantCode int
+		wantOut  string // in stderr
+	}{
+		{"help lists exit codes", nil, []string{"--help"}, exitOK, "5  login refused by Vault"},
+		{"unknown flag", nil, []string{"--nope"}, exitUsage, "flag provided but not defined: -nope"},
+		{"stray argument", nil, []string{"--once", "extra"}, exitUsage, `unexpected argument "extra"`},
+		{"no vault address", nil, []string{"--once"}, exitUsage, "vault address is not set"},
+		{"bad output", nil, []string{"--once", "--output", "yaml"}, exitUsage, `--output "yaml"`},
+		{"unknown key names file and line", nil, []string{"--once", "--config", bad}, exitUsage, bad + ":5"},
+		{"bad env value", map[string]string{"VAULT_ADDR": "http://127.0.0.1:1", "VAULT_SKIP_VERIFY": "maybe"}, []string{"--once"}, exitUsage, "VAULT_SKIP_VERIFY"},
+		{"sink directory missing fails before any login", map[string]string{"VAULT_ADDR": "http://127.0.0.1:1"},
+			[]string{"--once", "--sink-file", filepath.Join(dir, "missing", "token")}, exitSink, filepath.Join(dir, "missing")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, tt.env, tt.args...)
+			if code != tt.wantCode {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tt.wantCode, stderr)
+			}
+			if !strings.Contains(stderr, tt.wantOut) {
+				t.Errorf("stderr lacks %q:\n%s", tt.wantOut, stderr)
+			}
+		})
+	}
+}
+
+func TestRunVersion(t *testing.T) {
+	code, stdout, _ := runCLI(t, nil, "--version")
+	if code != exitOK || !strings.HasPrefix(stdout, "xauth-agent ") {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+}
