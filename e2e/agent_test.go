@@ -48,7 +48,7 @@ func testMain(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var err error
-	var logs bytes.Buffer
+	var logs bytes.Buffer // read only after Start failed, when every process has stopped
 	st, err = stack.Start(ctx, stack.Options{BinDir: bin, Logs: &logs})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: stack: %v\n%s", err, logs.String())

@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -94,9 +95,11 @@ type Stack struct {
 	Instances map[string]*Instance
 	Vault     *api.Client // root client
 
-	procs []*exec.Cmd
-	stdin io.Closer
-	tmp   string
+	procs   []*exec.Cmd
+	stdin   io.Closer
+	tmp     string
+	logOnce sync.Once
+	logW    io.Writer
 }
 
 // BinDir finds the helper binaries: $XAUTH_BIN_DIR, else ../bin.
@@ -166,11 +169,25 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	return s, nil
 }
 
+// logs is where child processes write; several write at once, so the
+// caller's writer is guarded by a lock.
 func (s *Stack) logs(o Options) io.Writer {
-	if o.Logs != nil {
-		return o.Logs
+	if o.Logs == nil {
+		return io.Discard
 	}
-	return io.Discard
+	s.logOnce.Do(func() { s.logW = &lockedWriter{w: o.Logs} })
+	return s.logW
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func (s *Stack) startVault(ctx context.Context, o Options) error {
