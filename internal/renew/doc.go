@@ -1,0 +1,18 @@
+// Package renew runs the token lifecycle: log in, renew, log in again.
+//
+// Next is the policy, a pure function of State and the time: it says
+// whether to log in or renew next, and when. Renewals come at two thirds
+// of the remaining lease; a login replaces the token when renewing stops
+// extending it (max TTL), when Vault refuses the renewal, and before the
+// token comes within its grace (a random 10-20 % of the login lease) of
+// expiry. Failures are classified (Classify) and retried with a jittered
+// exponential Backoff, never sooner than Vault's Retry-After; a refused
+// login is retried no sooner than LoginRefusedFloor, and MinInterval
+// keeps short leases from turning into hot loops.
+//
+// Loop is the short loop around the policy: it calls Vault through
+// Authenticator (a *login.Client) and TokenAPI (NewTokenAPI), publishes
+// each new token to the sinks once, and keeps the last good token
+// published through outages. Every wait is logged with its duration; the
+// token's accessor is logged, never the token.
+package renew

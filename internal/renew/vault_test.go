@@ -1,0 +1,211 @@
+package renew
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/xauth-agent/xauth-agent/internal/login"
+)
+
+// vaultAt returns a client for srv the way login.NewVaultClient builds one:
+// no retries, no token, a namespace.
+func vaultAt(t *testing.T, url string) *api.Client {
+	t.Helper()
+	cfg := api.DefaultConfig()
+	cfg.Address = url
+	cfg.MaxRetries = 0
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ClearToken()
+	c.SetNamespace("team-a")
+	return c
+}
+
+type seen struct {
+	method, path, token, namespace string
+	body                           map[string]any
+}
+
+// fakeTokenServer answers every request with status, extra headers and body,
+// and records what it was sent.
+func fakeTokenServer(t *testing.T, status int, header map[string]string, body string) (*httptest.Server, *seen) {
+	t.Helper()
+	got := &seen{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.method, got.path = r.Method, r.URL.Path
+		got.token, got.namespace = r.Header.Get("X-Vault-Token"), r.Header.Get("X-Vault-Namespace")
+		b, _ := io.ReadAll(r.Body)
+		got.body = nil
+		if len(b) > 0 {
+			if err := json.Unmarshal(b, &got.body); err != nil {
+				t.Errorf("request body %q: %v", b, err)
+			}
+		}
+		for k, v := range header {
+			w.Header().Set(k, v)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, got
+}
+
+func vaultErrors(msgs ...string) string {
+	b, _ := json.Marshal(map[string][]string{"errors": msgs})
+	return string(b)
+}
+
+func TestRenewSelf(t *testing.T) {
+	srv, got := fakeTokenServer(t, 200, nil,
+		`{"auth":{"client_token":"hvs.tok","accessor":"acc-1","policies":["default"],"lease_duration":60,"renewable":true},
+		  "warnings":["TTL of \"60s\" exceeded the effective max_ttl of \"40s\"; TTL value is capped accordingly"]}`)
+	c := vaultAt(t, srv.URL)
+	secret, err := NewTokenAPI(c).RenewSelf(context.Background(), "hvs.tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.method != http.MethodPut || got.path != "/v1/auth/token/renew-self" {
+		t.Errorf("request %s %s, want PUT /v1/auth/token/renew-self", got.method, got.path)
+	}
+	if got.token != "hvs.tok" {
+		t.Errorf("X-Vault-Token %q, want the token being renewed", got.token)
+	}
+	if got.namespace != "team-a" {
+		t.Errorf("X-Vault-Namespace %q, want the client's namespace", got.namespace)
+	}
+	if _, ok := got.body["increment"]; ok {
+		t.Errorf("body %v sends an increment; Vault should apply the role's TTL", got.body)
+	}
+	if c.Token() != "" {
+		t.Errorf("the shared client now carries a token")
+	}
+	if secret.Auth.LeaseDuration != 60 || !secret.Auth.Renewable || secret.Auth.Accessor != "acc-1" || len(secret.Warnings) != 1 {
+		t.Errorf("secret = %+v", secret.Auth)
+	}
+}
+
+func TestRevokeSelf(t *testing.T) {
+	srv, got := fakeTokenServer(t, 204, nil, "")
+	if err := NewTokenAPI(vaultAt(t, srv.URL)).RevokeSelf(context.Background(), "hvs.old"); err != nil {
+		t.Fatal(err)
+	}
+	if got.path != "/v1/auth/token/revoke-self" || got.token != "hvs.old" {
+		t.Errorf("request %s as %q, want revoke-self as hvs.old", got.path, got.token)
+	}
+
+	srv, _ = fakeTokenServer(t, 403, nil, vaultErrors("permission denied"))
+	err := NewTokenAPI(vaultAt(t, srv.URL)).RevokeSelf(context.Background(), "hvs.old")
+	if err == nil || errors.As(err, new(*RenewRefused)) {
+		t.Errorf("revoke of an expired token: %v, want a plain error", err)
+	}
+}
+
+func TestRenewSelfErrors(t *testing.T) {
+	tests := []struct {
+		name       string
+		status     int
+		header     map[string]string
+		body       string
+		kind       ErrKind
+		retryAfter time.Duration
+	}{
+		{"expired or revoked token", 403, nil, vaultErrors("permission denied"), ErrRenewRefused, 0},
+		{"role deleted", 500, nil, vaultErrors("failed to renew entry: role entry not found"), ErrRenewRefused, 0},
+		{"role no longer binds the instance", 500, nil,
+			vaultErrors(`role "app" no longer bound to ARN "arn:aws:iam::222222222222:role/app"`), ErrRenewRefused, 0},
+		{"lease not renewable", 400, nil, vaultErrors("lease is not renewable"), ErrRenewRefused, 0},
+		{"internal error", 500, nil, vaultErrors("internal error"), ErrTransient, 0},
+		{"sealed", 503, map[string]string{"Retry-After": "7"}, vaultErrors("Vault is sealed"), ErrTransient, 7 * time.Second},
+		{"rate limited", 429, map[string]string{"Retry-After": "30"}, vaultErrors("request path \"auth/token/renew-self\": rate limit quota exceeded"), ErrTransient, 30 * time.Second},
+		{"proxy error page", 502, nil, "<html>bad gateway</html>", ErrTransient, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, _ := fakeTokenServer(t, tt.status, tt.header, tt.body)
+			_, err := NewTokenAPI(vaultAt(t, srv.URL)).RenewSelf(context.Background(), "hvs.tok")
+			if err == nil {
+				t.Fatal("no error")
+			}
+			kind, ra := Classify(err)
+			if kind != tt.kind || ra != tt.retryAfter {
+				t.Errorf("Classify(%v) = %v, %v; want %v, %v", err, kind, ra, tt.kind, tt.retryAfter)
+			}
+		})
+	}
+}
+
+func TestRenewSelfUnreachable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	_, err := NewTokenAPI(vaultAt(t, url)).RenewSelf(context.Background(), "hvs.tok")
+	if !errors.Is(err, login.ErrUnreachable) {
+		t.Fatalf("error %v does not wrap login.ErrUnreachable", err)
+	}
+	if kind, _ := Classify(err); kind != ErrTransient {
+		t.Errorf("kind %v, want transient", kind)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		name       string
+		err        error
+		kind       ErrKind
+		retryAfter time.Duration
+	}{
+		{"nil", nil, ErrNone, 0},
+		{"login refusal", &login.Refusal{Status: 400, Vault: []string{"entry for role x not found"}}, ErrLoginRefused, 0},
+		{"wrapped refusal", fmt.Errorf("login: %w", login.ErrRefused), ErrLoginRefused, 0},
+		{"credentials", fmt.Errorf("%w: imds timeout", login.ErrCredentials), ErrCredentials, 0},
+		{"unavailable with Retry-After", &login.Unavailable{Status: 429, RetryAfter: 30 * time.Second}, ErrTransient, 30 * time.Second},
+		{"wrapped unavailable", fmt.Errorf("x: %w", &login.Unavailable{Status: 503, RetryAfter: time.Second}), ErrTransient, time.Second},
+		{"unreachable", fmt.Errorf("%w: dial tcp: refused", login.ErrUnreachable), ErrTransient, 0},
+		{"cancelled", context.Canceled, ErrTransient, 0},
+		{"deadline", fmt.Errorf("login: %w", context.DeadlineExceeded), ErrTransient, 0},
+		{"unknown", errors.New("something odd"), ErrTransient, 0},
+		{"renew refused", fmt.Errorf("renew: %w", &RenewRefused{Status: 403}), ErrRenewRefused, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kind, ra := Classify(tt.err)
+			if kind != tt.kind || ra != tt.retryAfter {
+				t.Errorf("Classify = %v, %v; want %v, %v", kind, ra, tt.kind, tt.retryAfter)
+			}
+		})
+	}
+}
+
+// TestRenewSelfConcurrent: calls with different tokens each send their own.
+func TestRenewSelfConcurrent(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"auth":{"client_token":%q,"lease_duration":60,"renewable":true}}`, r.Header.Get("X-Vault-Token"))
+	}))
+	defer srv.Close()
+	tokens := NewTokenAPI(vaultAt(t, srv.URL))
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			want := fmt.Sprintf("hvs.tok-%d", i)
+			s, err := tokens.RenewSelf(context.Background(), want)
+			if err != nil || s.Auth.ClientToken != want {
+				t.Errorf("renewed %q as %v, %v", want, s, err)
+			}
+		})
+	}
+	wg.Wait()
+}
