@@ -11,7 +11,7 @@ STATICCHECK_VERSION := v0.8.2
 AEMM_VERSION        := v1.13.0
 export XAUTH_BIN_DIR := $(BIN)
 
-.PHONY: help build build-e2e tools lint test test-unit test-e2e fuzz fuzz-run demo bench clean
+.PHONY: help build build-e2e tools lint test test-unit test-units test-e2e fuzz fuzz-run demo bench clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -39,10 +39,13 @@ lint: tools ## gofmt, go vet, staticcheck, go mod tidy check (both modules)
 	cd e2e && $(BIN)/staticcheck ./...
 	cd e2e && $(GO) mod tidy -e -diff
 
-test: lint test-unit fuzz-run test-e2e ## everything CI runs
+test: lint test-unit test-units fuzz-run test-e2e ## everything CI runs
 
 test-unit: ## agent module tests with the race detector
 	$(GO) test -race -count=1 ./...
+
+test-units: ## systemd units: verify clean, exposure score <= 1.5 (no running systemd needed)
+	scripts/check-units.sh
 
 test-e2e: build build-e2e tools ## end-to-end tests on the real Vault + loopback AWS
 	cd e2e && $(GO) test -race -count=1 -timeout 20m ./...
