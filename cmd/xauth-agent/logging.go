@@ -10,11 +10,12 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/config"
 )
 
-// newLogger builds the root logger; components take named children.
-func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
-	level, err := zapcore.ParseLevel(c.Level)
+// newLogger builds the root logger; components take named children. The
+// level can change at run time (SIGHUP).
+func newLogger(c config.Log, w io.Writer) (*zap.Logger, zap.AtomicLevel, error) {
+	level, err := zap.ParseAtomicLevel(c.Level)
 	if err != nil {
-		return nil, fmt.Errorf("log level %q: use debug, info, warn or error", c.Level)
+		return nil, level, fmt.Errorf("log level %q: use debug, info, warn or error", c.Level)
 	}
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
@@ -28,5 +29,5 @@ func newLogger(c config.Log, w io.Writer) (*zap.Logger, error) {
 		encoder = zapcore.NewJSONEncoder(enc)
 	}
 	core := zapcore.NewCore(encoder, zapcore.AddSync(w), level)
-	return zap.New(core).Named("xauth-agent"), nil
+	return zap.New(core).Named("xauth-agent"), level, nil
 }

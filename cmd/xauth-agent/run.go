@@ -20,7 +20,8 @@ const usageHead = `Usage: xauth-agent [flags]
 xauth-agent logs this machine into HashiCorp Vault with its AWS identity
 (Vault's aws auth method, iam type) and writes the token to sinks.
 
-  xauth-agent --once --config /etc/xauth-agent/agent.hcl
+  xauth-agent --config /etc/xauth-agent/agent.hcl          # daemon: renew, re-login, SIGHUP reloads
+  xauth-agent --once --config /etc/xauth-agent/agent.hcl   # log in once, write the sinks, exit
   export VAULT_TOKEN=$(xauth-agent --once --vault-addr https://vault:8200 --role vault-role)
 
 Flags:
@@ -120,7 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "xauth-agent: configuration:", err)
 		return exitUsage
 	}
-	log, err := newLogger(cfg.Log, stderr)
+	log, level, err := newLogger(cfg.Log, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent:", err)
 		return exitUsage
@@ -130,8 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Warn(w)
 	}
 	if !o.once {
-		fmt.Fprintln(stderr, "xauth-agent: daemon mode (running without --once) is not available in this version; run with --once")
-		return exitUsage
+		return runDaemon(ctx, o, cfg, level, log, stderr)
 	}
 	return runOnce(ctx, cfg, o.output, stdout, stderr, log)
 }
