@@ -29,6 +29,16 @@
 //	  imds_v2_only = false
 //	}
 //
+// or, for the ec2 type (header_value and the sts_* settings are iam-only; signature and
+// nonce_file are ec2-only):
+//
+//	auth "aws" {
+//	  type       = "ec2"
+//	  role       = "vault-role"
+//	  signature  = "rsa2048" // or "pkcs7", "identity"
+//	  nonce_file = "/var/lib/xauth-agent/nonce"
+//	}
+//
 //	sink "file" {
 //	  path   = "/run/xauth-agent/token"
 //	  mode   = "0600"
@@ -69,6 +79,7 @@ type Config struct {
 	Vault     Vault
 	Auth      Auth
 	Sinks     []FileSink
+	Socket    *SocketSink // the local API socket; nil when not configured
 	Log       Log
 	Lifecycle Lifecycle
 	Warnings  []string // usable but risky settings, for the command to log at startup
@@ -95,8 +106,22 @@ type Auth struct {
 	HeaderValue string // X-Vault-AWS-IAM-Server-ID; empty: not sent
 	STSRegion   string // the region the GetCallerIdentity request is signed for
 	STSEndpoint string // the STS URL the signed request names
-	IMDSv2Only  bool   // never fall back to IMDSv1 for instance credentials
+	IMDSv2Only  bool   // never fall back to IMDSv1 for instance credentials or the identity document
+	Signature   string // ec2: SignatureRSA2048, SignaturePKCS7 or SignatureIdentity; "" for iam
+	NonceFile   string // ec2: where the client nonce is kept across restarts; "" for iam
 }
+
+// Signature types of the ec2 auth type: which signed form of the instance identity document is
+// sent to Vault.
+const (
+	SignatureRSA2048  = "rsa2048"  // PKCS#7 from /instance-identity/rsa2048 (RSA-2048, SHA-256)
+	SignaturePKCS7    = "pkcs7"    // PKCS#7 from /instance-identity/pkcs7 (DSA)
+	SignatureIdentity = "identity" // /instance-identity/document with its /signature
+)
+
+// DefaultNonceFile is where the ec2 auth type keeps its client nonce: the systemd unit's
+// StateDirectory.
+const DefaultNonceFile = "/var/lib/xauth-agent/nonce"
 
 // FileSink is a file the token is written to.
 type FileSink struct {
@@ -105,6 +130,16 @@ type FileSink struct {
 	Owner  string // user name or numeric uid; empty: the agent's user
 	Group  string // group name or numeric gid; empty: the agent's group
 	Format string // FormatToken, FormatJSON or FormatEnv
+}
+
+// SocketSink is the local API: the token over HTTP on a unix socket, for
+// callers whose uid or gid is allowed.
+type SocketSink struct {
+	Path      string // absolute and clean
+	Mode      os.FileMode
+	Group     string
+	AllowUIDs []int
+	AllowGIDs []int
 }
 
 // Lifecycle tunes the daemon.
@@ -125,6 +160,8 @@ type Log struct {
 // set, so the environment or the file decides.
 type Overrides struct {
 	VaultAddr, Role, Mount, HeaderValue, STSRegion, STSEndpoint, LogLevel, LogFormat *string
+
+	AuthType, NonceFile *string // --auth-type, --nonce-file
 
 	IMDSv2Only *bool
 

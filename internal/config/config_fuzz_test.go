@@ -15,6 +15,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("vault {}\nvault {}\n"))
 	f.Add([]byte(`auth "aws" "iam" { role = "x" }`))
 	f.Add([]byte(`auth { }`))
+	f.Add([]byte("auth \"aws\" {\n  type = \"ec2\"\n  signature = \"pkcs7\"\n  nonce_file = \"/n\"\n}\n"))
 	f.Add([]byte(`sink "file" { path = null }`))
 	f.Add([]byte(`sink "file" { path = ["/run/t"] }`))
 	f.Add([]byte(`sink "file" { path = "/run/t" mode = 0600 }`))

@@ -359,6 +359,59 @@ sink "file" {
 			},
 		},
 		{
+			name: "ec2 with the defaults",
+			file: vaultOnly + "\nauth \"aws\" {\n  type = \"ec2\"\n  role = \"web\"\n}\n",
+			want: func(path string) *Config {
+				return expected(path, func(c *Config) {
+					c.Auth.Type = "ec2"
+					c.Auth.Role = "web"
+					c.Auth.Signature = SignatureRSA2048
+					c.Auth.NonceFile = DefaultNonceFile
+				})
+			},
+		},
+		{
+			name: "ec2 with every setting",
+			file: vaultOnly + `
+auth "aws" {
+  type         = "ec2"
+  role         = "web"
+  mount        = "aws-ec2"
+  signature    = "identity"
+  nonce_file   = "/var/lib/xauth-agent//web.nonce"
+  imds_v2_only = true
+}
+`,
+			want: func(path string) *Config {
+				return expected(path, func(c *Config) {
+					c.Auth.Type = "ec2"
+					c.Auth.Role = "web"
+					c.Auth.Mount = "aws-ec2"
+					c.Auth.Signature = SignatureIdentity
+					c.Auth.NonceFile = "/var/lib/xauth-agent/web.nonce"
+					c.Auth.IMDSv2Only = true
+				})
+			},
+		},
+		{
+			name: "ec2 from the flags",
+			file: vaultOnly,
+			o:    Overrides{AuthType: new("ec2"), NonceFile: new("/run/nonce")},
+			want: func(path string) *Config {
+				return expected(path, func(c *Config) {
+					c.Auth.Type = "ec2"
+					c.Auth.Signature = SignatureRSA2048
+					c.Auth.NonceFile = "/run/nonce"
+				})
+			},
+		},
+		{
+			name: "the flag turns an ec2 file into iam",
+			file: vaultOnly + "\nauth \"aws\" {\n  type = \"ec2\"\n}\n",
+			o:    Overrides{AuthType: new("iam")},
+			want: func(path string) *Config { return expected(path, nil) },
+		},
+		{
 			name: "regional STS endpoints that match the region",
 			file: vaultOnly + `
 auth "aws" {
@@ -479,19 +532,60 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{"FILE:2", `auth method "gcp" is not supported`, `auth "aws"`},
 		},
 		{
-			name: "auth type ec2",
-			file: vaultOnly + "auth \"aws\" {\n  type = \"ec2\"\n}\n",
-			want: []string{"FILE:3", `auth type "ec2" is not supported yet`},
-		},
-		{
 			name: "unknown auth type",
 			file: vaultOnly + "auth \"aws\" {\n  type = \"oidc\"\n}\n",
-			want: []string{"FILE:3", `auth type "oidc" is not supported`},
+			want: []string{`auth.type "oidc" (FILE:3) is not supported`, `"iam" or "ec2"`},
 		},
 		{
-			name: "sink type other than file",
-			file: vaultOnly + "sink \"socket\" {\n  address = \"/run/x.sock\"\n}\n",
-			want: []string{"FILE:2", `sink type "socket" is not supported`},
+			name: "unknown auth type from the flag",
+			file: vaultOnly,
+			o:    Overrides{AuthType: new("ec3")},
+			want: []string{`auth.type "ec3" (--auth-type) is not supported`},
+		},
+		{
+			name: "iam-only settings with type ec2",
+			file: vaultOnly + "auth \"aws\" {\n  type = \"ec2\"\n  header_value = \"x\"\n  sts_region = \"eu-west-1\"\n}\n",
+			env:  map[string]string{"XAUTH_STS_ENDPOINT": "https://sts.eu-west-1.amazonaws.com"},
+			want: []string{
+				`auth.header_value (FILE:4) applies only to auth type "iam", and the type is "ec2"`,
+				`auth.sts_region (FILE:5) applies only to auth type "iam"`,
+				`auth.sts_endpoint (XAUTH_STS_ENDPOINT) applies only to auth type "iam"`,
+			},
+		},
+		{
+			name: "ec2-only settings with type iam",
+			file: vaultOnly + "auth \"aws\" {\n  signature = \"identity\"\n  nonce_file = \"/var/lib/n\"\n}\n",
+			want: []string{
+				`auth.signature (FILE:3) applies only to auth type "ec2", and the type is "iam"`,
+				`auth.nonce_file (FILE:4) applies only to auth type "ec2"`,
+			},
+		},
+		{
+			name: "nonce-file flag with type iam",
+			file: vaultOnly,
+			o:    Overrides{NonceFile: new("/var/lib/n")},
+			want: []string{`auth.nonce_file (--nonce-file) applies only to auth type "ec2"`},
+		},
+		{
+			name: "unknown signature type",
+			file: vaultOnly + "auth \"aws\" {\n  type = \"ec2\"\n  signature = \"rsa4096\"\n}\n",
+			want: []string{`auth.signature "rsa4096" (FILE:4) is not a signature type`, `"rsa2048" (the default), "pkcs7" or "identity"`},
+		},
+		{
+			name: "relative nonce file",
+			file: vaultOnly + "auth \"aws\" {\n  type = \"ec2\"\n  nonce_file = \"nonce\"\n}\n",
+			want: []string{`auth.nonce_file "nonce" (FILE:4) is not absolute`},
+		},
+		{
+			name: "empty nonce file",
+			file: vaultOnly + "auth \"aws\" {\n  type = \"ec2\"\n}\n",
+			o:    Overrides{NonceFile: new("")},
+			want: []string{`auth.nonce_file "" (--nonce-file) names no file`},
+		},
+		{
+			name: "sink type other than file or socket",
+			file: vaultOnly + "sink \"pipe\" {\n  address = \"/run/x.sock\"\n}\n",
+			want: []string{"FILE:2", `sink type "pipe" is not supported`},
 		},
 		{
 			name: "mode with digits that are not octal",
@@ -751,6 +845,41 @@ sink "file" { path = "/run/t" }
 				if w = strings.ReplaceAll(w, "FILE", path); !strings.Contains(got.Warnings[i], w) {
 					t.Errorf("warning %d = %q, want it to contain %q", i, got.Warnings[i], w)
 				}
+			}
+		})
+	}
+}
+
+func TestLoadSocketSink(t *testing.T) {
+	tests := []struct {
+		name, file string
+		want       *SocketSink
+		wantErr    string
+	}{
+		{"defaults", "sink \"socket\" {\n  path = \"/run/xauth-agent/agent.sock\"\n  allow_uids = [1000]\n}\n",
+			&SocketSink{Path: "/run/xauth-agent/agent.sock", Mode: 0o660, AllowUIDs: []int{1000}}, ""},
+		{"all set", "sink \"socket\" {\n  path = \"/run/a.sock\"\n  mode = \"0600\"\n  group = \"app\"\n  allow_uids = [1, 2]\n  allow_gids = [3]\n}\n",
+			&SocketSink{Path: "/run/a.sock", Mode: 0o600, Group: "app", AllowUIDs: []int{1, 2}, AllowGIDs: []int{3}}, ""},
+		{"relative path", "sink \"socket\" {\n  path = \"agent.sock\"\n}\n", nil, "config.hcl:3: socket path \"agent.sock\" is not absolute"},
+		{"two sockets", "sink \"socket\" {\n  path = \"/run/a.sock\"\n}\nsink \"socket\" {\n  path = \"/run/b.sock\"\n}\n", nil, "config.hcl:5: a second sink \"socket\""},
+		{"unknown key", "sink \"socket\" {\n  path = \"/run/a.sock\"\n  allow_users = [1]\n}\n", nil, `"allow_users"`},
+		{"negative id", "sink \"socket\" {\n  path = \"/run/a.sock\"\n  allow_gids = [-1]\n}\n", nil, "id -1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, `vault { address = "https://vault.example:8200" }`+"\n"+tt.file)
+			got, err := Load(path, nil, Overrides{})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Socket, tt.want) {
+				t.Errorf("Socket = %+v, want %+v", got.Socket, tt.want)
 			}
 		})
 	}

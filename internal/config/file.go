@@ -51,8 +51,8 @@ type authBlock struct {
 	Body        hcl.Body  `hcl:",remain"`
 }
 
-// awsAuthBody is the body of `auth "aws"`. When the ec2 type comes, its attributes (signature,
-// nonce_file) go here too, and applyFile checks that each is used with the right type.
+// awsAuthBody is the body of `auth "aws"`, for both types; validation checks that each
+// type-specific attribute is used with its type.
 type awsAuthBody struct {
 	Type        *string `hcl:"type,optional"`
 	Role        *string `hcl:"role,optional"`
@@ -61,6 +61,8 @@ type awsAuthBody struct {
 	STSRegion   *string `hcl:"sts_region,optional"`
 	STSEndpoint *string `hcl:"sts_endpoint,optional"`
 	IMDSv2Only  *bool   `hcl:"imds_v2_only,optional"`
+	Signature   *string `hcl:"signature,optional"`
+	NonceFile   *string `hcl:"nonce_file,optional"`
 }
 
 // sinkBlock is `sink "<type>" { ... }`, decoded in two steps like authBlock.
@@ -223,25 +225,25 @@ func (l *loader) applyAuth(a *authBlock) {
 	}
 
 	c := &l.cfg.Auth
-	set(&c.Type, b.Type)
-	switch c.Type {
-	case "iam":
-	case "ec2":
-		l.errs = append(l.errs, fmt.Errorf("%s: auth type \"ec2\" is not supported yet: use type = \"iam\"", l.from["auth.type"]))
-	default:
-		l.errs = append(l.errs, fmt.Errorf("%s: auth type %q is not supported: use type = \"iam\"", l.from["auth.type"], c.Type))
-	}
+	set(&c.Type, b.Type) // checked by validateAuth, after --auth-type
 	set(&c.Role, b.Role)
 	set(&c.Mount, b.Mount)
 	set(&c.HeaderValue, b.HeaderValue)
 	set(&c.STSRegion, b.STSRegion)
 	set(&c.STSEndpoint, b.STSEndpoint)
 	set(&c.IMDSv2Only, b.IMDSv2Only)
+	set(&c.Signature, b.Signature)
+	set(&c.NonceFile, b.NonceFile)
 }
 
 func (l *loader) applySink(s sinkBlock) {
-	if s.Type != "file" {
-		l.errs = append(l.errs, fmt.Errorf("%s: sink type %q is not supported: use sink \"file\"", line(s.TypeRange), s.Type))
+	switch s.Type {
+	case "file":
+	case "socket":
+		l.applySocketSink(s)
+		return
+	default:
+		l.errs = append(l.errs, fmt.Errorf("%s: sink type %q is not supported: use sink \"file\" or sink \"socket\"", line(s.TypeRange), s.Type))
 		return
 	}
 	var b fileSinkBody
@@ -270,6 +272,49 @@ func (l *loader) applySink(s sinkBlock) {
 	}
 	l.cfg.Sinks = append(l.cfg.Sinks, sink)
 	l.sinkFrom = append(l.sinkFrom, line(b.PathRange))
+}
+
+// socketSinkBody is the body of `sink "socket"`: the local API.
+type socketSinkBody struct {
+	Path      string    `hcl:"path"`
+	PathRange hcl.Range `hcl:"path,attr_range"`
+	Mode      *string   `hcl:"mode,optional"`
+	ModeRange hcl.Range `hcl:"mode,attr_range"`
+	Group     string    `hcl:"group,optional"`
+	AllowUIDs []int     `hcl:"allow_uids,optional"`
+	AllowGIDs []int     `hcl:"allow_gids,optional"`
+}
+
+func (l *loader) applySocketSink(s sinkBlock) {
+	var b socketSinkBody
+	if diags := gohcl.DecodeBody(s.Body, nil, &b); diags.HasErrors() {
+		l.errs = append(l.errs, diagErrors(diags)...)
+		return
+	}
+	if l.cfg.Socket != nil {
+		l.errs = append(l.errs, fmt.Errorf("%s: a second sink \"socket\": the agent serves one local API socket", line(s.TypeRange)))
+		return
+	}
+	sock := &SocketSink{Path: filepath.Clean(b.Path), Mode: 0o660, Group: b.Group, AllowUIDs: b.AllowUIDs, AllowGIDs: b.AllowGIDs}
+	if !filepath.IsAbs(b.Path) {
+		l.errs = append(l.errs, fmt.Errorf("%s: socket path %q is not absolute: use a full path such as \"/run/xauth-agent/agent.sock\"", line(b.PathRange), b.Path))
+	}
+	if b.Mode != nil {
+		mode, err := parseMode(*b.Mode)
+		if err != nil {
+			l.errs = append(l.errs, fmt.Errorf("%s: sink \"socket\" %q: mode %q %w", line(b.ModeRange), sock.Path, *b.Mode, err))
+		}
+		sock.Mode = mode
+	}
+	if sock.Mode&0o002 != 0 {
+		l.warn("sink \"socket\" %q (%s) has mode %04o: any local user can connect; access still needs allow_uids/allow_gids", sock.Path, line(b.PathRange), sock.Mode)
+	}
+	for _, id := range append(append([]int(nil), b.AllowUIDs...), b.AllowGIDs...) {
+		if id < 0 || id >= 1<<32-1 {
+			l.errs = append(l.errs, fmt.Errorf("%s: sink \"socket\" %q: id %d in allow_uids/allow_gids is out of range", line(b.PathRange), sock.Path, id))
+		}
+	}
+	l.cfg.Socket = sock
 }
 
 // parseMode parses a sink's permission bits, written in octal as in chmod.

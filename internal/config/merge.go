@@ -52,6 +52,8 @@ func (l *loader) applyFlags(o Overrides) {
 	override(l, "auth.sts_region", "--sts-region", &c.Auth.STSRegion, o.STSRegion)
 	override(l, "auth.sts_endpoint", "--sts-endpoint", &c.Auth.STSEndpoint, o.STSEndpoint)
 	override(l, "auth.imds_v2_only", "--imds-v2-only", &c.Auth.IMDSv2Only, o.IMDSv2Only)
+	override(l, "auth.type", "--auth-type", &c.Auth.Type, o.AuthType)
+	override(l, "auth.nonce_file", "--nonce-file", &c.Auth.NonceFile, o.NonceFile)
 	override(l, "log.level", "--log-level", &c.Log.Level, o.LogLevel)
 	override(l, "log.format", "--log-format", &c.Log.Format, o.LogFormat)
 

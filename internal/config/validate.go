@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 )
@@ -75,6 +76,58 @@ func (l *loader) validateAuth() {
 		l.fail(fmt.Errorf("%s names no path: set it to the path the aws auth method is enabled at in Vault, such as \"aws\"", l.setting("auth.mount", mount)))
 	}
 
+	switch a.Type {
+	case "iam":
+		l.onlyFor("ec2", "auth.signature", "auth.nonce_file")
+		l.validateSTS()
+	case "ec2":
+		l.onlyFor("iam", "auth.header_value", "auth.sts_region", "auth.sts_endpoint")
+		l.validateEC2()
+	default:
+		l.fail(fmt.Errorf("%s is not supported: use type = \"iam\" or \"ec2\"", l.setting("auth.type", a.Type)))
+	}
+}
+
+// onlyFor reports each of keys that was set, when they apply only to auth type typ and the
+// configured type is the other one.
+func (l *loader) onlyFor(typ string, keys ...string) {
+	for _, key := range keys {
+		if from, ok := l.from[key]; ok {
+			l.fail(fmt.Errorf("%s (%s) applies only to auth type %q, and the type is %q: remove it, or set auth.type = %q",
+				key, from, typ, l.cfg.Auth.Type, typ))
+		}
+	}
+}
+
+// validateEC2 fills in and checks the ec2 type's settings.
+func (l *loader) validateEC2() {
+	a := &l.cfg.Auth
+	if a.Signature == "" {
+		a.Signature = SignatureRSA2048
+	}
+	switch a.Signature {
+	case SignatureRSA2048, SignaturePKCS7, SignatureIdentity:
+	default:
+		l.fail(fmt.Errorf("%s is not a signature type: use %q (the default), %q or %q",
+			l.setting("auth.signature", a.Signature), SignatureRSA2048, SignaturePKCS7, SignatureIdentity))
+	}
+	if a.NonceFile == "" {
+		if _, set := l.from["auth.nonce_file"]; set {
+			l.fail(fmt.Errorf("%s names no file: remove it to use %q, or give a full path", l.setting("auth.nonce_file", a.NonceFile), DefaultNonceFile))
+			return
+		}
+		a.NonceFile = DefaultNonceFile
+	}
+	if !filepath.IsAbs(a.NonceFile) {
+		l.fail(fmt.Errorf("%s is not absolute: use a full path such as %q", l.setting("auth.nonce_file", a.NonceFile), DefaultNonceFile))
+		return
+	}
+	a.NonceFile = filepath.Clean(a.NonceFile)
+}
+
+// validateSTS checks the iam type's signing region and STS endpoint.
+func (l *loader) validateSTS() {
+	a := &l.cfg.Auth
 	regionOK := regionName.MatchString(a.STSRegion)
 	if !regionOK {
 		l.fail(fmt.Errorf("%s is not an AWS region name: use one such as \"us-east-1\"", l.setting("auth.sts_region", a.STSRegion)))
