@@ -2,21 +2,25 @@ package main
 
 // Exit codes. Documented in --help and the README; scripts rely on them.
 const (
-	exitOK          = 0 // token obtained and written
-	exitRuntime     = 1 // unexpected runtime failure
-	exitUsage       = 2 // bad flags or configuration
-	exitCredentials = 3 // no AWS credentials (IMDS, env, profile)
-	exitUnreachable = 4 // Vault unreachable or unavailable (network, 5xx, 429)
-	exitRefused     = 5 // Vault refused the login (role, binding, header, region)
-	exitSink        = 6 // a sink cannot be written
+	exitOK            = 0 // token obtained and written
+	exitRuntime       = 1 // unexpected runtime failure
+	exitUsage         = 2 // bad flags or configuration
+	exitCredentials   = 3 // no AWS credentials (IMDS, env, profile)
+	exitUnreachable   = 4 // Vault unreachable or unavailable (network, 5xx, 429)
+	exitRefused       = 5 // Vault refused the login (role, binding, header, region)
+	exitSink          = 6 // a sink cannot be written
+	exitNonceMismatch = 7 // ec2: Vault holds another client nonce for this instance
 )
 
 const exitCodesHelp = `Exit codes:
   0  token obtained and written to every sink
   1  unexpected runtime failure
   2  usage or configuration error
-  3  AWS credentials unavailable (IMDS, environment, profile)
+  3  AWS credentials or the EC2 instance identity document unavailable (IMDS, environment, profile)
   4  Vault unreachable or unavailable (network error, HTTP 5xx or 429)
   5  login refused by Vault (role, principal binding, server ID header, region)
   6  a sink cannot be written (directory missing, symlink at the target)
+  7  ec2 login refused for a client nonce mismatch: the nonce file was lost or
+     the instance restored; put the old nonce back or
+     vault delete auth/<mount>/identity-accesslist/<instance-id>
 `

@@ -7,10 +7,12 @@ import (
 	"io"
 	"time"
 
+	"github.com/hashicorp/vault/api"
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/login"
+	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
 )
 
@@ -23,22 +25,24 @@ func runOnce(ctx context.Context, cfg *config.Config, output string, stdout, std
 		fmt.Fprintln(stderr, "xauth-agent:", err)
 		return exitUsage
 	}
+	if cfg.Socket != nil {
+		log.Warn("sink \"socket\" is served by the daemon only; --once skips it", zap.String("path", cfg.Socket.Path))
+	}
 	for _, s := range sinks {
 		if err := s.Check(); err != nil {
 			fmt.Fprintln(stderr, "xauth-agent:", err)
 			return exitSink
 		}
 	}
-	creds, err := login.AWSCredentials(ctx, cfg.Auth.STSRegion, cfg.Auth.IMDSv2Only)
-	if err != nil {
-		return fail(stderr, err)
-	}
 	vc, err := login.NewVaultClient(cfg.Vault)
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent:", err)
 		return exitUsage
 	}
-	client := login.New(vc, creds, cfg.Auth, time.Now, log.Named("login"))
+	client, err := authenticator(ctx, cfg, vc, log)
+	if err != nil {
+		return fail(stderr, err)
+	}
 	issued := time.Now()
 	secret, err := client.Login(ctx)
 	if err != nil {
@@ -66,6 +70,24 @@ func runOnce(ctx context.Context, cfg *config.Config, output string, stdout, std
 	return code
 }
 
+// authenticator builds the login client of cfg.Auth.Type: ec2 (the signed
+// instance identity document and the nonce file) or iam (signed
+// GetCallerIdentity).
+func authenticator(ctx context.Context, cfg *config.Config, vc *api.Client, log *zap.Logger) (renew.Authenticator, error) {
+	if cfg.Auth.Type == "ec2" {
+		md, err := login.NewIMDS(ctx, cfg.Auth.IMDSv2Only)
+		if err != nil {
+			return nil, err
+		}
+		return login.NewEC2(vc, md, cfg.Auth, time.Now, log.Named("login")), nil
+	}
+	creds, err := login.AWSCredentials(ctx, cfg.Auth.STSRegion, cfg.Auth.IMDSv2Only)
+	if err != nil {
+		return nil, err
+	}
+	return login.New(vc, creds, cfg.Auth, time.Now, log.Named("login")), nil
+}
+
 func buildSinks(cfg *config.Config, log *zap.Logger) ([]sink.Sink, error) {
 	var sinks []sink.Sink
 	for _, fs := range cfg.Sinks {
@@ -84,6 +106,8 @@ func fail(stderr io.Writer, err error) int {
 	switch {
 	case errors.Is(err, login.ErrCredentials):
 		return exitCredentials
+	case errors.Is(err, login.ErrNonceMismatch):
+		return exitNonceMismatch
 	case errors.Is(err, login.ErrRefused):
 		return exitRefused
 	case errors.Is(err, login.ErrUnreachable), errors.Is(err, context.DeadlineExceeded):

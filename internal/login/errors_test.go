@@ -74,3 +74,63 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestDiagnoseEC2(t *testing.T) {
+	a := EC2Attempt{Mount: "aws", Role: "web", Signature: "rsa2048", NonceFile: "/var/lib/xauth-agent/nonce",
+		Doc: InstanceIdentity{InstanceID: "i-0abc", AccountID: "222222222222", Region: "eu-west-1", ImageID: "ami-1", PendingTime: "2026-01-02T03:04:05Z"}}
+	noRole := a
+	noRole.Role = ""
+	tests := []struct {
+		name   string
+		status int
+		msg    string
+		a      EC2Attempt
+		want   []string // substrings of Cause+Fix
+		kind   error
+	}{
+		{"nonce mismatch", 400, "client nonce mismatch", a,
+			[]string{"instance i-0abc already logged in", "/var/lib/xauth-agent/nonce", "vault delete auth/aws/identity-accesslist/i-0abc", "put the old nonce back"}, ErrNonceMismatch},
+		{"nonce mismatch with migration", 400, "client nonce mismatch and instance meta-data incorrect", a, []string{"pendingTime is not newer"}, ErrNonceMismatch},
+		{"reauthentication disabled", 400, "reauthentication is disabled", a, []string{"disallow_reauthentication=false on auth/aws/role/web", "identity-accesslist/i-0abc"}, nil},
+		{"older document", 400, "instance meta-data is older than the one used for previous login", a, []string{"2026-01-02T03:04:05Z", "identity-accesslist/i-0abc"}, nil},
+		{"iam role", 400, "auth method ec2 not allowed for role web", a, []string{`role "web" has auth_type=iam`}, nil},
+		{"account bind", 400, `Error validating instance: account ID "222222222222" does not belong to role "web"`, a,
+			[]string{`its account ID is "222222222222"`, "bound_account_id", "auth/aws/role/web"}, nil},
+		{"profile bind", 400, `Error validating instance: IAM instance profile ARN "arn:aws:iam::222222222222:instance-profile/p" does not satisfy the constraint role "web"`, a,
+			[]string{"bound_iam_instance_profile_arn", "instance-profile/p"}, nil},
+		{"subnet bind", 400, `Error validating instance: subnet ID "subnet-1" does not satisfy the constraint on role "web"`, a, []string{"bound_subnet_id"}, nil},
+		{"region bind", 400, `Region "eu-west-1" does not satisfy the constraint on role "web"`, a, []string{"bound_region", `"eu-west-1"`}, nil},
+		{"describe instances", 400, `failed to verify instance ID: error fetching description for instance ID "i-0abc"`, a,
+			[]string{"ec2:DescribeInstances", "account 222222222222", "auth/aws/config/sts/222222222222"}, nil},
+		{"signature as a 500", 500, "failed to verify the signature: crypto/rsa: verification error", a, []string{`signature = "rsa2048"`, "config/certificate"}, nil},
+		{"role not found", 400, `entry for role "web" not found`, a, []string{`role "web" does not exist`}, nil},
+		{"role not found, none sent", 400, `entry for role "ami-1" not found`, noRole, []string{"named after the AMI ID ami-1", "set role"}, nil},
+		{"no mount", 404, `no handler for route "auth/aws/login"`, a, []string{"no auth method is mounted at auth/aws"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := DiagnoseEC2(tt.status, []string{tt.msg}, tt.a)
+			if r == nil {
+				t.Fatal("no diagnosis")
+			}
+			if !errors.Is(r, ErrRefused) {
+				t.Error("refusal does not wrap ErrRefused")
+			}
+			if tt.kind != nil && !errors.Is(r, tt.kind) {
+				t.Errorf("refusal does not wrap %v", tt.kind)
+			}
+			if tt.kind == nil && errors.Is(r, ErrNonceMismatch) {
+				t.Error("refusal wraps ErrNonceMismatch")
+			}
+			got := r.Cause + "\n" + r.Fix
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("diagnosis lacks %q:\n%s", w, got)
+				}
+			}
+		})
+	}
+	if r := DiagnoseEC2(500, []string{"internal error"}, a); r != nil {
+		t.Errorf("an unknown 500 is diagnosed as a refusal: %v", r)
+	}
+}

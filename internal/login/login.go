@@ -120,15 +120,17 @@ func (c *Client) Login(ctx context.Context) (*api.Secret, error) {
 	if err != nil {
 		return nil, err
 	}
-	path := "auth/" + strings.Trim(c.auth.Mount, "/") + "/login"
+	path := loginPath(c.auth.Mount)
 	c.log.Debug("logging in", zap.String(fieldMount, c.auth.Mount), zap.String(fieldRole, c.auth.Role),
 		zap.String(fieldRegion, t.Region), zap.String(fieldEndpoint, t.Endpoint))
-	secret, err := c.write(ctx, path, data)
+	secret, err := postLogin(ctx, c.vault, path, data, c.now, func(status int, errs []string) *Refusal {
+		if status >= 500 {
+			return nil // IAM logins get no permanent 5xx: retry
+		}
+		return Diagnose(status, errs, c.auth.Mount, c.auth.Role, t)
+	})
 	if err != nil {
 		return nil, err
-	}
-	if secret == nil || secret.Auth == nil || secret.Auth.ClientToken == "" {
-		return nil, fmt.Errorf("%w: vault answered the login on %s without a token", ErrUnreachable, path)
 	}
 	c.log.Info("logged in", zap.String(fieldAccessor, secret.Auth.Accessor), zap.Strings(fieldPolicies, secret.Auth.Policies),
 		zap.Duration(fieldTTL, time.Duration(secret.Auth.LeaseDuration)*time.Second), zap.String(fieldRole, c.auth.Role))
@@ -144,34 +146,53 @@ func credentialsError(err error) error {
 	return fmt.Errorf("%w: %v\nfix: %s", ErrCredentials, err, hint)
 }
 
-// write posts the login and classifies the outcome. It uses the raw call
-// so a 429/503's Retry-After header is not lost.
-func (c *Client) write(ctx context.Context, path string, data map[string]any) (*api.Secret, error) {
+// loginPath is the login endpoint of the aws auth method at mount.
+func loginPath(mount string) string {
+	return "auth/" + strings.Trim(mount, "/") + "/login"
+}
+
+// postLogin posts a login body to path and classifies the outcome: a
+// *Unavailable (5xx, 429), an error wrapping ErrUnreachable (no answer, or
+// an answer without a token), or the *Refusal that diagnose makes of any
+// other answer. diagnose is asked about 5xx answers too: it returns nil
+// unless it knows the message to be permanent (Vault answers some refusals
+// with a 500), which then is a refusal rather than an outage. It uses the
+// raw call so a 429/503's Retry-After header is not lost. Both auth types
+// log in through it.
+func postLogin(ctx context.Context, vc *api.Client, path string, data map[string]any, now func() time.Time, diagnose func(status int, vaultErrs []string) *Refusal) (*api.Secret, error) {
 	body, err := json.Marshal(data)
 	if err != nil {
 		return nil, fmt.Errorf("encode login body: %w", err)
 	}
-	resp, err := c.vault.Logical().WriteRawWithContext(ctx, path, body)
+	resp, err := vc.Logical().WriteRawWithContext(ctx, path, body)
 	if resp != nil {
 		defer resp.Body.Close()
 	}
 	if err != nil {
 		var re *api.ResponseError
 		if !errors.As(err, &re) {
-			return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, c.vault.Address(), err)
+			return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, vc.Address(), err)
 		}
 		if re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests {
+			if re.StatusCode >= 500 {
+				if r := diagnose(re.StatusCode, re.Errors); r != nil {
+					return nil, r
+				}
+			}
 			u := &Unavailable{Status: re.StatusCode, Errors: re.Errors}
 			if resp != nil {
-				u.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+				u.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), now())
 			}
 			return nil, u
 		}
-		return nil, Diagnose(re.StatusCode, re.Errors, c.auth.Mount, c.auth.Role, c.Target())
+		return nil, diagnose(re.StatusCode, re.Errors)
 	}
 	secret, err := api.ParseSecret(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: decode vault's login answer: %v", ErrUnreachable, err)
+	}
+	if secret == nil || secret.Auth == nil || secret.Auth.ClientToken == "" {
+		return nil, fmt.Errorf("%w: vault answered the login on %s without a token", ErrUnreachable, path)
 	}
 	return secret, nil
 }
@@ -183,7 +204,8 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 		return 0
 	}
 	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
-		return time.Duration(n) * time.Second
+		// Capped where n seconds would overflow a Duration (about 292 years).
+		return time.Duration(min(n, int((1<<63-1)/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
 		return t.Sub(now)
