@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
+	"reflect"
 	"sync"
 	"syscall"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/daemon"
+	"github.com/xauth-agent/xauth-agent/internal/localapi"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
@@ -35,17 +37,17 @@ type session struct {
 }
 
 func startSession(ctx context.Context, cfg *config.Config, fan *sink.Fanout, obs renew.Observer, log *zap.Logger) (*session, error) {
-	creds, err := login.AWSCredentials(ctx, cfg.Auth.STSRegion, cfg.Auth.IMDSv2Only)
+	vc, err := login.NewVaultClient(cfg.Vault)
 	if err != nil {
 		return nil, err
 	}
-	vc, err := login.NewVaultClient(cfg.Vault)
+	auth, err := authenticator(ctx, cfg, vc, log)
 	if err != nil {
 		return nil, err
 	}
 	s := &session{cfg: cfg, tokens: renew.NewTokenAPI(vc), done: make(chan error, 1)}
 	s.loop = &renew.Loop{
-		Auth:    login.New(vc, creds, cfg.Auth, time.Now, log.Named("login")),
+		Auth:    auth,
 		Tokens:  s.tokens,
 		Sinks:   fan,
 		Observe: obs,
@@ -62,12 +64,16 @@ func (s *session) stop() {
 	<-s.done
 }
 
-// observer turns lifecycle events into systemd STATUS= lines.
+// observer turns lifecycle events into systemd STATUS= lines, the local
+// API's state and the metrics.
 type observer struct {
-	notify *daemon.Notifier
-	mu     sync.Mutex
-	tok    sink.Token
-	have   bool
+	notify  *daemon.Notifier
+	sock    *localapi.Server  // nil without a socket sink
+	metrics *localapi.Metrics // nil-safe
+	mu      sync.Mutex
+	tok     sink.Token
+	have    bool
+	last    renew.Action // the step the previous Waiting scheduled
 }
 
 func (o *observer) status(state string) string {
@@ -85,15 +91,41 @@ func (o *observer) set(t sink.Token) {
 	o.mu.Unlock()
 }
 
-func (o *observer) TokenChanged(t sink.Token) { o.set(t) }
-func (o *observer) Renewed(t sink.Token)      { o.set(t); o.notify.Status(o.status("renewing")) }
+func (o *observer) TokenChanged(t sink.Token) {
+	o.set(t)
+	o.metrics.LoginOK()
+	o.metrics.Backoff(0)
+}
+
+func (o *observer) Renewed(t sink.Token) {
+	o.set(t)
+	if o.sock != nil {
+		o.sock.Renewed(t) // renewals keep the token string, so they bypass the sinks
+	}
+	o.metrics.Renewed()
+	o.metrics.Backoff(0)
+	o.notify.Status(o.status("renewing"))
+}
+
 func (o *observer) Waiting(d renew.Decision, err error) {
+	o.mu.Lock()
+	failed := o.last
+	o.last = d.Action
+	o.mu.Unlock()
 	state := "renewing"
 	switch {
 	case err != nil:
 		state = "retrying-" + d.Action.String()
+		o.metrics.Backoff(time.Until(d.At))
+		if failed == renew.ActLogin {
+			kind, _ := renew.Classify(err)
+			o.metrics.LoginFailed(kind.String())
+		}
 	case d.Action == renew.ActLogin:
 		state = "logging-in"
+	}
+	if o.sock != nil {
+		o.sock.SetState(state, err, d.At)
 	}
 	o.notify.Status(o.status(state))
 }
@@ -116,18 +148,41 @@ func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.At
 	defer signal.Stop(hup)
 
 	notify := daemon.NewNotifier(log.Named("systemd"))
-	obs := &observer{notify: notify}
+	metrics := localapi.NewMetrics(version)
+	obs := &observer{notify: notify, metrics: metrics}
 	var readyOnce sync.Once
 	fan := sink.NewFanout(log.Named("sink"), sinkRetry, func(gen uint64, t sink.Token) {
 		// READY=1 only once the first token is in every sink.
 		readyOnce.Do(func() { notify.Ready(obs.status("renewing")) })
 		log.Info("token in every sink", zap.Uint64("generation", gen), zap.String("accessor", t.Accessor))
 	})
+	fan.WriteFailed = metrics.SinkError
 	defer fan.Close()
 
-	sinks, code := checkedSinks(cfg, log, stderr)
+	if cfg.Socket != nil {
+		sc := cfg.Socket
+		sock, err := localapi.New(localapi.Options{Path: sc.Path, Mode: sc.Mode, Group: sc.Group,
+			AllowUIDs: sc.AllowUIDs, AllowGIDs: sc.AllowGIDs, Version: version,
+			Sinks: fan.Statuses, Metrics: metrics}, log.Named("sink.socket"))
+		if err != nil {
+			fmt.Fprintln(stderr, "xauth-agent:", err)
+			return exitUsage
+		}
+		obs.sock = sock
+	}
+	sinks, code := checkedSinks(cfg, obs.sock, log, stderr)
 	if code != exitOK {
 		return code
+	}
+	serveDone := make(chan error, 1)
+	if obs.sock != nil {
+		if err := obs.sock.Listen(); err != nil {
+			fmt.Fprintln(stderr, "xauth-agent:", err)
+			return exitSink
+		}
+		go func() { serveDone <- obs.sock.Serve(ctx) }()
+	} else {
+		close(serveDone)
 	}
 	fan.Set(ctx, sinks)
 	sess, err := startSession(ctx, cfg, fan, obs, log)
@@ -146,7 +201,17 @@ func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.At
 	for {
 		select {
 		case <-ctx.Done():
-			return shutdown(notify, sess, fan, log)
+			code := shutdown(notify, sess, fan, log)
+			if serveDone != nil {
+				<-serveDone // the socket file is gone before we exit
+			}
+			return code
+		case err, ok := <-serveDone:
+			if ok && err != nil {
+				fmt.Fprintln(stderr, "xauth-agent: local API socket:", err)
+				return exitSink
+			}
+			serveDone = nil
 		case err := <-sess.done:
 			fmt.Fprintln(stderr, "xauth-agent: lifecycle stopped:", err)
 			return exitRuntime
@@ -160,9 +225,13 @@ func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.At
 	}
 }
 
-// checkedSinks builds the configured sinks and proves each can write.
-func checkedSinks(cfg *config.Config, log *zap.Logger, stderr io.Writer) ([]sink.Sink, int) {
+// checkedSinks builds the configured file sinks, adds the socket (if any),
+// and proves each can write.
+func checkedSinks(cfg *config.Config, sock *localapi.Server, log *zap.Logger, stderr io.Writer) ([]sink.Sink, int) {
 	sinks, err := buildSinks(cfg, log)
+	if sock != nil {
+		sinks = append(sinks, sock)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent:", err)
 		return nil, exitUsage
@@ -179,7 +248,7 @@ func checkedSinks(cfg *config.Config, log *zap.Logger, stderr io.Writer) ([]sink
 // reload re-reads and validates the whole configuration. On any error it
 // keeps the running one. Sinks and the log level are swapped in place; a
 // change to the vault or auth settings starts a new session (a new login).
-func reload(ctx context.Context, o *options, sess *session, fan *sink.Fanout, obs renew.Observer, level zap.AtomicLevel, log *zap.Logger) *session {
+func reload(ctx context.Context, o *options, sess *session, fan *sink.Fanout, obs *observer, level zap.AtomicLevel, log *zap.Logger) *session {
 	keep := func(why string, err error) *session {
 		log.Error("reload failed, keeping the running configuration: "+why, zap.Error(err))
 		return sess
@@ -205,6 +274,12 @@ func reload(ctx context.Context, o *options, sess *session, fan *sink.Fanout, ob
 	}
 	if cfg.Log.Format != sess.cfg.Log.Format {
 		log.Warn("log format changes take effect on restart")
+	}
+	if !reflect.DeepEqual(cfg.Socket, sess.cfg.Socket) {
+		log.Warn("sink \"socket\" changes take effect on restart; the running socket stays as it is")
+	}
+	if obs.sock != nil {
+		sinks = append(sinks, obs.sock) // the same server: its socket is already live
 	}
 	if cfg.Vault != sess.cfg.Vault || cfg.Auth != sess.cfg.Auth || cfg.Lifecycle.MinBackoff != sess.cfg.Lifecycle.MinBackoff || cfg.Lifecycle.MaxBackoff != sess.cfg.Lifecycle.MaxBackoff {
 		next, err := startSession(ctx, cfg, fan, obs, log)

@@ -6,12 +6,19 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	args := os.Args[1:]
+	// Installed as a Vault CLI token_helper (a symlink named
+	// xauth-agent-token-helper), it answers get/store/erase.
+	if filepath.Base(os.Args[0]) == "xauth-agent-token-helper" {
+		args = append([]string{"token"}, args...)
+	}
+	code := run(ctx, args, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

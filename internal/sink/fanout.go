@@ -24,6 +24,9 @@ type Fanout struct {
 	retry func(failures int) time.Duration // wait after the n-th consecutive failure
 	onAll func(gen uint64, t Token)        // called once per generation when every sink holds it
 
+	// WriteFailed, when set before Set, is told each failed write (metrics).
+	WriteFailed func(sink string)
+
 	mu      sync.Mutex
 	gen     uint64
 	latest  Token
@@ -145,6 +148,9 @@ func (f *Fanout) deliver(ctx context.Context, o *outlet) {
 			failures++
 			o.status.LastError = err.Error()
 			f.mu.Unlock()
+			if f.WriteFailed != nil {
+				f.WriteFailed(o.sink.Name())
+			}
 			wait := f.retry(failures)
 			f.log.Warn("sink write failed, retrying", zap.String("sink", o.sink.Name()), zap.Error(err), zap.Duration("wait", wait))
 			retry = time.After(wait)

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xauth-agent/xauth-agent/internal/localapi"
+	"github.com/xauth-agent/xauth-agent/internal/sink"
+)
+
+func TestStatusCmd(t *testing.T) {
+	s := startAPI(t, &apiToken, localapi.Options{Version: "9.9.9", Sinks: func() []sink.Status {
+		return []sink.Status{{Name: "file:/run/xauth-agent/token", Generation: 1, LastWrite: time.Now().Add(-2 * time.Minute)}}
+	}})
+	s.SetState("renewing", nil, time.Now().Add(40*time.Minute))
+
+	code, out, errOut := runAPICmd(t, runStatusCmd, "", "--socket", s.Path())
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if strings.Contains(out, apiToken.Token) {
+		t.Fatalf("status shows the token:\n%s", out)
+	}
+	for _, want := range []string{"State:", "renewing", "acc-cmd", "default, app", "Renewable:", "yes", "9.9.9",
+		"SINK", "file:/run/xauth-agent/token"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	// Times are shown to the second, so allow for the second they lose.
+	for _, re := range []string{`Next renewal: +\S+ \(in (39m5\ds|40m0s)\)`, `token +1 +\S+ \(2m[01]s ago\) +-`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("status does not match %s:\n%s", re, out)
+		}
+	}
+
+	code, out, _ = runAPICmd(t, runStatusCmd, "", "--socket", s.Path(), "--json")
+	var st localapi.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != exitOK || st.Accessor != "acc-cmd" {
+		t.Fatalf("--json: exit %d, %v:\n%s", code, err, out)
+	}
+}
+
+func TestStatusCmdWithoutToken(t *testing.T) {
+	s := startAPI(t, nil, localapi.Options{})
+	code, out, _ := runAPICmd(t, runStatusCmd, "", "--socket", s.Path())
+	if code != exitUnreachable || !strings.Contains(out, "none") {
+		t.Fatalf("exit %d, want %d; stdout:\n%s", code, exitUnreachable, out)
+	}
+	code, _, errOut := runAPICmd(t, runStatusCmd, "", "--socket", filepath.Join(t.TempDir(), "none.sock"))
+	if code != exitUnreachable || !strings.Contains(errOut, "cannot reach the agent") {
+		t.Fatalf("no agent: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, errOut := runAPICmd(t, runStatusCmd, "", "extra"); code != exitUsage {
+		t.Fatalf("stray argument: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestPrintStatus(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var b bytes.Buffer
+	err := printStatus(&b, localapi.Status{
+		State: "retrying-login", TokenState: "expired", LastError: "vault unreachable",
+		ExpiresAt: now.Add(-time.Minute), Sinks: []localapi.SinkStatus{{Name: "socket:/run/a.sock", LastError: "boom"}},
+	}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"retrying-login", "expired", "2026-01-02T03:03:05Z (1m0s ago)", "vault unreachable", "Accessor:      -", "boom"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("lacks %q:\n%s", want, b.String())
+		}
+	}
+}
