@@ -18,10 +18,12 @@ var version = "dev"
 const usageHead = `Usage: xauth-agent [flags]
 
 xauth-agent logs this machine into HashiCorp Vault with its AWS identity
-(Vault's aws auth method, iam type) and writes the token to sinks.
+(Vault's aws auth method, iam or ec2 type) and writes the token to sinks.
 
   xauth-agent --config /etc/xauth-agent/agent.hcl          # daemon: renew, re-login, SIGHUP reloads
   xauth-agent --once --config /etc/xauth-agent/agent.hcl   # log in once, write the sinks, exit
+  xauth-agent diagnose --config /etc/xauth-agent/agent.hcl # walk the chain, explain what fails
+  xauth-agent token | status | wait [--socket PATH]        # ask the running agent (sink "socket")
   export VAULT_TOKEN=$(xauth-agent --once --vault-addr https://vault:8200 --role vault-role)
 
 Flags:
@@ -53,6 +55,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.output, "output", "token", "with --once and no sink: print the token as token|json|env")
 	str("vault-addr", "Vault address (overrides VAULT_ADDR and vault.address)")
 	str("role", "Vault role on the aws auth mount")
+	str("auth-type", "aws auth type: iam|ec2 (default iam)")
+	str("nonce-file", "ec2: file that keeps the client nonce across restarts (default "+config.DefaultNonceFile+")")
 	str("mount", "aws auth mount path (default aws)")
 	str("header-value", "X-Vault-AWS-IAM-Server-ID value Vault expects")
 	str("sts-region", "region the GetCallerIdentity request is signed for (default us-east-1)")
@@ -89,6 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		VaultAddr: pick("vault-addr"), Role: pick("role"), Mount: pick("mount"), HeaderValue: pick("header-value"),
 		STSRegion: pick("sts-region"), STSEndpoint: pick("sts-endpoint"), LogLevel: pick("log-level"),
 		LogFormat: pick("log-format"), SinkFiles: sinkFiles, SinkFormat: pick("sink-format"),
+		AuthType: pick("auth-type"), NonceFile: pick("nonce-file"),
 	}
 	if given["imds-v2-only"] {
 		o.overrides.IMDSv2Only = imdsV2
@@ -103,8 +108,28 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 
 var errVersion = errors.New("version requested")
 
+// subcommands are the commands named by the first argument; without one,
+// xauth-agent runs the agent (--once or the daemon).
+var subcommands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
+	"diagnose": runDiagnose,
+	"token":    withStdin(runTokenCmd),
+	"status":   withStdin(runStatusCmd),
+	"wait":     withStdin(runWaitCmd),
+}
+
+func withStdin(f func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int) func(context.Context, []string, io.Writer, io.Writer) int {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+		return f(ctx, args, os.Stdin, stdout, stderr)
+	}
+}
+
 // run is the whole command; main only wires the process to it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		if sub, ok := subcommands[args[0]]; ok {
+			return sub(ctx, args[1:], stdout, stderr)
+		}
+	}
 	o, err := parseFlags(args, stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
