@@ -32,6 +32,10 @@ func (b *Backoff) Next(rnd float64) time.Duration {
 	lo, hi := b.bounds()
 	d := lo
 	for i := 0; i < b.n && d < hi; i++ {
+		if d > hi/2 { // doubling would pass hi, or overflow with a Max near 292 years
+			d = hi
+			break
+		}
 		d *= 2
 	}
 	if d >= hi {

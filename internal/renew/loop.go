@@ -164,8 +164,14 @@ func (l *Loop) renew(ctx context.Context, st State) (State, error) {
 	st.Renewable = tok.Renewable
 	st.PrevExpires = st.Expires
 	st.LeaseStart = start
+	capped := tok.LeaseDuration < st.Lease
 	st.Lease = tok.LeaseDuration
 	st.Expires = start.Add(tok.LeaseDuration)
+	if capped {
+		// Capped at the max TTL: Vault reports the remaining TTL in whole
+		// seconds, rounded up, so the real end may be up to 1 s earlier.
+		st.Expires = st.Expires.Add(-time.Second)
+	}
 	st.LastErr, st.LastAction, st.RetryAfter, st.Backoff = ErrNone, ActRenew, 0, 0
 	l.Log.Info("token renewed", zap.String(fieldAccessor, tok.Accessor), zap.Duration(fieldTTL, tok.LeaseDuration),
 		zap.Time(fieldExpires, tok.ExpiresAt), zap.Strings(fieldWarnings, secret.Warnings))
