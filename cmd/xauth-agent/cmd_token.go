@@ -37,10 +37,11 @@ It also speaks the Vault CLI's token helper protocol: "get" prints the
 token (the same as no argument); "store" reads and discards stdin, and
 "erase" does nothing, both exiting 0, since the agent owns the token.
 Vault runs the helper as "<path> get", so point token_helper in ~/.vault
-at a two-line script:
+at a symlink named xauth-agent-token-helper (the agent answers as the
+token command under that name):
 
-  #!/bin/sh
-  exec /usr/bin/xauth-agent token "$@"
+  ln -s /usr/bin/xauth-agent /usr/local/bin/xauth-agent-token-helper
+  echo 'token_helper = "/usr/local/bin/xauth-agent-token-helper"' >> ~/.vault
 
 The socket is --socket, else $` + socketEnv + `, else ` + localapi.DefaultSocket + `.
 
