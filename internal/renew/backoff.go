@@ -13,12 +13,12 @@ const (
 // defaults (1 s to 5 min).
 //
 // The n-th wait since the last Reset starts from d = Min·2^(n-1), capped
-// at Max, and subtracts up to a quarter of it as jitter:
+// at Max, and subtracts up to half of it as jitter:
 //
-//	wait = d - rnd·d/4, with rnd in [0, 1)
+//	wait = d - rnd·d/2, with rnd in [0, 1)
 //
-// so a wait lies in (3d/4, d]: never above Max (the number the operator
-// configured is a true ceiling), never below three quarters of the step,
+// so a wait lies in (d/2, d]: never above Max (the number the operator
+// configured is a true ceiling), never below half the step,
 // and agents started together drift apart.
 type Backoff struct {
 	Min, Max time.Duration
@@ -44,7 +44,7 @@ func (b *Backoff) Next(rnd float64) time.Duration {
 		b.n++
 	}
 	rnd = min(max(rnd, 0), 1)
-	return d - time.Duration(rnd*float64(d)/4)
+	return d - time.Duration(rnd*float64(d)/2)
 }
 
 // Reset starts the sequence again from Min; call it after a success.

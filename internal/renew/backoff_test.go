@@ -16,10 +16,10 @@ func TestBackoffSequence(t *testing.T) {
 	}{
 		{"defaults, no jitter", Backoff{}, 0,
 			[]time.Duration{1 * s, 2 * s, 4 * s, 8 * s, 16 * s, 32 * s, 64 * s, 128 * s, 256 * s, 300 * s, 300 * s, 300 * s}},
-		{"defaults, full jitter takes a quarter off", Backoff{}, 1,
-			[]time.Duration{750 * time.Millisecond, 1500 * time.Millisecond, 3 * s, 6 * s, 12 * s, 24 * s, 48 * s, 96 * s, 192 * s, 225 * s, 225 * s}},
+		{"defaults, full jitter takes half off", Backoff{}, 1,
+			[]time.Duration{500 * time.Millisecond, 1 * s, 2 * s, 4 * s, 8 * s, 16 * s, 32 * s, 64 * s, 128 * s, 150 * s, 150 * s}},
 		{"half jitter", Backoff{Min: 4 * s, Max: 20 * s}, 0.5,
-			[]time.Duration{3500 * time.Millisecond, 7 * s, 14 * s, 17500 * time.Millisecond, 17500 * time.Millisecond}},
+			[]time.Duration{3 * s, 6 * s, 12 * s, 15 * s, 15 * s}},
 		{"cap not a power of two", Backoff{Min: 3 * s, Max: 10 * s}, 0,
 			[]time.Duration{3 * s, 6 * s, 10 * s, 10 * s}},
 		{"min above max uses max", Backoff{Min: time.Minute, Max: 10 * s}, 0,
@@ -46,8 +46,8 @@ func TestBackoffBoundsAndReset(t *testing.T) {
 	for i := range 200 {
 		rnd := float64(i%10) / 10
 		d := b.Next(rnd)
-		if d > time.Minute || d < time.Second*3/4 {
-			t.Fatalf("attempt %d: wait %v outside [0.75s, 1m]", i, d)
+		if d > time.Minute || d < time.Second/2 {
+			t.Fatalf("attempt %d: wait %v outside [0.5s, 1m]", i, d)
 		}
 	}
 	if d := b.Next(0); d != time.Minute {
