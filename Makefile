@@ -9,9 +9,11 @@ GO         ?= go
 FUZZTIME   ?= 10s
 STATICCHECK_VERSION := v0.8.2
 AEMM_VERSION        := v1.13.0
+CONSUL_TEMPLATE_VERSION := v0.41.1
+NFPM_VERSION        := v2.44.0
 export XAUTH_BIN_DIR := $(BIN)
 
-.PHONY: help build build-e2e tools lint test test-unit test-units test-e2e fuzz fuzz-run demo bench clean
+.PHONY: help build build-e2e tools lint test test-unit test-units test-e2e fuzz fuzz-run stress demo bench clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -22,13 +24,16 @@ build: ## build the agent (stripped) into bin/xauth-agent
 build-e2e: ## build the loopback Vault server (real Vault core) into bin/
 	cd e2e && $(GO) build -o $(BIN)/vault-loopback ./cmd/vault-loopback
 
-tools: $(BIN)/staticcheck $(BIN)/ec2-metadata-mock ## install pinned tools into bin/
+tools: $(BIN)/staticcheck $(BIN)/ec2-metadata-mock $(BIN)/consul-template ## install pinned tools into bin/
 
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 $(BIN)/ec2-metadata-mock:
 	GOBIN=$(BIN) $(GO) install github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock@$(AEMM_VERSION)
+
+$(BIN)/consul-template:
+	GOBIN=$(BIN) $(GO) install github.com/hashicorp/consul-template@$(CONSUL_TEMPLATE_VERSION)
 
 lint: tools ## gofmt, go vet, staticcheck, go mod tidy check (both modules)
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>&1); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -39,13 +44,25 @@ lint: tools ## gofmt, go vet, staticcheck, go mod tidy check (both modules)
 	cd e2e && $(BIN)/staticcheck ./...
 	cd e2e && $(GO) mod tidy -e -diff
 
-test: lint test-unit test-units fuzz-run test-e2e ## everything CI runs
+test: lint test-unit test-units fuzz-run test-e2e test-packages ## everything CI runs
 
 test-unit: ## agent module tests with the race detector
 	$(GO) test -race -count=1 ./...
 
 test-units: ## systemd units: verify clean, exposure score <= 1.5 (no running systemd needed)
 	scripts/check-units.sh
+
+.PHONY: package test-packages
+$(BIN)/nfpm:
+	GOBIN=$(BIN) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+
+# The packages carry a static binary (CGO_ENABLED=0): a cgo build needs the glibc it was built on.
+package: $(BIN)/nfpm ## .deb and .rpm (static binary, units, config) into bin/packages/
+	CGO_ENABLED=0 $(MAKE) --no-print-directory build BIN=$(BIN)/packages/stage
+	GO=$(GO) packaging/build.sh
+
+test-packages: package ## packages: lintian without errors, contents, conffile, scripts, size <= 10 MB
+	scripts/check-packages.sh
 
 test-e2e: build build-e2e tools ## end-to-end tests on the real Vault + loopback AWS
 	cd e2e && $(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v /cmd/)
@@ -58,6 +75,10 @@ fuzz-run: ## every fuzz target for FUZZTIME (10s in make test)
 	    (cd $$dir && $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg); \
 	  done; \
 	done
+
+stress: build build-e2e tools ## crash safety: 1000 SIGKILLs of a sink writer, then of the daemon mid-rotation
+	XAUTH_CRASH_ITERATIONS=1000 $(GO) test -count=1 -timeout 30m -run '^TestFileCrashSafety$$' ./internal/sink/
+	cd e2e && XAUTH_CRASH_ITERATIONS=1000 $(GO) test -count=1 -timeout 60m -run TestCrashSafety .
 
 fuzz: ## fuzz longer (FUZZTIME=5m by default here)
 	$(MAKE) fuzz-run FUZZTIME=$${FUZZTIME:-5m}
