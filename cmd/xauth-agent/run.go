@@ -24,6 +24,7 @@ xauth-agent logs this machine into HashiCorp Vault with its AWS identity
   xauth-agent --once --config /etc/xauth-agent/agent.hcl   # log in once, write the sinks, exit
   xauth-agent diagnose --config /etc/xauth-agent/agent.hcl # walk the chain, explain what fails
   xauth-agent token | status | wait [--socket PATH]        # ask the running agent (sink "socket")
+  xauth-agent exec --config /etc/xauth-agent/agent.hcl -- CMD ARGS  # run CMD with a fresh VAULT_TOKEN
   export VAULT_TOKEN=$(xauth-agent --once --vault-addr https://vault:8200 --role vault-role)
 
 Flags:
@@ -112,6 +113,9 @@ var errVersion = errors.New("version requested")
 // xauth-agent runs the agent (--once or the daemon).
 var subcommands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
 	"diagnose": runDiagnose,
+	"exec":     runExec,
+	"validate": runValidate,
+	"convert":  runConvert,
 	"token":    withStdin(runTokenCmd),
 	"status":   withStdin(runStatusCmd),
 	"wait":     withStdin(runWaitCmd),
@@ -145,6 +149,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent: configuration:", err)
 		return exitUsage
+	}
+	if cfg.ExitAfterAuth { // a Vault Agent config's exit_after_auth
+		o.once = true
 	}
 	log, level, err := newLogger(cfg.Log, stderr)
 	if err != nil {

@@ -83,6 +83,10 @@ type Config struct {
 	Log       Log
 	Lifecycle Lifecycle
 	Warnings  []string // usable but risky settings, for the command to log at startup
+
+	// ExitAfterAuth is a Vault Agent config's exit_after_auth: log in once, write the sinks and
+	// exit, as --once does. The native schema has no such setting.
+	ExitAfterAuth bool
 }
 
 // Vault says how to reach the Vault server.
@@ -189,7 +193,11 @@ func Load(path string, env func(string) (string, bool), o Overrides) (*Config, e
 // load is Load after the file has been read.
 func load(path string, src []byte, env func(string) (string, bool), o Overrides) (*Config, error) {
 	l := &loader{cfg: defaults(), from: map[string]string{}}
-	if path != "" {
+	switch {
+	case path != "" && isVaultAgent(path, src):
+		l.cfg.Source = path
+		l.applyVaultAgent(path, src)
+	case path != "":
 		f, err := parseFile(path, src)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -236,6 +244,8 @@ type loader struct {
 	sinkFrom []string
 
 	errs []error
+
+	vaSrc []byte // a Vault Agent config's text, to read number literals as Vault Agent does
 }
 
 // set sets *dst to *v, unless v is nil.

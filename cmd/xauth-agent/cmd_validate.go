@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/xauth-agent/xauth-agent/internal/config"
+)
+
+const validateUsage = `Usage: xauth-agent validate [--config FILE] [flags]
+
+Runs the configuration pipeline the agent runs at startup (file, environment,
+flags, checks) without touching the network. It prints every error, each with
+the file:line, variable or flag that set it, and every warning about a risky
+choice (a sink others can read, tls_skip_verify, ignored Vault Agent stanzas).
+On success it prints "ok" and a summary. --config also accepts a Vault Agent
+config (one with an auto_auth block); see xauth-agent convert.
+
+It takes the configuration flags of xauth-agent itself (see xauth-agent --help).
+
+Exit codes:
+  0  the configuration is usable (warnings allowed)
+  2  usage or configuration error
+`
+
+// runValidate is `xauth-agent validate`.
+func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	if wantsHelp(args) {
+		fmt.Fprint(stdout, validateUsage)
+		return exitOK
+	}
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "xauth-agent validate:", err)
+		return exitUsage
+	}
+	cfg, err := config.Load(o.configPath, os.LookupEnv, o.overrides)
+	if err != nil {
+		fmt.Fprintln(stderr, "xauth-agent validate: configuration:", err)
+		return exitUsage
+	}
+	printWarnings(stderr, cfg.Warnings)
+	fmt.Fprint(stdout, summary(cfg))
+	return exitOK
+}
+
+// wantsHelp says whether args ask for help.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+func printWarnings(w io.Writer, warnings []string) {
+	for _, s := range warnings {
+		fmt.Fprintln(w, "warning:", s)
+	}
+}
+
+// summary describes a valid configuration in a few lines.
+func summary(c *config.Config) string {
+	var b strings.Builder
+	src := c.Source
+	if src == "" {
+		src = "no config file"
+	}
+	fmt.Fprintf(&b, "ok: %s\n", src)
+	fmt.Fprintf(&b, "  vault:  %s", c.Vault.Address)
+	if c.Vault.Namespace != "" {
+		fmt.Fprintf(&b, " (namespace %q)", c.Vault.Namespace)
+	}
+	b.WriteString("\n")
+	a := c.Auth
+	role := a.Role
+	if role == "" {
+		role = "(the IAM principal's name)"
+	}
+	fmt.Fprintf(&b, "  auth:   %s type %s, role %s, mount auth/%s", a.Method, a.Type, role, a.Mount)
+	if a.Type == "iam" {
+		fmt.Fprintf(&b, ", signed for %s at %s", a.STSRegion, a.STSEndpoint)
+		if a.HeaderValue != "" {
+			fmt.Fprintf(&b, ", header_value %q", a.HeaderValue)
+		}
+	} else {
+		fmt.Fprintf(&b, ", signature %s, nonce file %s", a.Signature, a.NonceFile)
+	}
+	b.WriteString("\n")
+	for _, s := range c.Sinks {
+		fmt.Fprintf(&b, "  sink:   file %s mode %04o format %s\n", s.Path, uint32(s.Mode.Perm()), s.Format)
+	}
+	if s := c.Socket; s != nil {
+		fmt.Fprintf(&b, "  sink:   socket %s mode %04o\n", s.Path, uint32(s.Mode.Perm()))
+	}
+	if len(c.Sinks) == 0 && c.Socket == nil {
+		b.WriteString("  sink:   none (with --once the token goes to stdout)\n")
+	}
+	if c.ExitAfterAuth {
+		b.WriteString("  mode:   exit_after_auth: log in once and exit, as --once\n")
+	}
+	return b.String()
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const vaTestdata = "../../internal/config/testdata/vaultagent/"
+
+func writeFile(t *testing.T, src string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "agent.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestValidate(t *testing.T) {
+	native := writeFile(t, `vault {
+  address = "https://vault.example:8200"
+  tls_skip_verify = true
+}
+auth "aws" {
+  role = "web"
+  header_value = "vault.example"
+}
+sink "file" {
+  path = "/run/xauth-agent/token"
+  mode = "0644"
+}
+`)
+	bad := writeFile(t, "vault {\n  address = \"ftp://x\"\n}\nauth \"aws\" {\n  rol = \"x\"\n}\n")
+	invalid := writeFile(t, "vault {\n  address = \"ftp://x\"\n}\nauth \"aws\" {\n  type = \"ec3\"\n}\n")
+	tests := []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		wantCode int
+		wantOut  []string // in stdout
+		wantErr  []string // in stderr
+	}{
+		{"native ok with warnings", nil, []string{"--config", native}, exitOK,
+			[]string{"ok: " + native, "vault:  https://vault.example:8200", "role web, mount auth/aws", `header_value "vault.example"`, "sink:   file /run/xauth-agent/token mode 0644 format token"},
+			[]string{"warning: vault.tls_skip_verify is true (" + native + ":3)", `warning: sink "/run/xauth-agent/token" (` + native + `:10) has mode 0644`}},
+		{"flags apply", map[string]string{"VAULT_ADDR": "https://env:8200"}, []string{"--role", "r", "--sink-file", "/run/t"}, exitOK,
+			[]string{"ok: no config file", "vault:  https://env:8200", "role r", "sink:   file /run/t mode 0600"}, nil},
+		{"unknown key names file and line", nil, []string{"--config", bad}, exitUsage, nil, []string{bad + ":5", `"rol"`}},
+		{"every validation error", nil, []string{"--config", invalid}, exitUsage, nil,
+			[]string{`vault.address "ftp://x" (` + invalid + `:2)`, `auth.type "ec3" (` + invalid + `:5)`}},
+		{"no vault address", nil, []string{"--role", "r"}, exitUsage, nil, []string{"vault address is not set"}},
+		{"help", nil, []string{"--help"}, exitOK, []string{"Usage: xauth-agent validate"}, nil},
+		{"vault agent iam", nil, []string{"--config", vaTestdata + "iam.hcl"}, exitOK,
+			[]string{"mount auth/aws-prod", "signed for eu-west-1 at https://sts.eu-west-1.amazonaws.com", "exit_after_auth"},
+			[]string{"is a Vault Agent config", `"pid_file" (` + vaTestdata + `iam.hcl:3) is ignored`}},
+		{"vault agent ec2", nil, []string{"--config", vaTestdata + "ec2.hcl"}, exitOK,
+			[]string{"type ec2, role batch", "signature identity"},
+			[]string{"warning: nonce (" + vaTestdata + "ec2.hcl:13)", "default 0640 is kept"}},
+		{"vault agent ignored stanzas", nil, []string{"--config", vaTestdata + "ignored.hcl"}, exitOK,
+			[]string{"mode 0200"},
+			[]string{"640 decimal", `stanza "template"`, `stanza "listener"`, `stanza "cache"`, `stanza "telemetry"`, "tls_skip_verify"}},
+		{"vault agent unsupported method", nil, []string{"--config", vaTestdata + "unsupported.hcl"}, exitUsage, nil,
+			[]string{vaTestdata + `unsupported.hcl:7: auto_auth method "approle" is not supported`, "unsupported.hcl:15: sink wrap_ttl"}},
+		{"vault agent static keys", nil, []string{"--config", vaTestdata + "static_keys.hcl"}, exitUsage, nil,
+			[]string{"static_keys.hcl:11: static AWS credentials (access_key)", "AWS_SECRET_ACCESS_KEY", "static_keys.hcl:17: sink dh_type"}},
+		{"vault agent flags override", nil, []string{"--config", vaTestdata + "iam.hcl", "--role", "other"}, exitOK,
+			[]string{"role other"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, tt.env, append([]string{"validate"}, tt.args...)...)
+			if code != tt.wantCode {
+				t.Errorf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.wantCode, stdout, stderr)
+			}
+			for _, w := range tt.wantOut {
+				if !strings.Contains(stdout, w) {
+					t.Errorf("stdout does not contain %q:\n%s", w, stdout)
+				}
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr does not contain %q:\n%s", w, stderr)
+				}
+			}
+			if tt.wantCode != exitOK && strings.Contains(stdout, "ok") {
+				t.Errorf("stdout says ok on an error:\n%s", stdout)
+			}
+		})
+	}
+}
