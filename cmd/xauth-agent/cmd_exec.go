@@ -1,0 +1,368 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/login"
+	"github.com/xauth-agent/xauth-agent/internal/renew"
+	"github.com/xauth-agent/xauth-agent/internal/sink"
+)
+
+// exitCannotRun is exec's exit code when CMD cannot be started (as in a shell).
+const exitCannotRun = 127
+
+// restartGrace is how long --restart waits after SIGTERM before it kills
+// the child.
+const restartGrace = 10 * time.Second
+
+const execUsage = `Usage: xauth-agent exec [agent flags] [--signal SIGHUP | --restart] [--splay 5s] [--once] -- CMD [ARGS...]
+
+Logs in, then runs CMD with VAULT_TOKEN (and VAULT_ADDR, VAULT_NAMESPACE)
+in its environment, and keeps the token fresh. On a new token it sends CMD
+--signal (default SIGHUP; CMD re-reads a sink "file") or, with --restart,
+stops CMD with SIGTERM and starts it again with the new VAULT_TOKEN; both
+wait a random delay up to --splay. SIGTERM and SIGINT are passed to CMD.
+With --once, CMD runs once with a fresh token and nothing renews it.
+
+The agent flags (--config, --role, --sink-file, ...) are those of
+xauth-agent --help; file sinks are written as by the daemon.
+
+Exit code: CMD's own; 128+N when a signal N killed it; 127 when it cannot
+be started; before CMD starts, the agent's codes (xauth-agent --help).
+`
+
+// execOptions are exec's own flags.
+type execOptions struct {
+	signal  syscall.Signal
+	restart bool
+	splay   time.Duration
+}
+
+// execSignals are the names --signal accepts (with or without "SIG").
+var execSignals = map[string]syscall.Signal{
+	"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "TERM": syscall.SIGTERM,
+	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2,
+}
+
+// splitExecArgs takes exec's own flags out of the arguments before "--";
+// the rest are the agent's flags (parseFlags). argv is CMD and its arguments.
+func splitExecArgs(args []string) (eo execOptions, agentArgs, argv []string, err error) {
+	eo.signal = syscall.SIGHUP
+	i := slices.Index(args, "--")
+	if i < 0 || i == len(args)-1 {
+		return eo, nil, nil, errors.New("no command: use xauth-agent exec [flags] -- CMD [ARGS...]")
+	}
+	pre, argv := args[:i], args[i+1:]
+	var sigSet bool
+	for j := 0; j < len(pre); j++ {
+		a := pre[j]
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "signal" && name != "splay" && name != "restart" {
+			agentArgs = append(agentArgs, a)
+			continue
+		}
+		if !hasVal && name != "restart" {
+			if j+1 >= len(pre) {
+				return eo, nil, nil, fmt.Errorf("flag needs an argument: --%s", name)
+			}
+			j++
+			val = pre[j]
+		}
+		switch name {
+		case "signal":
+			sigSet = true
+			s, ok := execSignals[strings.TrimPrefix(strings.ToUpper(val), "SIG")]
+			if !ok {
+				return eo, nil, nil, fmt.Errorf("--signal %q: use HUP, INT, QUIT, TERM, USR1 or USR2", val)
+			}
+			eo.signal = s
+		case "splay":
+			if eo.splay, err = time.ParseDuration(val); err != nil || eo.splay < 0 {
+				return eo, nil, nil, fmt.Errorf("--splay %q: want a duration such as 5s", val)
+			}
+		case "restart":
+			eo.restart = true
+			if hasVal {
+				if eo.restart, err = strconv.ParseBool(val); err != nil {
+					return eo, nil, nil, fmt.Errorf("--restart=%q: want true or false", val)
+				}
+			}
+		}
+	}
+	if sigSet && eo.restart {
+		return eo, nil, nil, errors.New("--signal and --restart exclude each other")
+	}
+	return eo, agentArgs, argv, nil
+}
+
+// runExec is "xauth-agent exec".
+func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	pre := args
+	if i := slices.Index(args, "--"); i >= 0 {
+		pre = args[:i]
+	}
+	if slices.ContainsFunc(pre, isHelp) {
+		fmt.Fprint(stderr, execUsage)
+		return exitOK
+	}
+	eo, agentArgs, argv, err := splitExecArgs(args)
+	if err != nil {
+		fmt.Fprintln(stderr, "xauth-agent exec:", err)
+		return exitUsage
+	}
+	o, err := parseFlags(agentArgs, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "xauth-agent exec:", err)
+		return exitUsage
+	}
+	cfg, err := config.Load(o.configPath, os.LookupEnv, o.overrides)
+	if err != nil {
+		fmt.Fprintln(stderr, "xauth-agent exec: configuration:", err)
+		return exitUsage
+	}
+	log, _, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "xauth-agent exec:", err)
+		return exitUsage
+	}
+	defer func() { _ = log.Sync() }()
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+	if cfg.Socket != nil {
+		log.Warn("sink \"socket\" is served by the daemon only; exec skips it", zap.String("path", cfg.Socket.Path))
+		cfg.Socket = nil
+	}
+	// Registered before any child exists, so a signal that cancels ctx
+	// (main's NotifyContext) is already in sigs when ctx is done.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	sup := &supervisor{argv: argv, opts: eo, vault: cfg.Vault, environ: os.Environ(), grace: restartGrace,
+		stdout: stdout, stderr: stderr, log: log.Named("exec")}
+	sinks, code := checkedSinks(cfg, nil, log, stderr)
+	if code != exitOK {
+		return code
+	}
+	if o.once {
+		tok, code := loginOnce(ctx, cfg, sinks, stderr, log)
+		if code != exitOK {
+			return code
+		}
+		return sup.run(ctx, tok, nil, sigs, nil)
+	}
+
+	// The lifecycle outlives a SIGTERM until the child has exited: the
+	// child keeps a valid token while it shuts down.
+	life, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	fan := sink.NewFanout(log.Named("sink"), sinkRetry, nil)
+	defer fan.Close()
+	fan.Set(life, sinks)
+	feed := &tokenFeed{ch: make(chan sink.Token, 1)}
+	sess, err := startSession(life, cfg, fan, feed, log)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer sess.stop()
+	select {
+	case tok := <-feed.ch:
+		return sup.run(ctx, tok, feed.ch, sigs, sess.done)
+	case <-ctx.Done():
+		return exitOK
+	case err := <-sess.done:
+		fmt.Fprintln(stderr, "xauth-agent exec: lifecycle stopped:", err)
+		return exitRuntime
+	}
+}
+
+func isHelp(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
+
+// loginOnce logs in once and writes every sink (exec --once).
+func loginOnce(ctx context.Context, cfg *config.Config, sinks []sink.Sink, stderr io.Writer, log *zap.Logger) (sink.Token, int) {
+	vc, err := login.NewVaultClient(cfg.Vault)
+	if err != nil {
+		fmt.Fprintln(stderr, "xauth-agent exec:", err)
+		return sink.Token{}, exitUsage
+	}
+	auth, err := authenticator(ctx, cfg, vc, log)
+	if err != nil {
+		return sink.Token{}, fail(stderr, err)
+	}
+	issued := time.Now()
+	secret, err := auth.Login(ctx)
+	if err != nil {
+		return sink.Token{}, fail(stderr, err)
+	}
+	tok := login.TokenOf(secret, issued)
+	for _, s := range sinks {
+		if err := s.Write(ctx, tok); err != nil {
+			fmt.Fprintln(stderr, "xauth-agent exec:", err)
+			return sink.Token{}, exitSink
+		}
+	}
+	return tok, exitOK
+}
+
+// tokenFeed is the lifecycle observer that hands each new token to the
+// supervisor; an unread token is replaced by a newer one.
+type tokenFeed struct{ ch chan sink.Token }
+
+func (f *tokenFeed) TokenChanged(t sink.Token) {
+	for {
+		select {
+		case f.ch <- t:
+			return
+		default:
+			select {
+			case <-f.ch:
+			default:
+			}
+		}
+	}
+}
+
+func (f *tokenFeed) Renewed(sink.Token)            {}
+func (f *tokenFeed) Waiting(renew.Decision, error) {}
+
+// supervisor runs the child and reacts to new tokens and to signals.
+type supervisor struct {
+	argv           []string
+	opts           execOptions
+	vault          config.Vault
+	environ        []string      // the child's environment before the VAULT_* variables
+	grace          time.Duration // SIGTERM to SIGKILL when restarting
+	stdout, stderr io.Writer
+	log            *zap.Logger
+}
+
+// start runs the child with tok in its environment; the returned channel
+// gets its state when it exits.
+func (s *supervisor) start(tok sink.Token) (*exec.Cmd, <-chan *os.ProcessState, error) {
+	cmd := exec.Command(s.argv[0], s.argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, s.stdout, s.stderr
+	cmd.Env = slices.DeleteFunc(slices.Clone(s.environ), func(e string) bool {
+		name, _, _ := strings.Cut(e, "=")
+		return name == "VAULT_TOKEN" || name == "VAULT_ADDR" || name == "VAULT_NAMESPACE"
+	})
+	cmd.Env = append(cmd.Env, "VAULT_TOKEN="+tok.Token, "VAULT_ADDR="+s.vault.Address)
+	if s.vault.Namespace != "" {
+		cmd.Env = append(cmd.Env, "VAULT_NAMESPACE="+s.vault.Namespace)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start %s: %w", s.argv[0], err)
+	}
+	s.log.Info("child started", zap.Int("pid", cmd.Process.Pid), zap.String("accessor", tok.Accessor))
+	done := make(chan *os.ProcessState, 1)
+	go func() { _ = cmd.Wait(); done <- cmd.ProcessState }()
+	return cmd, done, nil
+}
+
+// run starts the child with tok and supervises it until it exits; it
+// returns the exit code exec exits with. tokens (new tokens) and
+// lifecycle (the renew loop's end) are nil with --once.
+func (s *supervisor) run(ctx context.Context, tok sink.Token, tokens <-chan sink.Token, sigs <-chan os.Signal, lifecycle <-chan error) int {
+	cmd, done, err := s.start(tok)
+	if err != nil {
+		fmt.Fprintln(s.stderr, "xauth-agent exec:", err)
+		return exitCannotRun
+	}
+	var (
+		due        <-chan time.Time // the splay before acting on a new token
+		kill       <-chan time.Time // the end of a restart's grace
+		stopping   bool             // the child was told to stop: no more restarts
+		restarting bool             // the child was stopped to start it again
+		ctxDone    = ctx.Done()
+	)
+	forward := func(sig os.Signal) {
+		stopping = true
+		s.log.Info("passing signal to child", zap.String("signal", sig.String()))
+		_ = cmd.Process.Signal(sig)
+	}
+	for {
+		select {
+		case sig := <-sigs:
+			ctxDone = nil
+			forward(sig)
+		case <-ctxDone:
+			ctxDone = nil
+			select {
+			case sig := <-sigs: // the signal that cancelled ctx
+				forward(sig)
+			default:
+				forward(syscall.SIGTERM)
+			}
+		case err := <-lifecycle:
+			lifecycle = nil
+			s.log.Error("lifecycle stopped, stopping the child", zap.Error(err))
+			forward(syscall.SIGTERM)
+		case t := <-tokens:
+			tok = t
+			if due == nil {
+				d := s.splay()
+				s.log.Info("new token", zap.String("accessor", tok.Accessor), zap.Duration("splay", d))
+				due = time.After(d)
+			}
+		case <-due:
+			due = nil
+			switch {
+			case stopping:
+			case s.opts.restart:
+				restarting = true
+				s.log.Info("restarting child for the new token")
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				kill = time.After(s.grace)
+			default:
+				s.log.Info("signalling child for the new token", zap.String("signal", s.opts.signal.String()))
+				_ = cmd.Process.Signal(s.opts.signal)
+			}
+		case <-kill:
+			kill = nil
+			s.log.Warn("child still running after SIGTERM, killing it", zap.Duration("grace", s.grace))
+			_ = cmd.Process.Kill()
+		case ps := <-done:
+			kill = nil
+			if !restarting || stopping {
+				code := childExitCode(ps)
+				s.log.Info("child exited", zap.Int("code", code))
+				return code
+			}
+			restarting = false
+			if cmd, done, err = s.start(tok); err != nil {
+				fmt.Fprintln(s.stderr, "xauth-agent exec:", err)
+				return exitCannotRun
+			}
+		}
+	}
+}
+
+func (s *supervisor) splay() time.Duration {
+	if s.opts.splay <= 0 {
+		return 0
+	}
+	return rand.N(s.opts.splay)
+}
+
+// childExitCode is the child's exit status, or 128+N when signal N killed it.
+func childExitCode(ps *os.ProcessState) int {
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}

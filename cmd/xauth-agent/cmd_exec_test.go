@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/sink"
+)
+
+// execHelperEnv makes the test binary the child program of exec's tests.
+const execHelperEnv = "XAUTH_EXEC_HELPER"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(execHelperEnv); mode != "" {
+		os.Exit(execHelper(mode, os.Getenv("XAUTH_EXEC_OUT")))
+	}
+	os.Exit(m.Run())
+}
+
+// execHelper is the child: it appends "start <VAULT_TOKEN> <VAULT_ADDR>"
+// to out, "hup" on each SIGHUP, and exits 42 on SIGTERM ("stubborn":
+// ignores it); mode "exit3" exits 3 at once, "kill" dies of SIGKILL.
+func execHelper(mode, out string) int {
+	switch mode {
+	case "exit3":
+		return 3
+	case "kill":
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM)
+	line := func(s string) {
+		f, err := os.OpenFile(out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			os.Exit(99)
+		}
+		_, _ = f.WriteString(s + "\n")
+		_ = f.Close()
+	}
+	line("start " + os.Getenv("VAULT_TOKEN") + " " + os.Getenv("VAULT_ADDR"))
+	for s := range sigs {
+		if s == syscall.SIGTERM && mode != "stubborn" {
+			line("term")
+			return 42
+		}
+		if s == syscall.SIGHUP {
+			line("hup")
+		}
+	}
+	return 1
+}
+
+func TestSplitExecArgs(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		want      execOptions
+		wantAgent []string
+		wantArgv  []string
+		wantErr   string
+	}{
+		{"defaults", []string{"--role", "r", "--", "app", "-x"}, execOptions{signal: syscall.SIGHUP}, []string{"--role", "r"}, []string{"app", "-x"}, ""},
+		{"signal and splay", []string{"--signal", "USR1", "--config", "f", "-splay=2s", "--", "app"},
+			execOptions{signal: syscall.SIGUSR1, splay: 2 * time.Second}, []string{"--config", "f"}, []string{"app"}, ""},
+		{"restart and once", []string{"--restart", "--once", "--", "app", "--restart"},
+			execOptions{signal: syscall.SIGHUP, restart: true}, []string{"--once"}, []string{"app", "--restart"}, ""},
+		{"SIG prefix", []string{"--signal=sigterm", "--", "app"}, execOptions{signal: syscall.SIGTERM}, nil, []string{"app"}, ""},
+		{"no command", []string{"--role", "r"}, execOptions{}, nil, nil, "no command"},
+		{"empty command", []string{"--"}, execOptions{}, nil, nil, "no command"},
+		{"bad signal", []string{"--signal", "KILL", "--", "app"}, execOptions{}, nil, nil, `--signal "KILL"`},
+		{"bad splay", []string{"--splay", "soon", "--", "app"}, execOptions{}, nil, nil, `--splay "soon"`},
+		{"missing value", []string{"--splay", "--", "app"}, execOptions{}, nil, nil, "needs an argument: --splay"},
+		{"both", []string{"--signal", "HUP", "--restart", "--", "app"}, execOptions{}, nil, nil, "exclude each other"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eo, agent, argv, err := splitExecArgs(tt.args)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || eo != tt.want || !slices.Equal(agent, tt.wantAgent) || !slices.Equal(argv, tt.wantArgv) {
+				t.Fatalf("got %+v %q %q %v", eo, agent, argv, err)
+			}
+		})
+	}
+}
+
+func TestRunExecUsage(t *testing.T) {
+	tests := []struct {
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{[]string{"--help"}, exitOK, "Usage: xauth-agent exec"},
+		{[]string{"--role", "r"}, exitUsage, "no command"},
+		{[]string{"--nope", "--", "app"}, exitUsage, "-nope"},
+		{[]string{"--", "app"}, exitUsage, "vault address is not set"},
+	}
+	for _, tt := range tests {
+		code, _, stderr := runCLI(t, nil, append([]string{"exec"}, tt.args...)...)
+		if code != tt.wantCode || !strings.Contains(stderr, tt.want) {
+			t.Errorf("exec %q: exit %d, stderr %q; want %d and %q", tt.args, code, stderr, tt.wantCode, tt.want)
+		}
+	}
+}
+
+// helperSupervisor runs the test binary as the child in mode.
+func helperSupervisor(t *testing.T, mode string, opts execOptions) (*supervisor, string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "child.out")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), execHelperEnv+"="+mode, "XAUTH_EXEC_OUT="+out, "VAULT_TOKEN=stale")
+	return &supervisor{argv: []string{exe}, opts: opts, vault: config.Vault{Address: "http://vault:8200"},
+		environ: env, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, log: zap.NewNop()}, out
+}
+
+// waitLines waits until the child's output has want as its last line.
+func waitLines(t *testing.T, out, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(out)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if lines[len(lines)-1] == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("child output %q, want a last line %q", b, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestSupervisorSignalsOnNewToken(t *testing.T) {
+	sup, out := helperSupervisor(t, "serve", execOptions{signal: syscall.SIGHUP})
+	ctx, cancel := context.WithCancel(context.Background())
+	tokens := make(chan sink.Token)
+	code := make(chan int, 1)
+	go func() { code <- sup.run(ctx, sink.Token{Token: "t1"}, tokens, nil, nil) }()
+	waitLines(t, out, "start t1 http://vault:8200")
+	tokens <- sink.Token{Token: "t2"}
+	waitLines(t, out, "hup")
+	cancel() // as SIGTERM to exec: the child gets SIGTERM
+	if got := <-code; got != 42 {
+		t.Fatalf("exit %d, want the child's 42", got)
+	}
+	waitLines(t, out, "term")
+}
+
+func TestSupervisorRestartsOnNewToken(t *testing.T) {
+	sup, out := helperSupervisor(t, "serve", execOptions{restart: true, splay: time.Millisecond})
+	sigs := make(chan os.Signal, 1)
+	tokens := make(chan sink.Token)
+	code := make(chan int, 1)
+	go func() { code <- sup.run(context.Background(), sink.Token{Token: "t1"}, tokens, sigs, nil) }()
+	waitLines(t, out, "start t1 http://vault:8200")
+	tokens <- sink.Token{Token: "t2"}
+	waitLines(t, out, "start t2 http://vault:8200")
+	sigs <- syscall.SIGTERM
+	if got := <-code; got != 42 {
+		t.Fatalf("exit %d, want the child's 42", got)
+	}
+}
+
+func TestSupervisorKillsAStubbornChildToRestartIt(t *testing.T) {
+	sup, out := helperSupervisor(t, "stubborn", execOptions{restart: true})
+	sup.grace = 50 * time.Millisecond
+	tokens := make(chan sink.Token)
+	sigs := make(chan os.Signal, 1)
+	code := make(chan int, 1)
+	go func() { code <- sup.run(context.Background(), sink.Token{Token: "t1"}, tokens, sigs, nil) }()
+	waitLines(t, out, "start t1 http://vault:8200")
+	tokens <- sink.Token{Token: "t2"} // SIGTERM is ignored: SIGKILL after the grace
+	waitLines(t, out, "start t2 http://vault:8200")
+	sigs <- syscall.SIGINT // the helper does not catch it
+	if got := <-code; got != 128+int(syscall.SIGINT) {
+		t.Fatalf("exit %d, want %d", got, 128+int(syscall.SIGINT))
+	}
+}
+
+func TestSupervisorExitCodes(t *testing.T) {
+	for _, tt := range []struct {
+		mode string
+		want int
+	}{{"exit3", 3}, {"kill", 128 + int(syscall.SIGKILL)}} {
+		sup, _ := helperSupervisor(t, tt.mode, execOptions{signal: syscall.SIGHUP})
+		if got := sup.run(context.Background(), sink.Token{Token: "t"}, nil, nil, nil); got != tt.want {
+			t.Errorf("%s: exit %d, want %d", tt.mode, got, tt.want)
+		}
+	}
+	sup, _ := helperSupervisor(t, "serve", execOptions{})
+	sup.argv = []string{filepath.Join(t.TempDir(), "missing")}
+	if got := sup.run(context.Background(), sink.Token{Token: "t"}, nil, nil, nil); got != exitCannotRun {
+		t.Errorf("missing command: exit %d, want %d", got, exitCannotRun)
+	}
+}
+
+func TestTokenFeedKeepsTheNewest(t *testing.T) {
+	f := &tokenFeed{ch: make(chan sink.Token, 1)}
+	f.TokenChanged(sink.Token{Token: "a"})
+	f.TokenChanged(sink.Token{Token: "b"})
+	if got := <-f.ch; got.Token != "b" {
+		t.Fatalf("got %q, want the newest token b", got.Token)
+	}
+}
