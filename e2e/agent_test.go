@@ -55,7 +55,11 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer st.Close()
-	return m.Run()
+	code := m.Run()
+	if reportLeaks() != 0 {
+		code = 1
+	}
+	return code
 }
 
 // result is one agent run.
@@ -64,9 +68,13 @@ type result struct {
 	stdout, stderr string
 }
 
-// runAgent runs the built agent binary as a process on the named instance.
+// runAgent runs the built agent binary as a process on the named instance,
+// with debug logging unless args or env set a level; its log output must
+// not show a secret (secrets_test.go).
 func runAgent(t *testing.T, instance string, env []string, args ...string) result {
 	t.Helper()
+	args = withDebugLog(args, env)
+	w := watchRun(t, args, false)
 	in := st.Instances[instance]
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -83,6 +91,7 @@ func runAgent(t *testing.T, instance string, env []string, args ...string) resul
 	case err != nil:
 		t.Fatalf("run agent: %v", err)
 	}
+	w.finish(r.stdout, r.stderr)
 	return r
 }
 

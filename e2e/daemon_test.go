@@ -38,12 +38,18 @@ type daemonProc struct {
 	exited chan error
 }
 
+// startDaemon starts the agent daemon on the named instance, with debug
+// logging unless args or env set a level; its log output must not show a
+// secret (secrets_test.go). The test's cleanup kills it.
 func startDaemon(t *testing.T, instance string, env []string, args ...string) *daemonProc {
 	t.Helper()
+	args = withDebugLog(args, env)
 	cmd := exec.Command(agentBin, args...)
 	cmd.Env = append(append(st.Instances[instance].Env(), "VAULT_ADDR="+st.VaultAddr), env...)
 	d := &daemonProc{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan error, 1)}
 	cmd.Stderr = d.stderr
+	w := watchRun(t, args, true)
+	t.Cleanup(func() { w.finish("", d.stderr.String()) }) // after the kill below
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

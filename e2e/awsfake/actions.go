@@ -340,7 +340,7 @@ func (f *Fake) getInstanceProfile(req *request, requestID string) (any, *apiErro
 	if name == "" {
 		return nil, errValidation("1 validation error detected: Value null at 'instanceProfileName' failed to satisfy constraint: Member must not be null")
 	}
-	for _, in := range f.instances {
+	for _, in := range f.instanceList() {
 		if in.Account != req.caller.Account || in.InstanceProfileARN == "" {
 			continue
 		}
@@ -439,9 +439,10 @@ func (f *Fake) describeInstances(req *request, requestID string) (any, *apiError
 	visible := func(in Instance) bool {
 		return in.Account == req.caller.Account && (in.Region == "" || in.Region == region)
 	}
+	instances := f.instanceList()
 	var found []Instance
 	if len(ids) == 0 {
-		for _, in := range f.instances {
+		for _, in := range instances {
 			if visible(in) {
 				found = append(found, in)
 			}
@@ -453,7 +454,7 @@ func (f *Fake) describeInstances(req *request, requestID string) (any, *apiError
 				return nil, &apiError{status: http.StatusBadRequest, code: "InvalidInstanceID.Malformed", message: fmt.Sprintf("Invalid id: %q", want.id)}
 			}
 			ok := false
-			for _, in := range f.instances {
+			for _, in := range instances {
 				if in.ID == want.id && visible(in) {
 					found = append(found, in)
 					ok = true

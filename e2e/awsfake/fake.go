@@ -90,6 +90,7 @@ type Fake struct {
 	creds      map[string]credential // by access key ID
 	counts     map[string]int
 	rejections []string
+	signatures []string
 }
 
 // credential is a known identity; expires is zero for long-term keys.
@@ -101,6 +102,7 @@ type credential struct {
 const (
 	maxBody       = 1 << 20
 	maxRejections = 100
+	maxSignatures = 1 << 16
 	// keyRejected is the Counts key for error replies.
 	keyRejected = "rejected"
 	// keyNoAction is the Counts key for requests without an Action.
@@ -226,6 +228,25 @@ func (f *Fake) Rejections() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.rejections...)
+}
+
+// Signatures returns the Signature value of every well-formed SigV4
+// Authorization header the fake has received, valid or not, oldest first
+// (past 65536 the older half is dropped). A client's log must never show
+// one: a valid signature can be replayed for 15 minutes.
+func (f *Fake) Signatures() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.signatures...)
+}
+
+func (f *Fake) recordSignature(sig string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.signatures = append(f.signatures, sig)
+	if n := len(f.signatures); n > maxSignatures {
+		f.signatures = append([]string(nil), f.signatures[n-maxSignatures/2:]...)
+	}
 }
 
 func normalizeIdentity(id Identity) Identity {
@@ -417,6 +438,7 @@ func (f *Fake) authenticate(r *http.Request, body []byte, expectSvc string, host
 	if e != nil {
 		return none, auth, e
 	}
+	f.recordSignature(auth.signature)
 	amzDate := r.Header.Get("X-Amz-Date")
 	if amzDate == "" {
 		return none, auth, errIncompleteSignature("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. (awsfake supports only X-Amz-Date.)")

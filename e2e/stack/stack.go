@@ -114,10 +114,11 @@ func BinDir() string {
 // Start brings the whole scenario up. On error everything started so far
 // is stopped.
 func Start(ctx context.Context, o Options) (s *Stack, err error) {
-	s = &Stack{Instances: map[string]*Instance{}}
+	started := &Stack{Instances: map[string]*Instance{}}
+	s = started
 	defer func() {
-		if err != nil {
-			s.Close()
+		if err != nil { // "return nil, err" has already cleared s
+			started.Close()
 			s = nil
 		}
 	}()
@@ -376,6 +377,21 @@ func freePort() (string, error) {
 	}
 	defer l.Close()
 	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port), nil
+}
+
+// Secret is a value no log may show, and what kind of secret it is.
+type Secret struct{ Kind, Value string }
+
+// Secrets are the stack's fixed secrets: Vault's root token, the AWS keys
+// Vault signs with, and every instance's secret key and session token.
+func (s *Stack) Secrets() []Secret {
+	out := []Secret{{"vault root token", s.RootToken}, {"aws secret access key (vault-primary)", vaultSecretKey}}
+	for _, in := range s.Instances {
+		out = append(out,
+			Secret{"aws secret access key (" + in.Name + ")", in.Creds.SecretAccessKey},
+			Secret{"aws session token (" + in.Name + ")", in.Creds.SessionToken})
+	}
+	return out
 }
 
 // Close stops every process the stack started and removes its files.

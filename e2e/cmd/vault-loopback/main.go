@@ -1,5 +1,5 @@
 // Command vault-loopback runs a real Vault core (in-memory storage, the aws
-// credential backend only) on 127.0.0.1 for xauth-agent's end-to-end tests
+// credential backend and the kv secrets engine only) on 127.0.0.1 for xauth-agent's end-to-end tests
 // and demo. It initialises and unseals itself and prints one JSON line on
 // stdout: {"addr": "...", "root_token": "..."}. It exits on SIGTERM/SIGINT
 // or when its stdin closes, so a parent that dies never leaves it behind.
@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
+	kv "github.com/hashicorp/vault-plugin-secrets-kv"
 	awsauth "github.com/hashicorp/vault/builtin/credential/aws"
 	vaulthttp "github.com/hashicorp/vault/http"
 	"github.com/hashicorp/vault/internalshared/configutil"
@@ -53,6 +54,7 @@ func run() error {
 		DisableMlock:       true,
 		BuiltinRegistry:    awsOnlyRegistry{},
 		CredentialBackends: map[string]logical.Factory{"aws": awsauth.Factory},
+		LogicalBackends:    map[string]logical.Factory{"kv": kv.Factory},
 	})
 	if err != nil {
 		return fmt.Errorf("new core: %w", err)
@@ -106,24 +108,40 @@ func envOr(k, def string) string {
 }
 
 // awsOnlyRegistry is a BuiltinRegistry that knows only the aws credential
-// plugin; Vault's full registry pulls in plugins that do not compile from
-// the module proxy.
+// plugin and the kv secrets plugin; Vault's full registry pulls in plugins
+// that do not compile from the module proxy.
 type awsOnlyRegistry struct{}
 
-func (awsOnlyRegistry) Contains(name string, t consts.PluginType) bool {
-	return t == consts.PluginTypeCredential && name == "aws"
+// builtin returns the factory of the plugin name of type t, if this registry has it.
+func (awsOnlyRegistry) builtin(name string, t consts.PluginType) (logical.Factory, bool) {
+	switch {
+	case t == consts.PluginTypeCredential && name == "aws":
+		return awsauth.Factory, true
+	case t == consts.PluginTypeSecrets && name == "kv":
+		return kv.Factory, true
+	}
+	return nil, false
+}
+
+func (r awsOnlyRegistry) Contains(name string, t consts.PluginType) bool {
+	_, ok := r.builtin(name, t)
+	return ok
 }
 
 func (r awsOnlyRegistry) Get(name string, t consts.PluginType) (func() (interface{}, error), bool) {
-	if !r.Contains(name, t) {
+	f, ok := r.builtin(name, t)
+	if !ok {
 		return nil, false
 	}
-	return func() (interface{}, error) { return logical.Factory(awsauth.Factory), nil }, true
+	return func() (interface{}, error) { return f, nil }, true
 }
 
 func (awsOnlyRegistry) Keys(t consts.PluginType) []string {
-	if t == consts.PluginTypeCredential {
+	switch t {
+	case consts.PluginTypeCredential:
 		return []string{"aws"}
+	case consts.PluginTypeSecrets:
+		return []string{"kv"}
 	}
 	return nil
 }

@@ -1,0 +1,136 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xauth-agent/xauth-agent/e2e/stack"
+)
+
+// startExec runs "xauth-agent exec" on client1 with args (agent flags, then
+// "--" and the child). The test's cleanup kills it.
+func startExec(t *testing.T, args ...string) *daemonProc {
+	t.Helper()
+	cmd := exec.Command(agentBin, append([]string{"exec", "--log-level", "info"}, args...)...)
+	cmd.Env = append(st.Instances["client1"].Env(), "VAULT_ADDR="+st.VaultAddr)
+	d := &daemonProc{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = d.stderr, d.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-d.exited
+		if t.Failed() {
+			t.Logf("exec output:\n%s", d.stderr.String())
+		}
+	})
+	return d
+}
+
+// childLines are the lines the child script appended to out.
+func childLines(out string) []string {
+	b, _ := os.ReadFile(out)
+	return strings.Fields(strings.ReplaceAll(string(b), " ", "="))
+}
+
+// lineValue finds the newest line "key=value" whose value differs from not.
+func lineValue(out, key, not string) string {
+	lines := childLines(out)
+	for i := len(lines) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(lines[i], key+"="); ok && v != not {
+			return v
+		}
+	}
+	return ""
+}
+
+// The child gets a live token; on each new token (max TTL 12 s) it gets
+// SIGHUP and the file sink holds the new token; SIGTERM to the agent
+// reaches the child and the child's exit code is the agent's.
+func TestExecSignalsChildOnNewToken(t *testing.T) {
+	shortRole(t, "exec-short")
+	dir := t.TempDir()
+	out, tokFile := filepath.Join(dir, "child.out"), filepath.Join(dir, "token")
+	script := `echo "start $VAULT_TOKEN" >> "$1"
+trap 'echo "hup $(cat "$2")" >> "$1"' HUP
+trap 'echo term >> "$1"; exit 42' TERM
+while :; do sleep 0.1; done`
+	d := startExec(t, "--role", "exec-short", "--header-value", stack.HeaderValue, "--sink-file", tokFile,
+		"--", "sh", "-c", script, "sh", out, tokFile)
+
+	waitFor(t, 15*time.Second, "the child to start", func() bool { return lineValue(out, "start", "") != "" })
+	first := lineValue(out, "start", "")
+	if _, err := tokenTTL(first); err != nil {
+		t.Fatalf("the child's VAULT_TOKEN fails lookup-self: %v", err)
+	}
+	waitFor(t, 30*time.Second, "SIGHUP with a new token in the sink", func() bool { return lineValue(out, "hup", first) != "" })
+	second := lineValue(out, "hup", first)
+	if _, err := tokenTTL(second); err != nil {
+		t.Fatalf("after SIGHUP the sink's token fails lookup-self: %v", err)
+	}
+	if code, took := d.stop(t, syscall.SIGTERM); code != 42 || took > 5*time.Second {
+		t.Fatalf("SIGTERM: exit %d after %v, want the child's 42 within 5s", code, took)
+	}
+	if l := childLines(out); l[len(l)-1] != "term" {
+		t.Errorf("the child did not get SIGTERM: %q", l)
+	}
+	if strings.Contains(d.stderr.String(), first) {
+		t.Error("a token appears in the agent's log")
+	}
+}
+
+// With --restart the child starts again with the new VAULT_TOKEN; a child
+// killed by SIGTERM makes the agent exit 128+15.
+func TestExecRestartsChildOnNewToken(t *testing.T) {
+	shortRole(t, "exec-short")
+	out := filepath.Join(t.TempDir(), "child.out")
+	d := startExec(t, "--role", "exec-short", "--header-value", stack.HeaderValue, "--restart", "--splay", "1s",
+		"--", "sh", "-c", `echo "start $VAULT_TOKEN" >> "$1"; exec sleep 600`, "sh", out)
+
+	waitFor(t, 15*time.Second, "the child to start", func() bool { return lineValue(out, "start", "") != "" })
+	first := lineValue(out, "start", "")
+	waitFor(t, 30*time.Second, "a restart with a new token", func() bool { return lineValue(out, "start", first) != "" })
+	second := lineValue(out, "start", first)
+	if _, err := tokenTTL(second); err != nil {
+		t.Fatalf("the restarted child's VAULT_TOKEN fails lookup-self: %v", err)
+	}
+	if code, _ := d.stop(t, syscall.SIGTERM); code != 128+int(syscall.SIGTERM) {
+		t.Fatalf("child killed by SIGTERM: exit %d, want %d", code, 128+int(syscall.SIGTERM))
+	}
+}
+
+// --once: the child runs once with a fresh token and VAULT_ADDR; its exit
+// code is the agent's.
+func TestExecOnce(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "child.out")
+	r := runAgentRaw(t, "exec", "--once", "--role", "vault-role", "--header-value", stack.HeaderValue,
+		"--", "sh", "-c", `printf %s "$VAULT_TOKEN" > "$1"; [ "$VAULT_ADDR" = "$2" ] || exit 9; exit 3`, "sh", out, st.VaultAddr)
+	if r.code != 3 {
+		t.Fatalf("exit %d, want the child's 3; stderr:\n%s", r.code, r.stderr)
+	}
+	if _, err := tokenTTL(readToken(out)); err != nil {
+		t.Fatalf("the child's VAULT_TOKEN fails lookup-self: %v", err)
+	}
+}
+
+// runAgentRaw runs the agent binary on client1 with exactly args: runAgent
+// puts --log-level before the arguments, where it hides the subcommand.
+func runAgentRaw(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(agentBin, args...)
+	cmd.Env = append(st.Instances["client1"].Env(), "VAULT_ADDR="+st.VaultAddr)
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if cmd.ProcessState == nil {
+		t.Fatalf("run agent: %v", err)
+	}
+	return result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+}
