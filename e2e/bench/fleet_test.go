@@ -1,0 +1,324 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/hashicorp/vault/api"
+	"go.uber.org/zap"
+
+	"github.com/xauth-agent/xauth-agent/e2e/faultproxy"
+	"github.com/xauth-agent/xauth-agent/e2e/stack"
+	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/login"
+	"github.com/xauth-agent/xauth-agent/internal/renew"
+	"github.com/xauth-agent/xauth-agent/internal/sink"
+)
+
+const (
+	fleetRole   = "bench-fleet"
+	fleetTTL    = 30 * time.Second // shorter than the outage: every token expires during it
+	fleetMaxTTL = 10 * time.Minute // no max-TTL re-login while measuring
+	fleetOutage = 60 * time.Second
+	fleetSettle = 10 * time.Second // after the cold start, before the outage
+	fleetRamp   = 3 * time.Minute  // longest wait for the cold start
+	fleetWatch  = 3 * time.Minute  // longest wait for recovery after Vault's return
+	fleetSample = 20               // tokens checked with lookup-self after recovery
+	virtualRuns = 20               // virtual fleets, for the policy-only rows
+
+	spreadGoal   = 30 * time.Second
+	recoveryGoal = 60 * time.Second
+)
+
+// fleetAgent is one lifecycle, as the daemon runs it, with an in-memory
+// sink.
+type fleetAgent struct {
+	loop *renew.Loop
+	sink *memSink
+}
+
+// memSink records when each new token arrived.
+type memSink struct {
+	mu        sync.Mutex
+	published []time.Time
+}
+
+func (m *memSink) Publish(sink.Token) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.published = append(m.published, time.Now())
+}
+
+// firstAfter is when the first token published at or after t arrived.
+func (m *memSink) firstAfter(t time.Time) (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range m.published {
+		if !p.Before(t) {
+			return p, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func (m *memSink) since(t time.Time) []time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []time.Time
+	for _, p := range m.published {
+		if !p.Before(t) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// measureFleet runs n lifecycles in this process against the real Vault
+// behind a fault proxy: a cold start, then Vault answers 503 for
+// fleetOutage (long enough for every token to expire), then it is back.
+func measureFleet(ctx context.Context, e *env, n int) ([]row, error) {
+	if _, err := e.st.Vault.Logical().WriteWithContext(ctx, "auth/"+stack.Mount+"/role/"+fleetRole, map[string]any{
+		"auth_type": "iam", "policies": "admin",
+		"bound_iam_principal_arn": "arn:aws:iam::222222222222:role/vault-secondary*",
+		"token_ttl":               fleetTTL.String(), "token_max_ttl": fleetMaxTTL.String(),
+	}); err != nil {
+		return nil, err
+	}
+	proxy, err := faultproxy.Start(e.st.VaultAddr)
+	if err != nil {
+		return nil, err
+	}
+	defer proxy.Close()
+	vc, err := fleetVaultClient(proxy.URL(), n)
+	if err != nil {
+		return nil, err
+	}
+	in := e.st.Instances["client1"]
+	creds := credentials.NewStaticCredentialsProvider(in.Creds.AccessKeyID, in.Creds.SecretAccessKey, in.Creds.SessionToken)
+	auth := config.Auth{
+		Method: "aws", Type: "iam", Role: fleetRole, Mount: stack.Mount, HeaderValue: stack.HeaderValue,
+		STSRegion: "us-east-1", STSEndpoint: "https://sts.amazonaws.com",
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	agents := make([]*fleetAgent, n)
+	started := time.Now()
+	for i := range agents {
+		a := &fleetAgent{sink: &memSink{}}
+		a.loop = &renew.Loop{
+			Auth:   login.New(vc, creds, auth, time.Now, zap.NewNop()),
+			Tokens: renew.NewTokenAPI(vc),
+			Sinks:  a.sink,
+		}
+		agents[i] = a
+		wg.Go(func() { _ = a.loop.Run(runCtx) })
+	}
+	cold, ok := waitAllValid(ctx, agents, started, fleetRamp)
+	if !ok {
+		return nil, fmt.Errorf("cold start: only %d of %d agents held a valid token after %v (proxy saw %v)",
+			countValid(agents, time.Now()), n, fleetRamp, proxy.RequestsByPath())
+	}
+	coldLogins := proxy.RequestsByPath()[loginPath]
+	if err := sleep(ctx, fleetSettle); err != nil {
+		return nil, err
+	}
+
+	proxy.Set(faultproxy.Fault{Mode: faultproxy.Status, Status: http.StatusServiceUnavailable})
+	proxy.ResetCounts()
+	if err := sleep(ctx, fleetOutage); err != nil {
+		return nil, err
+	}
+	proxy.Set(faultproxy.Fault{Mode: faultproxy.Pass})
+	back := time.Now()
+	during := proxy.RequestsByPath()
+	proxy.ResetCounts()
+	awsBefore := e.st.AWS.Counts()
+	stillValid := countValid(agents, back)
+
+	var out fleetOutcome
+	out.agents = n
+	for _, c := range during {
+		out.outageRequests += c
+	}
+	var recovered bool
+	out.allValid, recovered = waitAllValid(ctx, agents, back, fleetWatch)
+	if !recovered {
+		out.allValid = -1
+	}
+	perSecond := map[int]int{}
+	for _, a := range agents {
+		if t, ok := a.sink.firstAfter(back); ok {
+			out.relogins = append(out.relogins, t.Sub(back))
+		}
+		for _, t := range a.sink.since(back) {
+			perSecond[int(t.Sub(back)/time.Second)]++
+		}
+	}
+	slices.Sort(out.relogins)
+	for _, c := range perSecond {
+		out.peakPerSecond = max(out.peakPerSecond, c)
+	}
+	after := proxy.RequestsByPath()
+	awsAfter := e.st.AWS.Counts()
+
+	checked, bad := 0, 0
+	for _, i := range rand.Perm(n)[:min(fleetSample, n)] {
+		checked++
+		tok, _ := agents[i].loop.Current()
+		if err := checkToken(ctx, e.st, tok.Token); err != nil {
+			bad++
+		}
+	}
+
+	e.note("fleet: %d lifecycles (renew.Loop + login.Client, one shared Vault client) in the bench process, role token_ttl %v, token_max_ttl %v; cold start %d logins in %s (%.0f logins/s end to end, Vault and the fleet sharing %d cores)",
+		n, fleetTTL, fleetMaxTTL, coldLogins, secs(cold), float64(coldLogins)/cold.Seconds(), runtime.NumCPU())
+	e.note("fleet outage: Vault answered 503 for %v via the proxy; %d of %d agents still held an unexpired token at the return; requests during it: %d logins, %d renewals",
+		fleetOutage, stillValid, n, during[loginPath], during[renewPath])
+	e.note("fleet recovery: %d login requests reached Vault until all were valid (%d successful re-logins), STS GetCallerIdentity %d, sts:AssumeRole %d; %d/%d sampled tokens valid by lookup-self",
+		after[loginPath], len(out.relogins), awsAfter["GetCallerIdentity"]-awsBefore["GetCallerIdentity"], awsAfter["AssumeRole"]-awsBefore["AssumeRole"],
+		checked-bad, checked)
+	if bad > 0 {
+		return nil, fmt.Errorf("%d of %d sampled fleet tokens failed lookup-self", bad, checked)
+	}
+
+	rows := fleetRows(fmt.Sprintf("fleet %d, real Vault, %.0f s outage (503)", n, fleetOutage.Seconds()), out)
+	// The same fleet, policy only (Vault answers at once): started over the
+	// measured cold start, and in steady state (phases spread over a whole
+	// renewal period).
+	same := worstVirtualFleet(n, cold)
+	rows = append(rows, fleetRows(fmt.Sprintf("fleet %d, same start, policy only (virtual time, worst of %d)", n, virtualRuns), same)...)
+	steady := worstVirtualFleet(n, fleetTTL*2/3)
+	e.note("fleet %d, policy only, phases spread over a whole renewal period (worst of %d): %d requests during the outage, re-logins p10/p50/p90/last %s / %s / %s / %s, peak %d/s, all valid after %s",
+		n, virtualRuns, steady.outageRequests, secs(percentile(steady.relogins, 10)), secs(percentile(steady.relogins, 50)),
+		secs(percentile(steady.relogins, 90)), secs(percentile(steady.relogins, 100)), steady.peakPerSecond, secs(steady.allValid))
+	return rows, nil
+}
+
+// fleetRows turns an outcome into the table's fleet rows. "Spread over
+// ≥ 30 s" is judged by the busiest second: re-logins spread evenly over
+// 30 s put N/30 in each, and twice that counts as a storm. (A percentile
+// window would call a fleet that returns in two bursts half a minute
+// apart "spread".)
+func fleetRows(label string, o fleetOutcome) []row {
+	all := "never (> " + secs(fleetWatch) + ")"
+	if o.allValid >= 0 {
+		all = secs(o.allValid)
+	}
+	stormCap := max(2*o.agents/int(spreadGoal/time.Second), 1)
+	p := func(q float64) string { return fmt.Sprintf("%.1f", percentile(o.relogins, q).Seconds()) }
+	return []row{
+		{
+			metric: label + ": Vault requests during the outage",
+			agent:  fmt.Sprintf("%d (%.1f per agent)", o.outageRequests, float64(o.outageRequests)/float64(o.agents)),
+			ref:    "n/a", goal: fmt.Sprintf("≤ %d per agent", outageBudget),
+			met: verdictOf(o.outageRequests <= int64(outageBudget*o.agents)),
+		},
+		{
+			metric: label + ": re-logins after the return, p10 / p50 / p90 / last",
+			agent:  p(10) + " / " + p(50) + " / " + p(90) + " / " + p(100) + " s", ref: "n/a",
+		},
+		{
+			metric: label + ": peak logins in one second after the return",
+			agent:  fmt.Sprintf("%d/s", o.peakPerSecond), ref: "n/a",
+			goal: fmt.Sprintf("spread ≥ %s: ≤ %d/s (2 × N/30)", secs(spreadGoal), stormCap), met: verdictOf(o.peakPerSecond <= stormCap),
+		},
+		{
+			metric: label + ": all agents hold a valid token after the return",
+			agent:  all, ref: "n/a",
+			goal: "≤ " + secs(recoveryGoal), met: verdictOf(o.allValid >= 0 && o.allValid <= recoveryGoal),
+		},
+	}
+}
+
+// fleetVaultClient is the client login.NewVaultClient builds (no retries
+// of its own, 30 s timeout, no token), with a connection pool big enough
+// for n agents sharing it.
+func fleetVaultClient(addr string, n int) (*api.Client, error) {
+	cfg := api.DefaultConfig()
+	if cfg.Error != nil {
+		return nil, cfg.Error
+	}
+	cfg.Address = addr
+	cfg.MaxRetries = 0
+	cfg.Timeout = 30 * time.Second
+	if t, ok := cfg.HttpClient.Transport.(*http.Transport); ok {
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = n, n
+	}
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.ClearToken()
+	return c, nil
+}
+
+// waitAllValid polls until every agent holds an unexpired token and
+// returns how long after since that was, or false after within.
+func waitAllValid(ctx context.Context, agents []*fleetAgent, since time.Time, within time.Duration) (time.Duration, bool) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		if countValid(agents, now) == len(agents) {
+			return now.Sub(since), true
+		}
+		if now.Sub(since) > within {
+			return 0, false
+		}
+		select {
+		case <-ctx.Done():
+			return 0, false
+		case <-tick.C:
+		}
+	}
+}
+
+// countValid counts the agents whose current token (renewals included:
+// they do not reach the sink, the token string stays the same) has not
+// expired by its own ExpiresAt.
+func countValid(agents []*fleetAgent, now time.Time) int {
+	n := 0
+	for _, a := range agents {
+		if t, ok := a.loop.Current(); ok && t.ExpiresAt.After(now) {
+			n++
+		}
+	}
+	return n
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// worstVirtualFleet runs virtualRuns virtual fleets whose logins spread
+// over ramp and keeps the worst figures of each kind (the re-login
+// percentiles of the run with the highest peak).
+func worstVirtualFleet(n int, ramp time.Duration) fleetOutcome {
+	var worst fleetOutcome
+	for s := range virtualRuns {
+		v := simulateFleet(n, uint64(s+1), ramp)
+		if s == 0 || v.peakPerSecond > worst.peakPerSecond {
+			worst.relogins, worst.peakPerSecond = v.relogins, v.peakPerSecond
+		}
+		worst.allValid = max(worst.allValid, v.allValid)
+		worst.outageRequests = max(worst.outageRequests, v.outageRequests)
+		worst.agents = n
+	}
+	return worst
+}
