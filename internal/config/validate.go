@@ -144,6 +144,20 @@ func (l *loader) validateSTS() {
 	}
 }
 
+// STSHostRegion returns the only region an AWS STS host accepts signatures
+// for: us-east-1 for the global endpoint, the named region for a regional,
+// FIPS or VPC endpoint. ok is false for any other host.
+func STSHostRegion(host string) (region string, ok bool) {
+	host = strings.ToLower(host)
+	if host == globalSTSHost {
+		return "us-east-1", true
+	}
+	if m := regionalSTSHost.FindStringSubmatch(host); m != nil {
+		return m[1], true
+	}
+	return "", false
+}
+
 // checkSTSRegion checks the signing region against an AWS STS endpoint's host. STS refuses a
 // signature scoped to a region other than the endpoint's with "Credential should be scoped to
 // a valid region", which Vault passes on as a failed login.
@@ -155,10 +169,10 @@ func (l *loader) checkSTSRegion(host string) {
 			"or set auth.sts_endpoint to \"https://sts.%s.amazonaws.com\" and the same sts_endpoint and sts_region in Vault's aws auth config/client",
 			l.setting("auth.sts_region", a.STSRegion), a.STSEndpoint, a.STSRegion)
 	}
-	if m := regionalSTSHost.FindStringSubmatch(host); m != nil && m[1] != a.STSRegion {
+	if region, ok := STSHostRegion(host); ok && host != globalSTSHost && region != a.STSRegion {
 		l.fail(fmt.Errorf("%s does not match the region %q of %s: the request is signed for sts_region and STS refuses a signature scoped to another region; "+
 			"set auth.sts_region to %q, or use the STS endpoint of %q",
-			l.setting("auth.sts_region", a.STSRegion), m[1], l.setting("auth.sts_endpoint", a.STSEndpoint), m[1], a.STSRegion))
+			l.setting("auth.sts_region", a.STSRegion), region, l.setting("auth.sts_endpoint", a.STSEndpoint), region, a.STSRegion))
 	}
 }
 

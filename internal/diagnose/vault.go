@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 )
 
@@ -549,10 +550,6 @@ func compareHeader(server, agent, mount string) comparison {
 	return comparison{true, fmt.Sprintf("server ID header: the mount expects %q, and this agent sends it", server), ""}
 }
 
-// regionalSTSHost matches an AWS regional STS host (also FIPS and interface
-// VPC endpoints) and captures its region.
-var regionalSTSHost = regexp.MustCompile(`^(?:[a-z0-9-]+\.)?sts(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d+)\.(?:vpce\.)?amazonaws\.com(?:\.cn)?$`)
-
 // compareRegion checks where Vault forwards the signed request against the
 // region this agent signs for. Real STS refuses a signature scoped to a
 // region other than its endpoint's ("Credential should be scoped to a valid
@@ -569,13 +566,8 @@ func compareRegion(serverEndpoint string, useClientRegion bool, signedRegion, ag
 	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
 		host = strings.ToLower(u.Hostname())
 	}
-	region := ""
-	switch m := regionalSTSHost.FindStringSubmatch(host); {
-	case host == "sts.amazonaws.com":
-		region = "us-east-1"
-	case m != nil:
-		region = m[1]
-	default:
+	region, known := config.STSHostRegion(host)
+	if !known {
 		agentHost := agentEndpoint
 		if u, err := url.Parse(agentEndpoint); err == nil && u.Host != "" {
 			agentHost = u.Host
