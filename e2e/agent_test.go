@@ -73,13 +73,19 @@ type result struct {
 // not show a secret (secrets_test.go).
 func runAgent(t *testing.T, instance string, env []string, args ...string) result {
 	t.Helper()
-	args = withDebugLog(args, env)
+	return runBinary(t, instance, env, withDebugLog(args, env), false)
+}
+
+// runBinary runs the agent binary with exactly args and puts the run under
+// the leak scan. With report, stdout is a report for people (diagnose) and
+// is scanned like the log; otherwise it is token output.
+func runBinary(t *testing.T, instance string, env, args []string, report bool) result {
+	t.Helper()
 	w := watchRun(t, args, false)
-	in := st.Instances[instance]
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, agentBin, args...)
-	cmd.Env = append(append(in.Env(), "VAULT_ADDR="+st.VaultAddr), env...)
+	cmd.Env = append(append(st.Instances[instance].Env(), "VAULT_ADDR="+st.VaultAddr), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -89,9 +95,13 @@ func runAgent(t *testing.T, instance string, env []string, args ...string) resul
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
 	case err != nil:
-		t.Fatalf("run agent: %v", err)
+		t.Fatalf("run agent %q: %v", args, err)
 	}
-	w.finish(r.stdout, r.stderr)
+	if report {
+		w.finish("", r.stdout+"\n"+r.stderr)
+	} else {
+		w.finish(r.stdout, r.stderr)
+	}
 	return r
 }
 

@@ -47,7 +47,7 @@ func startDaemon(t *testing.T, instance string, env []string, args ...string) *d
 	cmd := exec.Command(agentBin, args...)
 	cmd.Env = append(append(st.Instances[instance].Env(), "VAULT_ADDR="+st.VaultAddr), env...)
 	d := &daemonProc{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan error, 1)}
-	cmd.Stderr = d.stderr
+	cmd.Stdout, cmd.Stderr = d.stderr, d.stderr // exec's child writes here too
 	w := watchRun(t, args, true)
 	t.Cleanup(func() { w.finish("", d.stderr.String()) }) // after the kill below
 	if err := cmd.Start(); err != nil {

@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -34,25 +31,8 @@ type diagnoseReport struct {
 // people to paste into tickets.
 func runDiagnose(t *testing.T, instance string, env []string, args ...string) result {
 	t.Helper()
-	args = append([]string{"diagnose", "--log-level", "debug",
-		"--aws-sts-endpoint", st.AWS.URL(), "--aws-iam-endpoint", st.AWS.URL()}, args...)
-	w := watchRun(t, args, false)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, agentBin, args...)
-	cmd.Env = append(append(st.Instances[instance].Env(), "VAULT_ADDR="+st.VaultAddr), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("run diagnose: %v", err)
-	}
-	w.finish("", r.stdout+"\n"+r.stderr)
+	args = withDebugLog(append([]string{"diagnose", "--aws-sts-endpoint", st.AWS.URL(), "--aws-iam-endpoint", st.AWS.URL()}, args...), env)
+	r := runBinary(t, instance, env, args, true)
 	if t.Failed() || testing.Verbose() {
 		t.Logf("diagnose %q exited %d:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
 	}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -13,25 +12,10 @@ import (
 )
 
 // startExec runs "xauth-agent exec" on client1 with args (agent flags, then
-// "--" and the child). The test's cleanup kills it.
+// "--" and the child), as a daemon under the leak scan.
 func startExec(t *testing.T, args ...string) *daemonProc {
 	t.Helper()
-	cmd := exec.Command(agentBin, append([]string{"exec", "--log-level", "info"}, args...)...)
-	cmd.Env = append(st.Instances["client1"].Env(), "VAULT_ADDR="+st.VaultAddr)
-	d := &daemonProc{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan error, 1)}
-	cmd.Stdout, cmd.Stderr = d.stderr, d.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-d.exited
-		if t.Failed() {
-			t.Logf("exec output:\n%s", d.stderr.String())
-		}
-	})
-	return d
+	return startDaemon(t, "client1", nil, append([]string{"exec"}, args...)...)
 }
 
 // childLines are the lines the child script appended to out.
@@ -110,7 +94,7 @@ func TestExecRestartsChildOnNewToken(t *testing.T) {
 // code is the agent's.
 func TestExecOnce(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "child.out")
-	r := runAgentRaw(t, "exec", "--once", "--role", "vault-role", "--header-value", stack.HeaderValue,
+	r := runAgent(t, "client1", nil, "exec", "--once", "--role", "vault-role", "--header-value", stack.HeaderValue,
 		"--", "sh", "-c", `printf %s "$VAULT_TOKEN" > "$1"; [ "$VAULT_ADDR" = "$2" ] || exit 9; exit 3`, "sh", out, st.VaultAddr)
 	if r.code != 3 {
 		t.Fatalf("exit %d, want the child's 3; stderr:\n%s", r.code, r.stderr)
@@ -118,19 +102,4 @@ func TestExecOnce(t *testing.T) {
 	if _, err := tokenTTL(readToken(out)); err != nil {
 		t.Fatalf("the child's VAULT_TOKEN fails lookup-self: %v", err)
 	}
-}
-
-// runAgentRaw runs the agent binary on client1 with exactly args: runAgent
-// puts --log-level before the arguments, where it hides the subcommand.
-func runAgentRaw(t *testing.T, args ...string) result {
-	t.Helper()
-	cmd := exec.Command(agentBin, args...)
-	cmd.Env = append(st.Instances["client1"].Env(), "VAULT_ADDR="+st.VaultAddr)
-	var stdout, stderr syncBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if cmd.ProcessState == nil {
-		t.Fatalf("run agent: %v", err)
-	}
-	return result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
 }

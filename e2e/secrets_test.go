@@ -142,21 +142,28 @@ func base64Forms(v string) []string {
 // (which has flags of its own). A level in a --config file is overridden:
 // the scan wants the most verbose output.
 func withDebugLog(args, env []string) []string {
+	var sub []string // a subcommand goes first; only some take the agent's flags
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		return args
+		if !flagSubcommands[args[0]] {
+			return args
+		}
+		sub, args = []string{args[0]}, args[1:]
 	}
 	for _, a := range args {
 		if a == "--log-level" || a == "-log-level" || strings.HasPrefix(a, "--log-level=") || strings.HasPrefix(a, "-log-level=") {
-			return args
+			return append(sub, args...)
 		}
 	}
 	for _, e := range env {
 		if strings.HasPrefix(e, "XAUTH_LOG_LEVEL=") {
-			return args
+			return append(sub, args...)
 		}
 	}
-	return append([]string{"--log-level", "debug"}, args...)
+	return append(append(sub, "--log-level", "debug"), args...)
 }
+
+// flagSubcommands take the agent's flags, --log-level among them.
+var flagSubcommands = map[string]bool{"diagnose": true, "exec": true, "validate": true}
 
 // watchedRun is one agent process under the leak scan.
 type watchedRun struct {
@@ -377,7 +384,9 @@ func TestWithDebugLog(t *testing.T) {
 		{[]string{"--once", "--log-level", "warn"}, nil, []string{"--once", "--log-level", "warn"}},
 		{[]string{"--log-level=error"}, nil, []string{"--log-level=error"}},
 		{nil, []string{"XAUTH_LOG_LEVEL=info"}, nil},
-		{[]string{"diagnose", "--config", "x"}, nil, []string{"diagnose", "--config", "x"}},
+		{[]string{"diagnose", "--config", "x"}, nil, []string{"diagnose", "--log-level", "debug", "--config", "x"}},
+		{[]string{"exec", "--log-level", "info", "--", "sh"}, nil, []string{"exec", "--log-level", "info", "--", "sh"}},
+		{[]string{"convert", "x.hcl"}, nil, []string{"convert", "x.hcl"}},
 	}
 	for _, tt := range tests {
 		if got := withDebugLog(tt.args, tt.env); !slices.Equal(got, tt.want) {

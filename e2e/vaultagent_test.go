@@ -70,7 +70,7 @@ template {
 	}
 
 	// convert → a native config that logs in the same way.
-	conv := runAgentRaw(t, "convert", vaPath)
+	conv := runAgent(t, "client1", nil, "convert", vaPath)
 	if conv.code != exitOK {
 		t.Fatalf("convert: exit %d\n%s", conv.code, conv.stderr)
 	}
@@ -79,7 +79,7 @@ template {
 	if err := os.WriteFile(nativePath, []byte(native), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if v := runAgentRaw(t, "validate", "--config", nativePath); v.code != exitOK {
+	if v := runAgent(t, "client1", nil, "validate", "--config", nativePath); v.code != exitOK {
 		t.Fatalf("validate of the converted config: exit %d\n%s%s", v.code, v.stdout, v.stderr)
 	}
 	res = runAgent(t, "client1", []string{"VAULT_ADDR="}, "--once", "--config", nativePath)

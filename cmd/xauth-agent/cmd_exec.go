@@ -130,20 +130,12 @@ func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "xauth-agent exec:", err)
 		return exitUsage
 	}
-	cfg, err := config.Load(o.configPath, os.LookupEnv, o.overrides)
-	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent exec: configuration:", err)
-		return exitUsage
-	}
-	log, _, err := newLogger(cfg.Log, stderr)
+	cfg, log, _, err := loadAgent(o)
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent exec:", err)
 		return exitUsage
 	}
 	defer func() { _ = log.Sync() }()
-	for _, w := range cfg.Warnings {
-		log.Warn(w)
-	}
 	if cfg.Socket != nil {
 		log.Warn("sink \"socket\" is served by the daemon only; exec skips it", zap.String("path", cfg.Socket.Path))
 		cfg.Socket = nil

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 
+	"go.uber.org/zap"
+
 	"github.com/xauth-agent/xauth-agent/internal/config"
 )
 
@@ -42,12 +44,13 @@ type options struct {
 	once       bool
 	output     string
 	overrides  config.Overrides
+	stderr     io.Writer // where the logs go
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("xauth-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	o := &options{}
+	o := &options{stderr: stderr}
 	var sinkFiles stringList
 	set := map[string]*string{}
 	str := func(name, usage string) { set[name] = fs.String(name, "", usage) }
@@ -127,6 +130,23 @@ func withStdin(f func(ctx context.Context, args []string, stdin io.Reader, stdou
 	}
 }
 
+// loadAgent runs the config pipeline and builds the logger (on stderr,
+// which o carries), logging the config's warnings.
+func loadAgent(o *options) (*config.Config, *zap.Logger, zap.AtomicLevel, error) {
+	cfg, err := config.Load(o.configPath, os.LookupEnv, o.overrides)
+	if err != nil {
+		return nil, nil, zap.AtomicLevel{}, fmt.Errorf("configuration: %w", err)
+	}
+	log, level, err := newLogger(cfg.Log, o.stderr)
+	if err != nil {
+		return nil, nil, level, err
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+	return cfg, log, level, nil
+}
+
 // run is the whole command; main only wires the process to it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
@@ -145,22 +165,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "xauth-agent:", err)
 		return exitUsage
 	}
-	cfg, err := config.Load(o.configPath, os.LookupEnv, o.overrides)
-	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent: configuration:", err)
-		return exitUsage
-	}
-	if cfg.ExitAfterAuth { // a Vault Agent config's exit_after_auth
-		o.once = true
-	}
-	log, level, err := newLogger(cfg.Log, stderr)
+	cfg, log, level, err := loadAgent(o)
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent:", err)
 		return exitUsage
 	}
 	defer func() { _ = log.Sync() }()
-	for _, w := range cfg.Warnings {
-		log.Warn(w)
+	if cfg.ExitAfterAuth { // a Vault Agent config's exit_after_auth
+		o.once = true
 	}
 	if !o.once {
 		return runDaemon(ctx, o, cfg, level, log, stderr)
