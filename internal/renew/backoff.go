@@ -9,46 +9,57 @@ const (
 	DefaultMaxBackoff = 5 * time.Minute
 )
 
+// The shape of the backoff; see Backoff.
+const (
+	// BackoffGrowth is how much of the time already spent failing the next
+	// wait may take. Below 1, an agent whose last attempt fell just before
+	// Vault's return tries again within BackoffGrowth of the outage.
+	BackoffGrowth = 0.85
+
+	// BackoffJitter is the largest fraction the jitter takes off a wait.
+	BackoffJitter = 0.35
+)
+
 // Backoff spaces out retries after failures. The zero value uses the
 // defaults (1 s to 5 min).
 //
-// The n-th wait since the last Reset starts from d = Min·2^(n-1), capped
-// at Max, and subtracts up to half of it as jitter:
+// Each wait is drawn from the time the failures have lasted so far, not
+// from a count of them. With s the sum of the waits since the last Reset:
 //
-//	wait = d - rnd·d/2, with rnd in [0, 1)
+//	d    = BackoffGrowth·(s + Min), clamped to [Min, Max]
+//	wait = d - rnd·BackoffJitter·d, with rnd in [0, 1)
 //
-// so a wait lies in (d/2, d]: never above Max (the number the operator
-// configured is a true ceiling), never below half the step,
-// and agents started together drift apart.
+// So the time since the first failure grows by a factor of 1.55 to 1.85
+// per attempt: exponential backoff (1 s, 1.7 s, 3.1 s, 5.8 s, … up to
+// Max without jitter), about a dozen attempts in a 10-minute outage. And
+// because no wait exceeds 85 % of the outage seen so far (plus Min), an
+// agent tries again within that of Vault's return: after a 60 s outage,
+// every agent of a fleet within 52 s, their attempts spread by the jitter
+// and by when each one started failing. A wait never exceeds Max (the
+// number the operator configured is a true ceiling) and is never below
+// 65 % of Min.
 type Backoff struct {
 	Min, Max time.Duration
 
-	n int // failures since the last Reset, counted until the cap is reached
+	spent float64 // nanoseconds: the sum of the waits since the last Reset (a float never overflows)
 }
 
 // Next returns the wait before the next attempt and advances the sequence.
 // rnd is a random number in [0, 1); values outside are clamped.
 func (b *Backoff) Next(rnd float64) time.Duration {
 	lo, hi := b.bounds()
-	d := lo
-	for i := 0; i < b.n && d < hi; i++ {
-		if d > hi/2 { // doubling would pass hi, or overflow with a Max near 292 years
-			d = hi
-			break
-		}
-		d *= 2
-	}
-	if d >= hi {
-		d = hi
-	} else {
-		b.n++
+	d := hi
+	if f := BackoffGrowth * (b.spent + float64(lo)); f < float64(hi) {
+		d = min(max(time.Duration(f), lo), hi)
 	}
 	rnd = min(max(rnd, 0), 1)
-	return d - time.Duration(rnd*float64(d)/2)
+	w := d - time.Duration(rnd*BackoffJitter*float64(d))
+	b.spent += float64(w)
+	return w
 }
 
 // Reset starts the sequence again from Min; call it after a success.
-func (b *Backoff) Reset() { b.n = 0 }
+func (b *Backoff) Reset() { b.spent = 0 }
 
 func (b *Backoff) bounds() (lo, hi time.Duration) {
 	lo, hi = b.Min, b.Max

@@ -1,7 +1,9 @@
 package renew
 
 import (
+	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -12,33 +14,84 @@ func TestBackoffSequence(t *testing.T) {
 		name string
 		b    Backoff
 		rnd  float64
-		want []time.Duration
+		want string // waits, compared to the millisecond
 	}{
-		{"defaults, no jitter", Backoff{}, 0,
-			[]time.Duration{1 * s, 2 * s, 4 * s, 8 * s, 16 * s, 32 * s, 64 * s, 128 * s, 256 * s, 300 * s, 300 * s, 300 * s}},
-		{"defaults, full jitter takes half off", Backoff{}, 1,
-			[]time.Duration{500 * time.Millisecond, 1 * s, 2 * s, 4 * s, 8 * s, 16 * s, 32 * s, 64 * s, 128 * s, 150 * s, 150 * s}},
+		{"defaults, no jitter: 85 % of the time spent plus Min", Backoff{}, 0,
+			"1s 1.7s 3.145s 5.818s 10.764s 19.913s 36.839s 1m8.152s 2m6.081s 3m53.251s 5m0s 5m0s"},
+		{"defaults, full jitter takes 35 % off", Backoff{}, 1,
+			"650ms 912ms 1.415s 2.197s 3.411s 5.296s 8.222s 12.765s 19.817s 30.766s 47.764s 1m14.154s 1m55.123s 2m58.729s 3m15s 3m15s"},
 		{"half jitter", Backoff{Min: 4 * s, Max: 20 * s}, 0.5,
-			[]time.Duration{3 * s, 6 * s, 12 * s, 15 * s, 15 * s}},
-		{"cap not a power of two", Backoff{Min: 3 * s, Max: 10 * s}, 0,
-			[]time.Duration{3 * s, 6 * s, 10 * s, 10 * s}},
+			"3.3s 5.119s 8.709s 14.816s 16.5s 16.5s"},
+		{"cap below the next step", Backoff{Min: 3 * s, Max: 10 * s}, 0,
+			"3s 5.1s 9.435s 10s 10s"},
 		{"min above max uses max", Backoff{Min: time.Minute, Max: 10 * s}, 0,
-			[]time.Duration{10 * s, 10 * s}},
+			"10s 10s"},
 		{"rnd out of range is clamped", Backoff{Min: s, Max: 4 * s}, -3,
-			[]time.Duration{s, 2 * s, 4 * s}},
+			"1s 1.7s 3.145s 4s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := tt.b
-			var got []time.Duration
-			for range tt.want {
-				got = append(got, b.Next(tt.rnd))
+			var got, want []time.Duration
+			for _, f := range strings.Fields(tt.want) {
+				d, err := time.ParseDuration(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, d)
+				got = append(got, b.Next(tt.rnd).Round(time.Millisecond))
 			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("waits = %v\nwant    %v", got, tt.want)
+			if !slices.Equal(got, want) {
+				t.Errorf("waits = %v\nwant    %v", got, want)
 			}
 		})
 	}
+}
+
+// TestBackoffRecoveryBound: whatever the jitter draws, when attempts fail
+// until some moment T (Vault's return) and the first one after it
+// succeeds, that one comes no later than BackoffGrowth·(T+Min) after T
+// (and never later than Max): the waits are drawn from the time already
+// spent failing. Also the number of attempts in a 10-minute outage.
+func TestBackoffRecoveryBound(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	const lo, hi = time.Second, 5 * time.Minute
+	mostIn10m := 0
+	for run := range 5000 {
+		b := Backoff{Min: lo, Max: hi}
+		draw := r.Float64
+		switch run % 3 { // also the extremes: always the longest, always the shortest waits
+		case 1:
+			draw = func() float64 { return 0 }
+		case 2:
+			draw = func() float64 { return 0.9999 }
+		}
+		var attempts []time.Duration // since the first failure
+		at := time.Duration(0)
+		for at < 20*time.Minute {
+			attempts = append(attempts, at)
+			at += b.Next(draw())
+		}
+		attempts = append(attempts, at)
+		n := 0
+		for _, a := range attempts {
+			if a < 10*time.Minute {
+				n++
+			}
+		}
+		mostIn10m = max(mostIn10m, n)
+		for back := time.Duration(0); back < 20*time.Minute; back += 250 * time.Millisecond {
+			i, _ := slices.BinarySearch(attempts, back)
+			bound := min(max(lo, time.Duration(BackoffGrowth*float64(back+lo))), hi)
+			if late := attempts[i] - back; late > bound {
+				t.Fatalf("run %d: Vault back after %v, next attempt %v later, want <= %v", run, back, late, bound)
+			}
+		}
+	}
+	if mostIn10m > 15 {
+		t.Errorf("up to %d attempts in a 10-minute outage, want <= 15", mostIn10m)
+	}
+	t.Logf("at most %d attempts in a 10-minute outage", mostIn10m)
 }
 
 func TestBackoffBoundsAndReset(t *testing.T) {
@@ -46,8 +99,8 @@ func TestBackoffBoundsAndReset(t *testing.T) {
 	for i := range 200 {
 		rnd := float64(i%10) / 10
 		d := b.Next(rnd)
-		if d > time.Minute || d < time.Second/2 {
-			t.Fatalf("attempt %d: wait %v outside [0.5s, 1m]", i, d)
+		if d > time.Minute || d < time.Second*65/100 {
+			t.Fatalf("attempt %d: wait %v outside [0.65s, 1m]", i, d)
 		}
 	}
 	if d := b.Next(0); d != time.Minute {
@@ -57,7 +110,7 @@ func TestBackoffBoundsAndReset(t *testing.T) {
 	if d := b.Next(0); d != time.Second {
 		t.Fatalf("after Reset the wait is %v, want Min 1s", d)
 	}
-	if d := b.Next(0); d != 2*time.Second {
-		t.Fatalf("second wait after Reset is %v, want 2s", d)
+	if d := b.Next(0); d != 1700*time.Millisecond {
+		t.Fatalf("second wait after Reset is %v, want 1.7s", d)
 	}
 }

@@ -359,6 +359,42 @@ func testOutage(t *testing.T, rnd float64) {
 	t.Logf("outage: %d requests; new token %v after vault came back (step %v)", len(calls), pubs[1].at.Sub(outageEnd), step)
 }
 
+// TestLoopRecoversWithinTheOutage: after an outage that outlives the
+// 30 s token, the new token arrives within BackoffGrowth of the time the
+// calls failed (plus Min) after Vault's return, whatever the jitter draws and however
+// the return falls between two attempts: a fleet that lost Vault for a
+// minute is whole again within the next minute.
+func TestLoopRecoversWithinTheOutage(t *testing.T) {
+	for _, rnd := range []float64{0, 0.5, 0.999} {
+		for outage := 40 * time.Second; outage <= 80*time.Second; outage += 1300 * time.Millisecond {
+			t.Run(fmt.Sprintf("rnd %v outage %v", rnd, outage), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					f := newFakeVault(30*time.Second, time.Hour)
+					_, rec, stop := start(t, f, func(l *Loop) { l.Rand = func() float64 { return rnd } })
+					defer stop()
+					time.Sleep(25 * time.Second)
+					f.set(func(f *fakeVault) { f.down = true })
+					down := time.Now()
+					time.Sleep(outage)
+					f.set(func(f *fakeVault) { f.down = false })
+					back := time.Now()
+					failing := back.Sub(f.callsBetween(down, back)[0].at) // since the first failed call
+					bound := time.Duration(BackoffGrowth * float64(failing+DefaultMinBackoff))
+					time.Sleep(bound)
+					synctest.Wait()
+					pubs := rec.published()
+					if len(pubs) != 2 {
+						t.Fatalf("%d tokens published; want the first and a new one within %v of Vault's return", len(pubs), bound)
+					}
+					if late := pubs[1].at.Sub(back); late > bound {
+						t.Errorf("new token %v after Vault's return, want <= %v", late, bound)
+					}
+				})
+			})
+		}
+	}
+}
+
 // TestLoopShortOutage: an outage shorter than the lease is bridged by
 // renewal retries; the same token stays and is not republished.
 func TestLoopShortOutage(t *testing.T) {

@@ -300,9 +300,9 @@ func FuzzNext(f *testing.F) {
 }
 
 // FuzzBackoff: whatever the bounds and the random number, every wait is
-// positive, never above Max, and never below half of Min (the jitter takes
-// at most half a step; a microsecond allows for float rounding of steps
-// near the largest Duration).
+// positive, never above Max, and never below (1-BackoffJitter)·Min (a
+// microsecond allows for float rounding of steps near the largest
+// Duration).
 func FuzzBackoff(f *testing.F) {
 	f.Add(int64(0), int64(0), uint8(20), 0.5)
 	f.Add(int64(time.Second), int64(time.Minute), uint8(10), 0.0)
@@ -314,8 +314,8 @@ func FuzzBackoff(f *testing.F) {
 		effLo, effHi := b.bounds()
 		for i := range int(steps) {
 			w := b.Next(rnd)
-			if w <= 0 || w > effHi || w < effLo/2-time.Microsecond {
-				t.Fatalf("Backoff{%v, %v} step %d, rnd %v: wait %v, want within [%v/2, %v]", b.Min, b.Max, i, rnd, w, effLo, effHi)
+			if floor := time.Duration((1-BackoffJitter)*float64(effLo)) - time.Microsecond; w <= 0 || w > effHi || w < floor {
+				t.Fatalf("Backoff{%v, %v} step %d, rnd %v: wait %v, want within [%v, %v]", b.Min, b.Max, i, rnd, w, floor, effHi)
 			}
 		}
 	})
