@@ -18,8 +18,10 @@ export XAUTH_BIN_DIR := $(BIN)
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-build: ## build the agent (stripped) into bin/xauth-agent
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/xauth-agent ./cmd/xauth-agent
+# Static (no cgo): the binary the packages ship, and no libc mapped into
+# the daemon's memory.
+build: ## build the agent (static, stripped) into bin/xauth-agent
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/xauth-agent ./cmd/xauth-agent
 
 build-e2e: ## build the loopback Vault server (real Vault core) into bin/
 	cd e2e && $(GO) build -o $(BIN)/vault-loopback ./cmd/vault-loopback

@@ -52,7 +52,7 @@ func (b *Backoff) Next(rnd float64) time.Duration {
 	if f := BackoffGrowth * (b.spent + float64(lo)); f < float64(hi) {
 		d = min(max(time.Duration(f), lo), hi)
 	}
-	rnd = min(max(rnd, 0), 1)
+	rnd = unit(rnd)
 	w := d - time.Duration(rnd*BackoffJitter*float64(d))
 	b.spent += float64(w)
 	return w
@@ -70,4 +70,13 @@ func (b *Backoff) bounds() (lo, hi time.Duration) {
 		hi = DefaultMaxBackoff
 	}
 	return min(lo, hi), hi
+}
+
+// unit clamps a random draw to [0, 1]; NaN counts as 0 (min and max would
+// pass it through).
+func unit(rnd float64) float64 {
+	if !(rnd >= 0) {
+		return 0
+	}
+	return min(rnd, 1)
 }

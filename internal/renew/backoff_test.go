@@ -1,6 +1,7 @@
 package renew
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -28,6 +29,10 @@ func TestBackoffSequence(t *testing.T) {
 			"10s 10s"},
 		{"rnd out of range is clamped", Backoff{Min: s, Max: 4 * s}, -3,
 			"1s 1.7s 3.145s 4s"},
+		{"rnd NaN counts as 0", Backoff{Min: s, Max: 4 * s}, math.NaN(),
+			"1s 1.7s 3.145s 4s"},
+		{"rnd above 1 counts as 1", Backoff{Min: s, Max: 4 * s}, 7,
+			"650ms 912ms 1.415s 2.197s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

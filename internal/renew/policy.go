@@ -104,7 +104,7 @@ type Decision struct {
 // later than its expiry minus the grace; the random part spreads the
 // re-logins of agents that logged in together.
 func ChooseGrace(lease time.Duration, rnd float64) time.Duration {
-	rnd = min(max(rnd, 0), 1)
+	rnd = unit(rnd)
 	return lease/10 + time.Duration(rnd*float64(lease/10))
 }
 

@@ -1,6 +1,7 @@
 package renew
 
 import (
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -123,6 +124,11 @@ func TestChooseGrace(t *testing.T) {
 	}
 	if g := ChooseGrace(lease, 1); g != 12*time.Minute {
 		t.Errorf("rnd 1: grace %v, want 20 %% (12m)", g)
+	}
+	for _, rnd := range []float64{math.NaN(), math.Inf(-1), -1} {
+		if g := ChooseGrace(lease, rnd); g != 6*time.Minute {
+			t.Errorf("rnd %v: grace %v, want 10 %% (6m)", rnd, g)
+		}
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	lo, hi := lease, time.Duration(0)
