@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -36,13 +35,9 @@ var crashSinks = []struct{ name, format string }{
 // crashIterations is XAUTH_CRASH_ITERATIONS, 25 by default (make stress
 // sets 1000).
 func crashIterations(t *testing.T) int {
-	v := os.Getenv("XAUTH_CRASH_ITERATIONS")
-	if v == "" {
-		return 25
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		t.Fatalf("XAUTH_CRASH_ITERATIONS=%q: want a positive number", v)
+	n, err := stack.PositiveEnv("XAUTH_CRASH_ITERATIONS", 25)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return n
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -39,7 +38,7 @@ func (e *env) note(format string, args ...any) {
 func BenchmarkSideBySide(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	e := &env{binDir: binDir(), tmp: b.TempDir(), logs: &lockedBuffer{}}
+	e := &env{binDir: stack.BinDir(), tmp: b.TempDir(), logs: &lockedBuffer{}}
 	for _, name := range []string{"xauth-agent", "vault-loopback", "ec2-metadata-mock"} {
 		if _, err := os.Stat(filepath.Join(e.binDir, name)); err != nil {
 			b.Fatalf("%s missing in %s: run make bench (it builds them)", name, e.binDir)
@@ -176,25 +175,11 @@ func machine() string {
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), cpu, runtime.NumCPU(), kernel, runtime.Version(), runtime.GOOS, runtime.GOARCH, load)
 }
 
-// binDir is where make put the binaries: $XAUTH_BIN_DIR (the Makefile
-// exports it), else the repository's bin/ seen from e2e/bench.
-func binDir() string {
-	if d := os.Getenv("XAUTH_BIN_DIR"); d != "" {
-		return d
-	}
-	d, _ := filepath.Abs("../../bin")
-	return d
-}
-
 // fleetSize is $XAUTH_BENCH_FLEET, 1000 by default.
 func fleetSize(b *testing.B) int {
-	v := os.Getenv("XAUTH_BENCH_FLEET")
-	if v == "" {
-		return 1000
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		b.Fatalf("XAUTH_BENCH_FLEET=%q: want a positive number of agents", v)
+	n, err := stack.PositiveEnv("XAUTH_BENCH_FLEET", 1000)
+	if err != nil {
+		b.Fatal(err)
 	}
 	return n
 }

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -102,13 +103,37 @@ type Stack struct {
 	logW    io.Writer
 }
 
-// BinDir finds the helper binaries: $XAUTH_BIN_DIR, else ../bin.
+// BinDir finds the binaries make builds: $XAUTH_BIN_DIR (the Makefile
+// exports it), else bin/ of the repository holding the working directory
+// (the directory above the one with e2e/go.mod), whichever package of the
+// e2e module the test runs in.
 func BinDir() string {
 	if d := os.Getenv("XAUTH_BIN_DIR"); d != "" {
 		return d
 	}
-	d, _ := filepath.Abs("../bin")
-	return d
+	wd, _ := os.Getwd()
+	for d := wd; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "e2e", "go.mod")); err == nil {
+			return filepath.Join(d, "bin")
+		}
+		if filepath.Dir(d) == d {
+			return filepath.Join(wd, "..", "bin") // not in the repository: the old guess
+		}
+	}
+}
+
+// PositiveEnv reads the positive integer in the environment variable name,
+// def when it is unset; anything else is an error that names it.
+func PositiveEnv(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%s=%q: want a positive whole number", name, v)
+	}
+	return n, nil
 }
 
 // Start brings the whole scenario up. On error everything started so far
