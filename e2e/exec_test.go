@@ -103,3 +103,20 @@ func TestExecOnce(t *testing.T) {
 		t.Fatalf("the child's VAULT_TOKEN fails lookup-self: %v", err)
 	}
 }
+
+// A refused first login ends exec with exit 5 and the diagnosis, without
+// starting the child: client2's role is not bound to vault-role1.
+func TestExecRefusedFirstLogin(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "child.out")
+	r := runAgent(t, "client2", nil, "exec", "--role", "vault-role1", "--header-value", stack.HeaderValue,
+		"--", "sh", "-c", `touch "$1"`, "sh", out)
+	if r.code != 5 {
+		t.Fatalf("exit %d, want 5 (login refused); stderr:\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("the child ran without a token")
+	}
+	if !strings.Contains(r.stderr, "vault-role1") {
+		t.Errorf("stderr does not name the role:\n%s", r.stderr)
+	}
+}

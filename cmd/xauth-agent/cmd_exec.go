@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,6 +42,9 @@ With --once, CMD runs once with a fresh token and nothing renews it.
 
 The agent flags (--config, --role, --sink-file, ...) are those of
 xauth-agent --help; file sinks are written as by the daemon.
+
+Until the first token, an unreachable Vault is retried; a refused login
+ends exec (exit 5, or 7 for an EC2 nonce mismatch) without starting CMD.
 
 Exit code: CMD's own; 128+N when a signal N killed it; 127 when it cannot
 be started; before CMD starts, the agent's codes (xauth-agent --help).
@@ -167,7 +171,7 @@ func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fan := sink.NewFanout(log.Named("sink"), sinkRetry, nil)
 	defer fan.Close()
 	fan.Set(life, sinks)
-	feed := &tokenFeed{ch: make(chan sink.Token, 1)}
+	feed := newTokenFeed()
 	sess, err := startSession(life, cfg, fan, feed, log)
 	if err != nil {
 		return fail(stderr, err)
@@ -176,6 +180,11 @@ func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	select {
 	case tok := <-feed.ch:
 		return sup.run(ctx, tok, feed.ch, sigs, sess.done)
+	case err := <-feed.refused:
+		// No token yet and Vault refused the login: there is nothing to
+		// start CMD with, and a configuration problem rarely heals by
+		// waiting. Exit like --once so the supervisor shows the cause.
+		return fail(stderr, err)
 	case <-ctx.Done():
 		return exitOK
 	case err := <-sess.done:
@@ -213,10 +222,20 @@ func loginOnce(ctx context.Context, cfg *config.Config, sinks []sink.Sink, stder
 }
 
 // tokenFeed is the lifecycle observer that hands each new token to the
-// supervisor; an unread token is replaced by a newer one.
-type tokenFeed struct{ ch chan sink.Token }
+// supervisor; an unread token is replaced by a newer one. Until the first
+// token it also reports a refused login on refused.
+type tokenFeed struct {
+	ch      chan sink.Token
+	refused chan error
+	got     atomic.Bool // a token has arrived
+}
+
+func newTokenFeed() *tokenFeed {
+	return &tokenFeed{ch: make(chan sink.Token, 1), refused: make(chan error, 1)}
+}
 
 func (f *tokenFeed) TokenChanged(t sink.Token) {
+	f.got.Store(true)
 	for {
 		select {
 		case f.ch <- t:
@@ -230,8 +249,20 @@ func (f *tokenFeed) TokenChanged(t sink.Token) {
 	}
 }
 
-func (f *tokenFeed) Renewed(sink.Token)            {}
-func (f *tokenFeed) Waiting(renew.Decision, error) {}
+func (f *tokenFeed) Renewed(sink.Token) {}
+
+func (f *tokenFeed) Waiting(_ renew.Decision, err error) {
+	if err == nil || f.got.Load() {
+		return
+	}
+	if kind, _ := renew.Classify(err); kind != renew.ErrLoginRefused {
+		return
+	}
+	select {
+	case f.refused <- err:
+	default: // one is enough
+	}
+}
 
 // supervisor runs the child and reacts to new tokens and to signals.
 type supervisor struct {

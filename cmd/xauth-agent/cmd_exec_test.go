@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,6 +17,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/login"
+	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
 )
 
@@ -214,10 +218,40 @@ func TestSupervisorExitCodes(t *testing.T) {
 }
 
 func TestTokenFeedKeepsTheNewest(t *testing.T) {
-	f := &tokenFeed{ch: make(chan sink.Token, 1)}
+	f := newTokenFeed()
 	f.TokenChanged(sink.Token{Token: "a"})
 	f.TokenChanged(sink.Token{Token: "b"})
 	if got := <-f.ch; got.Token != "b" {
 		t.Fatalf("got %q, want the newest token b", got.Token)
+	}
+}
+
+// TestTokenFeedReportsARefusedFirstLogin: exec gives up when Vault refuses
+// the first login (nothing to start CMD with), but not on a transient
+// failure, and not once a token has arrived (the lifecycle then keeps
+// retrying while CMD runs on the token it has).
+func TestTokenFeedReportsARefusedFirstLogin(t *testing.T) {
+	refused := fmt.Errorf("%w: permission denied", login.ErrRefused)
+	f := newTokenFeed()
+	f.Waiting(renew.Decision{}, nil)
+	f.Waiting(renew.Decision{}, fmt.Errorf("%w: connection refused", login.ErrUnreachable))
+	select {
+	case err := <-f.refused:
+		t.Fatalf("reported %v: only a refused login counts", err)
+	default:
+	}
+	f.Waiting(renew.Decision{}, refused)
+	f.Waiting(renew.Decision{}, refused) // a second report must not block
+	if err := <-f.refused; !errors.Is(err, login.ErrRefused) {
+		t.Fatalf("reported %v, want the refusal", err)
+	}
+
+	f = newTokenFeed()
+	f.TokenChanged(sink.Token{Token: "a"})
+	f.Waiting(renew.Decision{}, refused)
+	select {
+	case err := <-f.refused:
+		t.Fatalf("reported %v after a token arrived", err)
+	default:
 	}
 }
