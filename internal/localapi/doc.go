@@ -25,7 +25,8 @@
 //	            ?wait=30s waits for health.
 //	/v1/status  JSON Status: state, accessor, policies, ttl, next renewal, last
 //	            error, each sink's last write, version.
-//	/metrics    Prometheus text format, from the agent's own registry.
+//	/metrics    Prometheus text format 0.0.4: the agent's counters and gauges,
+//	            Go runtime and (on Linux) process figures.
 //
 // The generation starts at 1 with the first token and grows by one each
 // time Write receives a different token string; renewals keep it.

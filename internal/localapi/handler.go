@@ -122,7 +122,7 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request, p Peer) {
 	case PathStatus:
 		serve = h.status
 	case PathMetrics:
-		serve = func(w http.ResponseWriter, r *http.Request, _ Peer) { h.s.metrics.handler.ServeHTTP(w, r) }
+		serve = func(w http.ResponseWriter, r *http.Request, _ Peer) { h.s.metrics.serve(w, r) }
 	default:
 		writeText(w, http.StatusNotFound, "not found: try "+PathToken+", "+PathHealth+", "+PathStatus+" or "+PathMetrics)
 		return

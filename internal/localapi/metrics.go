@@ -1,35 +1,43 @@
 package localapi
 
 import (
+	"fmt"
+	"maps"
 	"math"
 	"net/http"
+	"runtime"
+	"runtime/metrics"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Metrics are the agent's Prometheus metrics, in a registry of their own
-// (never the global one). The daemon counts events through the methods;
-// the token's TTL is computed at each scrape from the token the Server
-// holds. All methods are safe for concurrent use and do nothing on a nil
-// *Metrics, so the daemon may call them whether or not a socket is
-// configured.
+// Metrics are the agent's Prometheus metrics. The daemon counts events
+// through the methods; the token's TTL, the Go runtime and the process
+// figures are read at each scrape. All methods are safe for concurrent use
+// and do nothing on a nil *Metrics, so the daemon may call them whether or
+// not a socket is configured.
+//
+// The text exposition format is written here rather than with
+// client_golang: that library and what it pulls in (protobuf, procfs)
+// were about 2.2 MB of the binary, and resident memory follows binary
+// size; a dozen counters and gauges need none of it.
 type Metrics struct {
-	reg     *prometheus.Registry
-	handler http.Handler
-
-	logins        prometheus.Counter
-	loginFailures *prometheus.CounterVec
-	renewals      prometheus.Counter
-	sinkErrors    *prometheus.CounterVec
-	backoff       prometheus.Gauge
+	version  string
+	logins   atomic.Uint64
+	renewals atomic.Uint64
+	backoff  atomic.Uint64 // math.Float64bits of the wait in seconds
 
 	// expiry is the current token's expiry in Unix nanoseconds; noToken
 	// before the first token, neverExpires for a token without a lease.
 	expiry atomic.Int64
+
+	mu            sync.Mutex
+	loginFailures map[string]uint64 // by labelWord(reason)
+	sinkErrors    map[string]uint64 // by sink name
 }
 
 const (
@@ -37,45 +45,15 @@ const (
 	neverExpires = math.MinInt64
 )
 
-// NewMetrics registers the agent's metrics, plus the Go runtime and
-// process collectors, in a new registry.
+// NewMetrics returns zeroed metrics; version is xauth_build_info's label.
 func NewMetrics(version string) *Metrics {
-	m := &Metrics{
-		reg: prometheus.NewRegistry(),
-		logins: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "xauth_logins_total", Help: "Successful logins to Vault (each gives a new token).",
-		}),
-		loginFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "xauth_login_failures_total", Help: "Failed logins to Vault, by reason.",
-		}, []string{"reason"}),
-		renewals: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "xauth_renewals_total", Help: "Successful renewals of the token.",
-		}),
-		sinkErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "xauth_sink_write_errors_total", Help: "Failed sink writes, by sink.",
-		}, []string{"sink"}),
-		backoff: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "xauth_backoff_seconds", Help: "The current wait before retrying a failed login or renewal; 0 when not backing off.",
-		}),
-	}
-	ttl := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "xauth_token_ttl_seconds", Help: "Seconds until the current token expires; 0 without a token or once expired, +Inf for a token without expiry.",
-	}, m.ttlSeconds)
-	info := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "xauth_build_info", Help: "Always 1; the version label names the agent's version.",
-		ConstLabels: prometheus.Labels{"version": version},
-	})
-	info.Set(1)
-	m.reg.MustRegister(m.logins, m.loginFailures, m.renewals, m.sinkErrors, m.backoff, ttl, info,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
-	return m
+	return &Metrics{version: version, loginFailures: map[string]uint64{}, sinkErrors: map[string]uint64{}}
 }
 
 // LoginOK counts a successful login.
 func (m *Metrics) LoginOK() {
 	if m != nil {
-		m.logins.Inc()
+		m.logins.Add(1)
 	}
 }
 
@@ -85,33 +63,51 @@ func (m *Metrics) LoginOK() {
 // "other", so an error message cannot blow up the label's cardinality.
 func (m *Metrics) LoginFailed(reason string) {
 	if m != nil {
-		m.loginFailures.WithLabelValues(labelWord(reason)).Inc()
+		m.mu.Lock()
+		m.loginFailures[labelWord(reason)]++
+		m.mu.Unlock()
 	}
 }
 
 // Renewed counts a successful renewal.
 func (m *Metrics) Renewed() {
 	if m != nil {
-		m.renewals.Inc()
+		m.renewals.Add(1)
 	}
 }
 
 // Backoff sets the current retry wait; pass 0 after a success.
 func (m *Metrics) Backoff(d time.Duration) {
 	if m != nil {
-		m.backoff.Set(max(d, 0).Seconds())
+		m.backoff.Store(math.Float64bits(max(d, 0).Seconds()))
 	}
 }
 
 // SinkError counts a failed write of the sink named name (sink.Sink's Name).
 func (m *Metrics) SinkError(name string) {
 	if m != nil {
-		m.sinkErrors.WithLabelValues(name).Inc()
+		m.mu.Lock()
+		m.sinkErrors[name]++
+		m.mu.Unlock()
 	}
 }
 
 // Handler serves the metrics in the Prometheus text format.
-func (m *Metrics) Handler() http.Handler { return m.handler }
+func (m *Metrics) Handler() http.Handler { return http.HandlerFunc(m.serve) }
+
+// contentType names the text exposition format version 0.0.4, the one
+// every Prometheus-compatible scraper accepts.
+const contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+func (m *Metrics) serve(w http.ResponseWriter, _ *http.Request) {
+	b := appendText(nil, m.families())
+	hd := w.Header()
+	hd.Set("Content-Type", contentType)
+	hd.Set("Content-Length", strconv.Itoa(len(b)))
+	hd.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
 
 // tokenExpiry records the current token's expiry for the TTL gauge.
 func (m *Metrics) tokenExpiry(t time.Time) {
@@ -147,4 +143,123 @@ func labelWord(s string) string {
 		}
 	}
 	return s
+}
+
+// family is one metric family of the text format: all its samples share
+// the name, and carry at most one label.
+type family struct {
+	name, typ, help string
+	label           string // the label's name; "" for a family without labels
+	samples         []sample
+}
+
+type sample struct {
+	label string // the label's value
+	value float64
+}
+
+const (
+	counter = "counter"
+	gauge   = "gauge"
+)
+
+func single(name, typ, help string, v float64) family {
+	return family{name: name, typ: typ, help: help, samples: []sample{{value: v}}}
+}
+
+// labelled makes a family with a sample per key of counts, in key order
+// so the output is stable.
+func labelled(name, help, label string, counts map[string]uint64) family {
+	f := family{name: name, typ: counter, help: help, label: label}
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		f.samples = append(f.samples, sample{label: k, value: float64(counts[k])})
+	}
+	return f
+}
+
+// families is a scrape: every family, sorted by name.
+func (m *Metrics) families() []family {
+	fams := []family{
+		single("xauth_logins_total", counter, "Successful logins to Vault (each gives a new token).", float64(m.logins.Load())),
+		single("xauth_renewals_total", counter, "Successful renewals of the token.", float64(m.renewals.Load())),
+		single("xauth_backoff_seconds", gauge, "The current wait before retrying a failed login or renewal; 0 when not backing off.",
+			math.Float64frombits(m.backoff.Load())),
+		single("xauth_token_ttl_seconds", gauge, "Seconds until the current token expires; 0 without a token or once expired, +Inf for a token without expiry.",
+			m.ttlSeconds()),
+		{name: "xauth_build_info", typ: gauge, help: "Always 1; the version label names the agent's version.",
+			label: "version", samples: []sample{{label: m.version, value: 1}}},
+		{name: "go_info", typ: gauge, help: "Always 1; the version label names the Go release the agent was built with.",
+			label: "version", samples: []sample{{label: runtime.Version(), value: 1}}},
+	}
+	m.mu.Lock()
+	fams = append(fams,
+		labelled("xauth_login_failures_total", "Failed logins to Vault, by reason.", "reason", m.loginFailures),
+		labelled("xauth_sink_write_errors_total", "Failed sink writes, by sink.", "sink", m.sinkErrors))
+	m.mu.Unlock()
+	fams = append(fams, goFamilies()...)
+	fams = append(fams, processFamilies()...)
+	slices.SortFunc(fams, func(a, b family) int { return strings.Compare(a.name, b.name) })
+	return fams
+}
+
+// goMetrics are the Go runtime figures, under the names client_golang's
+// Go collector gives them so existing dashboards keep working. They come
+// from runtime/metrics, which unlike runtime.ReadMemStats does not stop
+// the world.
+var goMetrics = []struct{ name, typ, help, source string }{
+	{"go_gc_cycles_total", counter, "Completed garbage collection cycles.", "/gc/cycles/total:gc-cycles"},
+	{"go_gc_gomemlimit_bytes", gauge, "The Go runtime's soft memory limit (GOMEMLIMIT); math.MaxInt64 when unset.", "/gc/gomemlimit:bytes"},
+	{"go_goroutines", gauge, "Goroutines that currently exist.", "/sched/goroutines:goroutines"},
+	{"go_memstats_alloc_bytes_total", counter, "Bytes allocated on the heap since the start, freed or not.", "/gc/heap/allocs:bytes"},
+	{"go_memstats_heap_alloc_bytes", gauge, "Bytes of live and not yet swept heap objects.", "/memory/classes/heap/objects:bytes"},
+	{"go_memstats_next_gc_bytes", gauge, "Heap size at which the next garbage collection starts.", "/gc/heap/goal:bytes"},
+	{"go_memstats_sys_bytes", gauge, "Bytes of memory the Go runtime has mapped from the system.", "/memory/classes/total:bytes"},
+	{"go_threads", gauge, "OS threads the Go runtime currently owns.", "/sched/threads/total:threads"},
+}
+
+func goFamilies() []family {
+	samples := make([]metrics.Sample, len(goMetrics))
+	for i, g := range goMetrics {
+		samples[i].Name = g.source
+	}
+	metrics.Read(samples)
+	fams := make([]family, 0, len(goMetrics))
+	for i, g := range goMetrics {
+		// KindBad: a Go release without this metric; leave it out.
+		if samples[i].Value.Kind() == metrics.KindUint64 {
+			fams = append(fams, single(g.name, g.typ, g.help, float64(samples[i].Value.Uint64())))
+		}
+	}
+	return fams
+}
+
+var (
+	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+	labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+)
+
+// appendText writes fams in the text exposition format 0.0.4. A family
+// without samples is left out, as Prometheus's own clients do.
+func appendText(b []byte, fams []family) []byte {
+	for _, f := range fams {
+		if len(f.samples) == 0 {
+			continue
+		}
+		b = fmt.Appendf(b, "# HELP %s %s\n# TYPE %s %s\n", f.name, helpEscaper.Replace(f.help), f.name, f.typ)
+		for _, s := range f.samples {
+			b = append(b, f.name...)
+			if f.label != "" {
+				// A value that is not UTF-8 (a sink's path may be any bytes)
+				// would make the whole scrape unparsable.
+				v := labelEscaper.Replace(strings.ToValidUTF8(s.label, "\uFFFD"))
+				b = fmt.Appendf(b, `{%s="%s"}`, f.label, v)
+			}
+			// strconv already spells the special values as the format
+			// wants them: +Inf, -Inf, NaN.
+			b = append(b, ' ')
+			b = strconv.AppendFloat(b, s.value, 'g', -1, 64)
+			b = append(b, '\n')
+		}
+	}
+	return b
 }
