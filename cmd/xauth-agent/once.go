@@ -81,7 +81,7 @@ func authenticator(ctx context.Context, cfg *config.Config, vc *api.Client, log 
 		}
 		return login.NewEC2(vc, md, cfg.Auth, time.Now, log.Named("login")), nil
 	}
-	creds, err := login.AWSCredentials(ctx, cfg.Auth.STSRegion, cfg.Auth.IMDSv2Only)
+	creds, err := login.AWSCredentials(ctx, cfg.Auth.IMDSv2Only)
 	if err != nil {
 		return nil, err
 	}

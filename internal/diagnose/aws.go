@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
+	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 
 	"github.com/xauth-agent/xauth-agent/internal/login"
@@ -70,7 +71,7 @@ func (d *diagnosis) loadProvider(ctx context.Context) {
 	if d.provider != nil || d.providerErr != nil {
 		return
 	}
-	d.provider, d.providerErr = login.AWSCredentials(ctx, d.cfg.Auth.STSRegion, d.cfg.Auth.IMDSv2Only)
+	d.provider, d.providerErr = login.AWSCredentials(ctx, d.cfg.Auth.IMDSv2Only)
 	if d.providerErr == nil {
 		d.fromIMDS = aws.IsCredentialsProvider(d.provider, (*ec2rolecreds.Provider)(nil))
 	}
@@ -112,9 +113,9 @@ func imdsEndpoint() string {
 func (d *diagnosis) sourceName() string {
 	if d.creds == nil {
 		if d.credsErr != nil {
-			return "the AWS SDK's chain (environment, profile, web identity, container), which found none"
+			return "the credential chain (environment, profile, container endpoint), which found none"
 		}
-		return "the AWS SDK's chain"
+		return "the credential chain"
 	}
 	return describeSource(d.creds.Source)
 }
@@ -127,6 +128,8 @@ func describeSource(src string) string {
 		return "a shared config profile (" + src + ")"
 	case src == ec2rolecreds.ProviderName:
 		return "the instance role, through IMDS"
+	case src == endpointcreds.ProviderName:
+		return "the container credentials endpoint (AWS_CONTAINER_CREDENTIALS_*)"
 	}
 	return src
 }

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/hashicorp/vault/api"
 	"go.uber.org/zap"
@@ -51,20 +49,21 @@ type InstanceIdentity struct {
 	PendingTime string `json:"pendingTime"`
 }
 
-// NewIMDS returns an IMDSv2 client from aws-sdk-go-v2's default config: it
-// honours AWS_EC2_METADATA_SERVICE_ENDPOINT, AWS_EC2_METADATA_DISABLED and
-// the shared config's IMDS settings. With v2Only the IMDSv1 fallback is
-// off. The SDK's retryer owns IMDS retries (bounded, local).
+// NewIMDS returns the IMDS client of the ec2 login, set up as the iam
+// login's instance role is (see imdsOptions): AWS_EC2_METADATA_SERVICE_ENDPOINT,
+// _ENDPOINT_MODE, _V1_DISABLED and _DISABLED, else the shared profile's
+// ec2_metadata_* keys. With v2Only the IMDSv1 fallback is off. The SDK's
+// retryer owns IMDS retries (bounded, local). An error wraps ErrCredentials.
 func NewIMDS(ctx context.Context, v2Only bool) (*imds.Client, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	prof, err := loadSharedProfile()
 	if err != nil {
-		return nil, fmt.Errorf("%w: load aws config: %v", ErrCredentials, err)
+		return nil, err
 	}
-	return imds.NewFromConfig(cfg, func(o *imds.Options) {
-		if v2Only {
-			o.EnableFallback = aws.FalseTernary
-		}
-	}), nil
+	opts, err := imdsOptions(prof, v2Only)
+	if err != nil {
+		return nil, err
+	}
+	return imds.New(opts), nil
 }
 
 // EC2Client logs in with the ec2 method: the signed instance identity

@@ -11,9 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/hashicorp/vault/api"
 	"go.uber.org/zap"
 
@@ -61,28 +58,6 @@ func NewVaultClient(v config.Vault) (*api.Client, error) {
 	c.ClearToken()
 	c.SetNamespace(v.Namespace)
 	return c, nil
-}
-
-// AWSCredentials returns aws-sdk-go-v2's default credential chain (env,
-// shared config, web identity, ECS, IMDSv2 honouring
-// AWS_EC2_METADATA_SERVICE_ENDPOINT). With imdsV2Only the IMDSv1 fallback
-// is off. The SDK's own retryer owns IMDS retries (bounded, local); the
-// lifecycle owns retries against Vault.
-func AWSCredentials(ctx context.Context, region string, imdsV2Only bool) (aws.CredentialsProvider, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region))
-	if err != nil {
-		return nil, fmt.Errorf("%w: load aws config: %v", ErrCredentials, err)
-	}
-	if !imdsV2Only {
-		return cfg.Credentials, nil
-	}
-	client := imds.NewFromConfig(cfg, func(o *imds.Options) { o.EnableFallback = aws.FalseTernary })
-	cfg, err = awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(region),
-		awsconfig.WithEC2RoleCredentialOptions(func(o *ec2rolecreds.Options) { o.Client = client }))
-	if err != nil {
-		return nil, fmt.Errorf("%w: load aws config: %v", ErrCredentials, err)
-	}
-	return cfg.Credentials, nil
 }
 
 // Client logs in with the IAM method.
