@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -201,9 +202,13 @@ func (u *Unavailable) Error() string {
 
 func (u *Unavailable) Unwrap() error { return ErrUnreachable }
 
-// TokenOf converts a login or renewal answer into what sinks write.
+// TokenOf converts a login or renewal answer into what sinks write. A
+// lease_duration beyond what a Duration holds (292 years) is capped there
+// rather than wrapping around to a negative TTL; a negative one counts as
+// 0 (no lease).
 func TokenOf(s *api.Secret, issued time.Time) sink.Token {
-	ttl := time.Duration(s.Auth.LeaseDuration) * time.Second
+	const maxSeconds = math.MaxInt64 / int64(time.Second)
+	ttl := time.Duration(min(max(int64(s.Auth.LeaseDuration), 0), maxSeconds)) * time.Second
 	return sink.Token{
 		Token:         s.Auth.ClientToken,
 		Accessor:      s.Auth.Accessor,
