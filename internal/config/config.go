@@ -53,6 +53,29 @@
 //	}
 //
 // Unknown blocks and attributes are errors, so a typo never silently falls back to a default.
+//
+// # Syntax
+//
+// The file is HCL version 1, the syntax Vault and Vault Agent read their config files with
+// (github.com/hashicorp/hcl): what matters is the schema above, and the rest is:
+//
+//   - Comments start with # or // and run to the end of the line, or are written /* ... */.
+//   - An attribute is name = value, and a block is name { ... } or name "label" { ... }. A
+//     block cannot be assigned (vault = { ... } is an error). Attributes and blocks may share a
+//     line and may be separated by commas; a name may be quoted ("address" = "...").
+//   - Strings are in double quotes, with Go's escapes (\", \\, \n, \t, \uXXXX, \xXX), or are
+//     heredocs (<<EOF ... EOF, whose text ends with a newline). Nothing is interpolated: a
+//     string that contains "${" is an error, as are variables, functions and expressions.
+//     Write a literal "${" as "$\u007b".
+//   - A string attribute also takes a number or true/false, as written: mode = 0600 is "0600".
+//     A bool takes true or false, or "true" or "false" in quotes; allow_uids and allow_gids
+//     take a list of decimal numbers, [1000, 1001].
+//   - An attribute may be set once per block. vault, auth, log and lifecycle may each appear
+//     once; sink "file" any number of times, sink "socket" once.
+//   - JSON is not accepted.
+//
+// Errors name the file and line of each fault, and for a syntax error the column
+// (config.hcl:3:14).
 package config
 
 import (
@@ -193,17 +216,21 @@ func Load(path string, env func(string) (string, bool), o Overrides) (*Config, e
 // load is Load after the file has been read.
 func load(path string, src []byte, env func(string) (string, bool), o Overrides) (*Config, error) {
 	l := &loader{cfg: defaults(), from: map[string]string{}}
-	switch {
-	case path != "" && isVaultAgent(path, src):
-		l.cfg.Source = path
-		l.applyVaultAgent(path, src)
-	case path != "":
-		f, err := parseFile(path, src)
+	if path != "" {
+		items, err := parseHCL(path, src)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		l.cfg.Source = path
-		l.applyFile(f)
+		if isVaultAgent(items) {
+			l.applyVaultAgent(path, items)
+		} else {
+			f, err := decodeFile(items)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+			}
+			l.applyFile(f)
+		}
 	}
 	if env != nil {
 		l.applyEnv(env)
@@ -244,8 +271,6 @@ type loader struct {
 	sinkFrom []string
 
 	errs []error
-
-	vaSrc []byte // a Vault Agent config's text, to read number literals as Vault Agent does
 }
 
 // set sets *dst to *v, unless v is nil.

@@ -499,7 +499,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "variables are not allowed",
 			file: "vault {\n  address = var.addr\n}\n",
-			want: []string{"FILE:2", "Variables not allowed"},
+			want: []string{"FILE:2:13", "var.addr", "variables, functions and expressions are not supported"},
 		},
 		{
 			name: "syntax error",

@@ -7,19 +7,21 @@ package config
 // (templates, listeners, the cache...) are ignored with a warning; settings that would change
 // what the agent does if ignored (another method, wrapping, encrypted sinks, static AWS keys)
 // are errors that say what to do instead.
+//
+// The file is read with HCL 1, as Vault reads it: a stanza may be written as a block
+// (vault { ... }) or assigned (vault = { ... }), a number with a leading 0 is octal (mode = 0640,
+// min_backoff = 010 is 8 seconds), and "${...}" in a string is text, not an interpolation. JSON
+// Vault Agent configs are not accepted.
 
 import (
 	"fmt"
-	"math/big"
+	"math"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
-	"github.com/hashicorp/hcl/v2/hclwrite"
-	"github.com/zclconf/go-cty/cty"
+	"github.com/hashicorp/hcl/hcl/token"
 )
 
 // maxDuration bounds the backoff durations a Vault Agent config gives in seconds.
@@ -54,48 +56,34 @@ var vaultAgentIgnored = map[string]string{
 	"enable_reauth_on_new_credentials": "xauth-agent logs in again when the token can no longer be renewed, not when AWS credentials rotate",
 }
 
-// isVaultAgent says whether src is a Vault Agent config: one with an auto_auth block. A file
-// that does not parse is left to the native parser to report.
-func isVaultAgent(filename string, src []byte) bool {
-	hf, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
-	if diags.HasErrors() {
-		return false
-	}
-	body, ok := hf.Body.(*hclsyntax.Body)
-	if !ok {
-		return false
-	}
-	for _, b := range body.Blocks {
-		if b.Type == "auto_auth" {
+// isVaultAgent says whether a config file is a Vault Agent config: one with an auto_auth
+// stanza.
+func isVaultAgent(items []item) bool {
+	for _, it := range items {
+		if it.name == "auto_auth" && it.isObject() {
 			return true
 		}
 	}
 	return false
 }
 
-// vaKey is one setting of a Vault Agent stanza: an attribute, or a key of a `config = {...}`
-// object.
-type vaKey struct {
-	name string
-	expr hclsyntax.Expression
-	at   string // file:line
-}
-
-// applyVaultAgent translates a Vault Agent config into the settings it stands for.
-func (l *loader) applyVaultAgent(filename string, src []byte) {
-	hf, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
-	if diags.HasErrors() {
-		l.errs = append(l.errs, diagErrors(diags)...)
-		return
-	}
-	body := hf.Body.(*hclsyntax.Body)
-	l.vaSrc = src
+// applyVaultAgent translates a Vault Agent config into the settings it stands for. As Vault
+// does, it reads a stanza written as a block (vault { ... }) or assigned (vault = { ... }) alike.
+func (l *loader) applyVaultAgent(filename string, items []item) {
 	l.warn("%s is a Vault Agent config (it has an auto_auth block): it is translated to xauth-agent settings; \"xauth-agent convert %s\" prints the native equivalent", filename, filename)
 
-	for _, name := range sortedAttrs(body) {
-		a := body.Attributes[name]
-		k := vaKey{name: name, expr: a.Expr, at: line(a.NameRange)}
-		switch name {
+	// The vault stanza first, so that a method's namespace is checked against vault.namespace
+	// wherever the two are in the file.
+	for _, it := range items {
+		if it.name == "vault" {
+			l.applyVaultAgentVault(it)
+		}
+	}
+	for _, k := range items {
+		switch k.name {
+		case "vault":
+		case "auto_auth":
+			l.applyVaultAgentAutoAuth(k)
 		case "exit_after_auth":
 			if v, ok := l.vaBool(k); ok {
 				l.cfg.ExitAfterAuth = v
@@ -119,19 +107,18 @@ func (l *loader) applyVaultAgent(filename string, src []byte) {
 				l.from["log.format"] = k.at
 			}
 		default:
-			l.vaIgnore(k.name, k.at, "")
+			l.vaIgnore(k.name, k.at, stanza(k, ""))
 		}
 	}
-	for _, b := range body.Blocks {
-		switch b.Type {
-		case "vault":
-			l.applyVaultAgentVault(b)
-		case "auto_auth":
-			l.applyVaultAgentAutoAuth(b)
-		default:
-			l.vaIgnore(b.Type, line(b.TypeRange), "stanza ")
-		}
+}
+
+// stanza returns kind followed by "stanza " if k is a stanza (a block, or an object assigned to
+// a name), for vaIgnore's messages.
+func stanza(k item, kind string) string {
+	if k.isObject() {
+		return "stanza " + kind
 	}
+	return kind
 }
 
 // vaIgnore warns that a known Vault Agent setting is ignored, or reports an unknown one.
@@ -143,13 +130,18 @@ func (l *loader) vaIgnore(name, at, kind string) {
 	l.fail(fmt.Errorf("%s: Vault Agent %s%q is not understood by xauth-agent: remove it, or check its spelling", at, kind, name))
 }
 
-func (l *loader) applyVaultAgentVault(b *hclsyntax.Block) {
+func (l *loader) applyVaultAgentVault(b item) {
+	body, ok := b.object()
+	if !ok {
+		l.fail(fmt.Errorf("%s: vault is not a stanza: write vault { address = \"...\" }", b.at))
+		return
+	}
 	v := &l.cfg.Vault
 	strs := map[string]*string{
 		"address": &v.Address, "namespace": &v.Namespace, "ca_cert": &v.CACert, "ca_path": &v.CAPath,
 		"client_cert": &v.ClientCert, "client_key": &v.ClientKey, "tls_server_name": &v.TLSServerName,
 	}
-	for _, k := range blockKeys(b) {
+	for _, k := range body {
 		if dst, ok := strs[k.name]; ok {
 			if s, ok := l.vaString(k); ok {
 				*dst = s
@@ -157,54 +149,55 @@ func (l *loader) applyVaultAgentVault(b *hclsyntax.Block) {
 			}
 			continue
 		}
-		if k.name == "tls_skip_verify" {
+		switch {
+		case k.name == "tls_skip_verify":
 			if s, ok := l.vaBool(k); ok {
 				v.TLSSkipVerify = s
 				l.from["vault.tls_skip_verify"] = k.at
 			}
-			continue
+		case k.isObject():
+			l.vaIgnore(k.name, k.at, "stanza vault.")
+		default:
+			l.vaIgnore("vault."+k.name, k.at, "")
 		}
-		l.vaIgnore("vault."+k.name, k.at, "")
-	}
-	for _, sb := range b.Body.Blocks {
-		l.vaIgnore(sb.Type, line(sb.TypeRange), "stanza vault.")
 	}
 }
 
-func (l *loader) applyVaultAgentAutoAuth(b *hclsyntax.Block) {
-	for _, k := range blockKeys(b) {
-		l.vaIgnore(k.name, k.at, "auto_auth.")
-	}
+func (l *loader) applyVaultAgentAutoAuth(b item) {
+	body, _ := b.object() // isVaultAgent checked that it is one
 	methods := 0
-	for _, sb := range b.Body.Blocks {
-		switch sb.Type {
-		case "method":
+	for _, k := range body {
+		switch {
+		case !k.isObject():
+			l.vaIgnore(k.name, k.at, "auto_auth.")
+		case k.name == "method":
 			methods++
 			if methods > 1 {
-				l.fail(fmt.Errorf("%s: a second auto_auth method: xauth-agent logs in with one aws method; remove the others", line(sb.TypeRange)))
+				l.fail(fmt.Errorf("%s: a second auto_auth method: xauth-agent logs in with one aws method; remove the others", k.at))
 				continue
 			}
-			l.applyVaultAgentMethod(sb)
-		case "sink":
-			l.applyVaultAgentSink(sb)
+			l.applyVaultAgentMethod(k)
+		case k.name == "sink":
+			l.applyVaultAgentSink(k)
 		default:
-			l.vaIgnore(sb.Type, line(sb.TypeRange), "stanza auto_auth.")
+			l.vaIgnore(k.name, k.at, "stanza auto_auth.")
 		}
 	}
 	if methods == 0 {
-		l.fail(fmt.Errorf("%s: auto_auth has no method: add method \"aws\" { ... }", line(b.TypeRange)))
+		l.fail(fmt.Errorf("%s: auto_auth has no method: add method \"aws\" { ... }", b.at))
 	}
 }
 
-// blockTypeAndKeys returns a labelled block's type (`method "aws"`) or its type attribute
-// (`method { type = "aws" }`), and its other attributes.
-func (l *loader) blockTypeAndKeys(b *hclsyntax.Block) (string, string, []vaKey) {
+// blockTypeAndKeys returns a labelled stanza's type (`method "aws"`) or its type attribute
+// (`method { type = "aws" }`), where it is set, and the stanza's other settings.
+func (l *loader) blockTypeAndKeys(b item) (string, string, []item) {
 	var typ, at string
-	if len(b.Labels) > 0 {
-		typ, at = b.Labels[0], line(b.LabelRanges[0])
+	if len(b.labels) > 0 {
+		typ, at = b.labels[0].text, b.labels[0].at
 	}
-	var keys []vaKey
-	for _, k := range blockKeys(b) {
+	body, _ := b.object() // the callers' b is a stanza
+	var keys []item
+	for _, k := range body {
 		if k.name == "type" {
 			if s, ok := l.vaString(k); ok {
 				typ, at = s, k.at
@@ -214,19 +207,19 @@ func (l *loader) blockTypeAndKeys(b *hclsyntax.Block) (string, string, []vaKey) 
 		keys = append(keys, k)
 	}
 	if at == "" {
-		at = line(b.TypeRange)
+		at = b.at
 	}
 	return typ, at, keys
 }
 
-func (l *loader) applyVaultAgentMethod(b *hclsyntax.Block) {
+func (l *loader) applyVaultAgentMethod(b item) {
 	typ, at, keys := l.blockTypeAndKeys(b)
 	if typ != "aws" {
 		l.fail(fmt.Errorf("%s: auto_auth method %q is not supported: xauth-agent logs in with the aws method only; keep Vault Agent for this one", at, typ))
 		return
 	}
 	a := &l.cfg.Auth
-	var config []vaKey
+	var config []item
 	for _, k := range keys {
 		switch k.name {
 		case "mount_path":
@@ -246,8 +239,8 @@ func (l *loader) applyVaultAgentMethod(b *hclsyntax.Block) {
 		case "min_backoff", "max_backoff":
 			l.vaDuration(k)
 		case "config":
-			config = objectKeys(k)
-			if config == nil {
+			var ok bool
+			if config, ok = k.object(); !ok {
 				l.fail(fmt.Errorf("%s: method config is not an object: write config = { type = \"iam\", role = \"...\" }", k.at))
 			}
 		case "wrap_ttl":
@@ -255,15 +248,12 @@ func (l *loader) applyVaultAgentMethod(b *hclsyntax.Block) {
 		case "exit_on_err":
 			l.fail(fmt.Errorf("%s: method exit_on_err: xauth-agent retries network errors and exits on a refused login; remove exit_on_err, or run xauth-agent --once for a single attempt", k.at))
 		default:
-			l.vaIgnore("method."+k.name, k.at, "")
+			if k.isObject() {
+				l.vaIgnore(k.name, k.at, "stanza method.")
+			} else {
+				l.vaIgnore("method."+k.name, k.at, "")
+			}
 		}
-	}
-	for _, sb := range b.Body.Blocks {
-		if sb.Type == "config" {
-			config = blockKeys(sb)
-			continue
-		}
-		l.vaIgnore(sb.Type, line(sb.TypeRange), "stanza method.")
 	}
 	l.applyVaultAgentAWSConfig(config)
 }
@@ -280,7 +270,7 @@ func (l *loader) vaNamespace(ns, at string) {
 }
 
 // applyVaultAgentAWSConfig translates the aws method's config map.
-func (l *loader) applyVaultAgentAWSConfig(keys []vaKey) {
+func (l *loader) applyVaultAgentAWSConfig(keys []item) {
 	a := &l.cfg.Auth
 	var region, nonceAt string
 	var regionSet bool
@@ -352,18 +342,18 @@ func (l *loader) applyVaultAgentAWSConfig(keys []vaKey) {
 	}
 }
 
-func (l *loader) applyVaultAgentSink(b *hclsyntax.Block) {
+func (l *loader) applyVaultAgentSink(b item) {
 	typ, at, keys := l.blockTypeAndKeys(b)
 	if typ != "file" {
 		l.fail(fmt.Errorf("%s: auto_auth sink %q is not supported: Vault Agent writes only file sinks; use sink \"file\"", at, typ))
 		return
 	}
-	var config []vaKey
+	var config []item
 	for _, k := range keys {
 		switch k.name {
 		case "config":
-			config = objectKeys(k)
-			if config == nil {
+			var ok bool
+			if config, ok = k.object(); !ok {
 				l.fail(fmt.Errorf("%s: sink config is not an object: write config = { path = \"...\" }", k.at))
 			}
 		case "wrap_ttl":
@@ -371,15 +361,12 @@ func (l *loader) applyVaultAgentSink(b *hclsyntax.Block) {
 		case "dh_type", "dh_path", "derive_key", "aad", "aad_env_var":
 			l.fail(fmt.Errorf("%s: sink %s: xauth-agent does not encrypt sink files; remove the dh_* and aad settings and protect the file with mode, owner and group, or keep Vault Agent", k.at, k.name))
 		default:
-			l.vaIgnore("sink."+k.name, k.at, "")
+			if k.isObject() {
+				l.vaIgnore(k.name, k.at, "stanza sink.")
+			} else {
+				l.vaIgnore("sink."+k.name, k.at, "")
+			}
 		}
-	}
-	for _, sb := range b.Body.Blocks {
-		if sb.Type == "config" {
-			config = blockKeys(sb)
-			continue
-		}
-		l.vaIgnore(sb.Type, line(sb.TypeRange), "stanza sink.")
 	}
 
 	sink := FileSink{Mode: vaultAgentSinkMode, Format: FormatToken}
@@ -428,10 +415,10 @@ func (l *loader) applyVaultAgentSink(b *hclsyntax.Block) {
 // vaMode reads a file sink mode as Vault Agent does: an integer whose literal is octal with a
 // leading 0 and decimal without (so 640 is 0o1200), or a string read the same way. Only the
 // permission bits reach the file.
-func (l *loader) vaMode(k vaKey) (os.FileMode, bool) {
+func (l *loader) vaMode(k item) (os.FileMode, bool) {
 	var text string
-	if lit, ok := k.expr.(*hclsyntax.LiteralValueExpr); ok && lit.Val.Type() == cty.Number {
-		text = string(lit.SrcRange.SliceBytes(l.vaSrc))
+	if tok, ok := literal(k.val); ok && (tok.Type == token.NUMBER || tok.Type == token.FLOAT) {
+		text = tok.Text
 	} else if s, ok := l.vaString(k); ok {
 		text = s
 	} else {
@@ -449,29 +436,38 @@ func (l *loader) vaMode(k vaKey) (os.FileMode, bool) {
 	return mode, true
 }
 
-func (l *loader) vaDuration(k vaKey) {
+// vaDuration reads a method's min_backoff or max_backoff: a whole number of seconds (read as
+// Vault reads numbers: 010 is octal), or a string of seconds or a Go duration.
+func (l *loader) vaDuration(k item) {
 	key := "lifecycle." + k.name
 	dst := &l.cfg.Lifecycle.MinBackoff
 	if k.name == "max_backoff" {
 		dst = &l.cfg.Lifecycle.MaxBackoff
 	}
-	v, diags := k.expr.Value(nil)
+	const maxSecs = int64(maxDuration / time.Second)
+	tok, _ := literal(k.val)
 	var d time.Duration
 	var err error
-	switch {
-	case diags.HasErrors() || v.IsNull() || !v.IsKnown():
-		err = fmt.Errorf("not a constant")
-	case v.Type() == cty.Number:
-		secs, acc := v.AsBigFloat().Int64()
-		if acc != big.Exact || secs > int64(maxDuration/time.Second) {
+	switch tok.Type {
+	case token.NUMBER:
+		secs, perr := strconv.ParseInt(tok.Text, 0, 64)
+		if perr != nil || secs < 0 || secs > maxSecs {
 			err = fmt.Errorf("not a whole number of seconds")
 		}
 		d = time.Duration(secs) * time.Second
-	case v.Type() == cty.String:
-		s := v.AsString()
-		if secs, perr := strconv.ParseInt(s, 10, 64); perr == nil {
-			if secs > int64(maxDuration/time.Second) {
-				err = fmt.Errorf("too long")
+	case token.FLOAT:
+		f, perr := strconv.ParseFloat(tok.Text, 64)
+		if perr != nil || f != math.Trunc(f) || f < 0 || f > float64(maxSecs) {
+			err = fmt.Errorf("not a whole number of seconds")
+		}
+		d = time.Duration(f) * time.Second
+	case token.STRING, token.HEREDOC:
+		s, _, serr := stringOf(tok)
+		if serr != nil {
+			err = serr
+		} else if secs, perr := strconv.ParseInt(s, 10, 64); perr == nil {
+			if secs < 0 || secs > maxSecs {
+				err = fmt.Errorf("out of range")
 			}
 			d = time.Duration(secs) * time.Second
 		} else {
@@ -488,154 +484,30 @@ func (l *loader) vaDuration(k vaKey) {
 	l.from[key] = k.at
 }
 
-func (l *loader) vaString(k vaKey) (string, bool) {
-	v, diags := k.expr.Value(nil)
-	if !diags.HasErrors() && v.IsKnown() && !v.IsNull() && v.Type() == cty.String {
-		return v.AsString(), true
+// vaString reads a string setting; a number or bool is an error, as in Vault.
+func (l *loader) vaString(k item) (string, bool) {
+	if tok, ok := literal(k.val); ok {
+		if s, isString, err := stringOf(tok); isString && err == nil {
+			return s, true
+		}
 	}
 	l.fail(fmt.Errorf("%s: %s is not a string constant: write it in quotes", k.at, k.name))
 	return "", false
 }
 
-func (l *loader) vaBool(k vaKey) (bool, bool) {
-	v, diags := k.expr.Value(nil)
-	if !diags.HasErrors() && v.IsKnown() && !v.IsNull() {
-		switch v.Type() {
-		case cty.Bool:
-			return v.True(), true
-		case cty.String:
-			if b, err := strconv.ParseBool(v.AsString()); err == nil {
+// vaBool reads a true/false setting, also written as a string ("true", "1").
+func (l *loader) vaBool(k item) (bool, bool) {
+	if tok, ok := literal(k.val); ok {
+		switch tok.Type {
+		case token.BOOL:
+			return tok.Text == "true", true
+		case token.STRING, token.HEREDOC:
+			s, _, _ := stringOf(tok)
+			if b, err := strconv.ParseBool(s); err == nil {
 				return b, true
 			}
 		}
 	}
 	l.fail(fmt.Errorf("%s: %s is not true or false", k.at, k.name))
 	return false, false
-}
-
-// sortedAttrs returns the names of body's attributes in the order of the file.
-func sortedAttrs(body *hclsyntax.Body) []string {
-	names := make([]string, 0, len(body.Attributes))
-	for n := range body.Attributes {
-		names = append(names, n)
-	}
-	start := func(n string) int { return body.Attributes[n].SrcRange.Start.Byte }
-	for i := 1; i < len(names); i++ {
-		for j := i; j > 0 && start(names[j]) < start(names[j-1]); j-- {
-			names[j], names[j-1] = names[j-1], names[j]
-		}
-	}
-	return names
-}
-
-// blockKeys returns a block's attributes in the order of the file.
-func blockKeys(b *hclsyntax.Block) []vaKey {
-	var keys []vaKey
-	for _, n := range sortedAttrs(b.Body) {
-		a := b.Body.Attributes[n]
-		keys = append(keys, vaKey{name: n, expr: a.Expr, at: line(a.NameRange)})
-	}
-	return keys
-}
-
-// objectKeys returns the items of a `config = { ... }` object, or nil if k is not one.
-func objectKeys(k vaKey) []vaKey {
-	obj, ok := k.expr.(*hclsyntax.ObjectConsExpr)
-	if !ok {
-		return nil
-	}
-	keys := []vaKey{}
-	for _, item := range obj.Items {
-		name := hcl.ExprAsKeyword(item.KeyExpr)
-		if name == "" {
-			if v, diags := item.KeyExpr.Value(nil); !diags.HasErrors() && v.Type() == cty.String {
-				name = v.AsString()
-			}
-		}
-		keys = append(keys, vaKey{name: name, expr: item.ValueExpr, at: line(item.KeyExpr.Range())})
-	}
-	return keys
-}
-
-// NativeHCL renders c as a native config file that loads to the same settings (apart from
-// Source, Warnings and ExitAfterAuth, which has no native setting: use --once). Defaults are
-// written out too, so the file shows every choice.
-func NativeHCL(c *Config) []byte {
-	f := hclwrite.NewEmptyFile()
-	root := f.Body()
-	str := func(b *hclwrite.Body, name, v string, always bool) {
-		if v != "" || always {
-			b.SetAttributeValue(name, cty.StringVal(v))
-		}
-	}
-
-	v := root.AppendNewBlock("vault", nil).Body()
-	str(v, "address", c.Vault.Address, true)
-	str(v, "namespace", c.Vault.Namespace, false)
-	str(v, "ca_cert", c.Vault.CACert, false)
-	str(v, "ca_path", c.Vault.CAPath, false)
-	str(v, "client_cert", c.Vault.ClientCert, false)
-	str(v, "client_key", c.Vault.ClientKey, false)
-	str(v, "tls_server_name", c.Vault.TLSServerName, false)
-	if c.Vault.TLSSkipVerify {
-		v.SetAttributeValue("tls_skip_verify", cty.True)
-	}
-	root.AppendNewline()
-
-	a := root.AppendNewBlock("auth", []string{c.Auth.Method}).Body()
-	str(a, "type", c.Auth.Type, true)
-	str(a, "role", c.Auth.Role, false)
-	str(a, "mount", c.Auth.Mount, true)
-	if c.Auth.Type == "iam" {
-		str(a, "header_value", c.Auth.HeaderValue, false)
-		str(a, "sts_region", c.Auth.STSRegion, true)
-		str(a, "sts_endpoint", c.Auth.STSEndpoint, true)
-	} else {
-		str(a, "signature", c.Auth.Signature, true)
-		str(a, "nonce_file", c.Auth.NonceFile, true)
-	}
-	if c.Auth.IMDSv2Only {
-		a.SetAttributeValue("imds_v2_only", cty.True)
-	}
-
-	for _, s := range c.Sinks {
-		root.AppendNewline()
-		b := root.AppendNewBlock("sink", []string{"file"}).Body()
-		str(b, "path", s.Path, true)
-		str(b, "mode", fmt.Sprintf("%04o", uint32(s.Mode.Perm())), true)
-		str(b, "owner", s.Owner, false)
-		str(b, "group", s.Group, false)
-		str(b, "format", s.Format, true)
-	}
-	if s := c.Socket; s != nil {
-		root.AppendNewline()
-		b := root.AppendNewBlock("sink", []string{"socket"}).Body()
-		str(b, "path", s.Path, true)
-		str(b, "mode", fmt.Sprintf("%04o", uint32(s.Mode.Perm())), true)
-		str(b, "group", s.Group, false)
-		ids := func(name string, v []int) {
-			if len(v) > 0 {
-				vals := make([]cty.Value, len(v))
-				for i, id := range v {
-					vals[i] = cty.NumberIntVal(int64(id))
-				}
-				b.SetAttributeValue(name, cty.ListVal(vals))
-			}
-		}
-		ids("allow_uids", s.AllowUIDs)
-		ids("allow_gids", s.AllowGIDs)
-	}
-
-	root.AppendNewline()
-	g := root.AppendNewBlock("log", nil).Body()
-	str(g, "level", c.Log.Level, true)
-	str(g, "format", c.Log.Format, true)
-
-	root.AppendNewline()
-	lc := root.AppendNewBlock("lifecycle", nil).Body()
-	str(lc, "min_backoff", c.Lifecycle.MinBackoff.String(), true)
-	str(lc, "max_backoff", c.Lifecycle.MaxBackoff.String(), true)
-	lc.SetAttributeValue("revoke_on_exit", cty.BoolVal(c.Lifecycle.RevokeOnExit))
-	lc.SetAttributeValue("remove_sinks_on_exit", cty.BoolVal(c.Lifecycle.RemoveSinksOnExit))
-	return f.Bytes()
 }

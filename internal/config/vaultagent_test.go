@@ -218,6 +218,8 @@ func FuzzVaultAgent(f *testing.F) {
 		f.Add(src)
 	}
 	f.Add([]byte("auto_auth {\n  method { config { type = \"iam\"\n role = 1 } }\n  sink { config = { mode = \"0x1ff\", path = \"/t\" } }\n}\n"))
+	// Strings that NativeHCL must escape to read back the same, and HCL 1 forms Vault accepts.
+	f.Add([]byte("vault = { address = \"https://v:8200\", namespace = \"\\xff\\u0001${a}\\\"\" }\nauto_auth = {\n  method = { type = \"aws\", min_backoff = 010, max_backoff = 1.5e2\n    config = { type = \"iam\", role = <<EOF\nr\nEOF\n, header_value = \"\\ue123\" } }\n  sink \"file\" { config { path = \"/t/\\x00\", mode = 0640, owner = \"0\" } }\n}\nexit_after_auth = \"1\"\nlog_level = \"trace\"\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		c, err := load("fuzz.hcl", src, nil, Overrides{})
 		if err != nil {
