@@ -164,15 +164,21 @@ func TestEC2LoginPayload(t *testing.T) {
 // lost answer) between the two leaves a nonce the next start reuses.
 func TestEC2NonceOnDiskBeforeLogin(t *testing.T) {
 	nonceFile := filepath.Join(t.TempDir(), "nonce")
-	var onDisk []string
+	var (
+		mu     sync.Mutex // each request has its own handler goroutine
+		onDisk []string
+	)
 	fv, url := startVault(t, func(w http.ResponseWriter, body map[string]any) {
 		b, err := os.ReadFile(nonceFile)
 		if err != nil {
 			t.Errorf("nonce file missing when the login arrived: %v", err)
 		}
+		mu.Lock()
 		onDisk = append(onDisk, strings.TrimSpace(string(b)))
+		first := len(onDisk) == 1
+		mu.Unlock()
 		// The first answer never arrives: the agent "crashed".
-		if len(onDisk) == 1 {
+		if first {
 			panic(http.ErrAbortHandler)
 		}
 		tokenAnswer(nil)(w, body)
@@ -187,6 +193,8 @@ func TestEC2NonceOnDiskBeforeLogin(t *testing.T) {
 		t.Fatalf("login after the restart: %v", err)
 	}
 	logins := fv.logins()
+	mu.Lock()
+	defer mu.Unlock()
 	if len(logins) != 2 || onDisk[0] == "" || logins[0]["nonce"] != onDisk[0] || logins[1]["nonce"] != onDisk[0] {
 		t.Errorf("nonces sent %v and %v, on disk %q: want the first on-disk nonce both times", logins[0]["nonce"], logins[1]["nonce"], onDisk)
 	}
