@@ -70,13 +70,7 @@ test-e2e: build build-e2e tools ## end-to-end tests on the real Vault + loopback
 	cd e2e && $(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v /cmd/)
 
 fuzz-run: ## every fuzz target for FUZZTIME (10s in make test)
-	@set -e; for pkg in $$($(GO) list ./...) $$(cd e2e && $(GO) list ./awsfake/...); do \
-	  dir=$$(if [[ $$pkg == */e2e/* ]]; then echo e2e; else echo .; fi); \
-	  for f in $$(cd $$dir && $(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	    (cd $$dir && $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg); \
-	  done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz-run.sh
 
 stress: build build-e2e tools ## crash safety: 1000 SIGKILLs of a sink writer, then of the daemon mid-rotation
 	XAUTH_CRASH_ITERATIONS=1000 $(GO) test -count=1 -timeout 30m -run '^TestFileCrashSafety$$' ./internal/sink/
