@@ -317,6 +317,9 @@ var unresolvedKeys = []struct {
 func (p *sharedProfile) credentials() (aws.Credentials, bool, error) {
 	var creds aws.Credentials
 	for _, f := range p.files {
+		if creds.AccessKeyID != "" {
+			break // the first file with keys wins; a later file's leftovers do not matter
+		}
 		id, secret := f.keys[keyAccessKeyID], f.keys[keySecretAccessKey]
 		if (id == "") != (secret == "") {
 			has, lacks := keyAccessKeyID, keySecretAccessKey
@@ -327,7 +330,7 @@ func (p *sharedProfile) credentials() (aws.Credentials, bool, error) {
 				fmt.Sprintf("add %s to profile %q in %s, or remove %s", lacks, p.name, f.path, has),
 				"aws profile %q in %s has %s but no %s", p.name, f.path, has, lacks)
 		}
-		if id != "" && creds.AccessKeyID == "" {
+		if id != "" {
 			// The keys come as a set from one file, the first that has them.
 			creds = aws.Credentials{
 				AccessKeyID: id, SecretAccessKey: secret, SessionToken: f.keys[keySessionToken],
@@ -369,6 +372,13 @@ func (p *sharedProfile) unresolvedError(key, what, path string) error {
 func containerCredentials(ctx context.Context) (aws.CredentialsProvider, bool, error) {
 	var endpoint string
 	if rel := os.Getenv(envContainerRelativeURI); rel != "" {
+		// A path under the ECS agent's address, and nothing else: without
+		// the check, "@host/x" or ".host/x" would send the token to host.
+		if !strings.HasPrefix(rel, "/") {
+			return nil, false, chainError(
+				fmt.Sprintf("set %s to a path starting with / (the ECS agent sets it so), or unset it", envContainerRelativeURI),
+				"%s=%q is not a path: the credentials URI would leave %s", envContainerRelativeURI, rel, ecsEndpoint)
+		}
 		endpoint = ecsEndpoint + rel
 	} else if full := os.Getenv(envContainerFullURI); full != "" {
 		if err := checkContainerURI(ctx, full); err != nil {
@@ -451,9 +461,12 @@ func readTokenFile(path string) (string, error) {
 		return "", fmt.Errorf("%s: %w", envContainerTokenFile, err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxTokenFile))
+	b, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
 	if err != nil {
 		return "", fmt.Errorf("%s %s: %w", envContainerTokenFile, path, err)
+	}
+	if len(b) > maxTokenFile {
+		return "", fmt.Errorf("%s %s: larger than %d bytes, which no authorization token is: point it at the token file", envContainerTokenFile, path, maxTokenFile)
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
 }

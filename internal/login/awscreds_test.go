@@ -200,6 +200,8 @@ func TestAWSCredentialsChain(t *testing.T) {
 			wantKey: imdsKeyID, wantSource: ec2rolecreds.ProviderName},
 		{name: "a profile without keys falls through", config: "[default]\nregion = eu-west-1\n", imds: "v2",
 			wantKey: imdsKeyID, wantSource: ec2rolecreds.ProviderName},
+		{name: "a leftover half pair in the config file does not block the credentials file's keys", credentials: credsDefault,
+			config: "[default]\naws_access_key_id = AKIAOLD0000000000001\n", wantKey: "AKIAPROFILEDEFAULT01"},
 		{name: "half a key pair", credentials: "[default]\naws_access_key_id = AKIAHALF000000000001\n",
 			wantErr: []string{`aws profile "default" in {home}/.aws/credentials has aws_access_key_id but no aws_secret_access_key`}},
 		{name: "static keys beat credential_process, as in the SDK", credentials: credsDefault, config: "[default]\ncredential_process = /bin/false\n",
@@ -214,6 +216,8 @@ func TestAWSCredentialsChain(t *testing.T) {
 		{name: "container token file beats the token", env: map[string]string{envContainerFullURI: "{container}/creds", envContainerToken: "wrong",
 			envContainerTokenFile: "{home}/token"},
 			wantKey: "ASIACONTAINER0000001", wantSource: endpointcreds.ProviderName},
+		{name: "container token file larger than any token", env: map[string]string{envContainerFullURI: "{container}/creds", envContainerTokenFile: "{home}/big"},
+			extra: map[string]string{"{home}/big": strings.Repeat("t", maxTokenFile+1)}, wantRetrieveErr: []string{"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "larger than 65536 bytes"}},
 		{name: "container token file missing", env: map[string]string{envContainerFullURI: "{container}/creds", envContainerTokenFile: "{home}/no-token"},
 			wantRetrieveErr: []string{"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "no-token"}},
 		{name: "container plain http off the allowed hosts", env: map[string]string{envContainerFullURI: "http://192.0.2.10/creds"},
@@ -438,6 +442,20 @@ func TestAWSCredentialsContainerRelativeURI(t *testing.T) {
 	// Not retrieved: the endpoint is the ECS agent's link-local address.
 	if !aws.IsCredentialsProvider(p, (*endpointcreds.Provider)(nil)) {
 		t.Errorf("provider %T is not the container endpoint's", p)
+	}
+}
+
+// A relative URI must be a path: anything else would move the token, in
+// clear text, to another host ("http://169.254.170.2@evil.example/...").
+func TestAWSCredentialsContainerRelativeURINotAPath(t *testing.T) {
+	for _, rel := range []string{"@evil.example/creds", ".evil.example/x", ":8080@evil.example/x", "v2/credentials"} {
+		isolateAWS(t)
+		t.Setenv(envContainerRelativeURI, rel)
+		t.Setenv(envContainerToken, "c-token")
+		_, err := AWSCredentials(context.Background(), false)
+		if err == nil || !errors.Is(err, ErrCredentials) || !strings.Contains(err.Error(), "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") {
+			t.Errorf("%s=%q: err %v, want a credentials error naming the variable", envContainerRelativeURI, rel, err)
+		}
 	}
 }
 
