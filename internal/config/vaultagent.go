@@ -72,18 +72,34 @@ func isVaultAgent(items []item) bool {
 func (l *loader) applyVaultAgent(filename string, items []item) {
 	l.warn("%s is a Vault Agent config (it has an auto_auth block): it is translated to xauth-agent settings; \"xauth-agent convert %s\" prints the native equivalent", filename, filename)
 
+	// One vault and one auto_auth stanza, as Vault Agent itself requires; a second one would
+	// otherwise override the first without a word.
+	first := map[string]int{} // stanza name -> index in items
+	for i, it := range items {
+		if it.name != "vault" && it.name != "auto_auth" {
+			continue
+		}
+		if j, dup := first[it.name]; dup {
+			firstAt := items[j].at
+			l.fail(fmt.Errorf("%s: a second %s stanza (the first is on line %s): Vault Agent allows one; merge them",
+				it.at, it.name, firstAt[strings.LastIndexByte(firstAt, ':')+1:]))
+			continue
+		}
+		first[it.name] = i
+	}
+
 	// The vault stanza first, so that a method's namespace is checked against vault.namespace
 	// wherever the two are in the file.
-	for _, it := range items {
-		if it.name == "vault" {
-			l.applyVaultAgentVault(it)
-		}
+	if i, ok := first["vault"]; ok {
+		l.applyVaultAgentVault(items[i])
 	}
-	for _, k := range items {
+	for i, k := range items {
 		switch k.name {
 		case "vault":
 		case "auto_auth":
-			l.applyVaultAgentAutoAuth(k)
+			if first["auto_auth"] == i {
+				l.applyVaultAgentAutoAuth(k)
+			}
 		case "exit_after_auth":
 			if v, ok := l.vaBool(k); ok {
 				l.cfg.ExitAfterAuth = v

@@ -131,6 +131,12 @@ func TestLoadVaultAgentErrors(t *testing.T) {
 			`config.hcl:8: auto_auth sink "socket" is not supported`,
 		}},
 		{"no method", head + "auto_auth {\n}\n", []string{"config.hcl:4: auto_auth has no method"}},
+		{"two vault stanzas", head + "vault = {\n  address = \"https://other:8200\"\n}\nauto_auth {\n  method \"aws\" {\n    config = { type = \"iam\", role = \"r\" }\n  }\n}\n", []string{
+			"config.hcl:4: a second vault stanza (the first is on line 1)",
+		}},
+		{"two auto_auth stanzas", head + "auto_auth {\n  method \"aws\" {\n    config = { type = \"iam\", role = \"a\" }\n  }\n}\nauto_auth {\n  method \"aws\" {\n    config = { type = \"iam\", role = \"b\" }\n  }\n}\n", []string{
+			"config.hcl:9: a second auto_auth stanza (the first is on line 4)",
+		}},
 		{"mount path", head + "auto_auth {\n  method \"aws\" {\n    mount_path = \"aws\"\n    config = { type = \"iam\", role = \"r\" }\n  }\n}\n", []string{
 			`config.hcl:6: mount_path "aws" does not start with "auth/"`,
 		}},
