@@ -1,11 +1,9 @@
 package login
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -14,49 +12,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/hashicorp/vault/api"
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/vaulttest"
 )
-
-// fuzzStatuses are the HTTP statuses a fuzzed Vault answers with.
-var fuzzStatuses = []int{200, 204, 400, 401, 403, 404, 405, 412, 429, 500, 502, 503, 504}
-
-// answer is a round tripper that answers every request with one response.
-type answer struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (a answer) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		_, _ = io.Copy(io.Discard, r.Body)
-		r.Body.Close()
-	}
-	return &http.Response{
-		StatusCode: a.status, Status: fmt.Sprintf("%d %s", a.status, http.StatusText(a.status)),
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: a.header, Body: io.NopCloser(bytes.NewReader(a.body)), ContentLength: int64(len(a.body)), Request: r,
-	}, nil
-}
-
-// fuzzVault is a vault/api client whose every request gets a.
-func fuzzVault(t *testing.T, a answer) *api.Client {
-	t.Helper()
-	cfg := api.DefaultConfig()
-	cfg.Address = "http://vault.invalid:8200"
-	cfg.MaxRetries = 0
-	cfg.HttpClient = &http.Client{Transport: a}
-	c, err := api.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.ClearToken()
-	return c
-}
 
 // FuzzLoginResponse feeds arbitrary Vault answers (status, Retry-After,
 // body) to a whole IAM login, through vault/api's decoding and the
@@ -93,12 +54,12 @@ func FuzzLoginResponse(f *testing.F) {
 	issued := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 	f.Fuzz(func(t *testing.T, statusIdx uint8, retryAfter string, body []byte) {
-		status := fuzzStatuses[int(statusIdx)%len(fuzzStatuses)]
+		status := vaulttest.Statuses[int(statusIdx)%len(vaulttest.Statuses)]
 		h := http.Header{"Content-Type": {"application/json"}}
 		if retryAfter != "" {
 			h.Set("Retry-After", retryAfter)
 		}
-		c := New(fuzzVault(t, answer{status, h, body}), creds, auth, func() time.Time { return issued }, zap.NewNop())
+		c := New(vaulttest.Client(t, vaulttest.Answer{Status: status, Header: h, Body: body}), creds, auth, func() time.Time { return issued }, zap.NewNop())
 		secret, err := c.Login(context.Background())
 		if err != nil {
 			checkLoginError(t, status, err)

@@ -1,42 +1,17 @@
 package renew
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/vault/api"
-
 	"github.com/xauth-agent/xauth-agent/internal/login"
+	"github.com/xauth-agent/xauth-agent/internal/vaulttest"
 )
-
-// fuzzStatuses are the HTTP statuses a fuzzed Vault answers with.
-var fuzzStatuses = []int{200, 204, 400, 401, 403, 404, 405, 412, 429, 500, 502, 503, 504}
-
-// answer is a round tripper that answers every request with one response.
-type answer struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (a answer) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		_, _ = io.Copy(io.Discard, r.Body)
-		r.Body.Close()
-	}
-	return &http.Response{
-		StatusCode: a.status, Status: fmt.Sprintf("%d %s", a.status, http.StatusText(a.status)),
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: a.header, Body: io.NopCloser(bytes.NewReader(a.body)), ContentLength: int64(len(a.body)), Request: r,
-	}, nil
-}
 
 // FuzzRenewSelfResponse feeds arbitrary Vault answers to RenewSelf and
 // RevokeSelf through vault/api's decoding, and classifies the outcome. It
@@ -56,20 +31,12 @@ func FuzzRenewSelfResponse(f *testing.F) {
 	f.Add(uint8(12), "Wed, 21 Oct 2099 07:28:00 GMT", []byte(`{"errors":[]}`))
 
 	f.Fuzz(func(t *testing.T, statusIdx uint8, retryAfter string, body []byte) {
-		status := fuzzStatuses[int(statusIdx)%len(fuzzStatuses)]
+		status := vaulttest.Statuses[int(statusIdx)%len(vaulttest.Statuses)]
 		h := http.Header{"Content-Type": {"application/json"}}
 		if retryAfter != "" {
 			h.Set("Retry-After", retryAfter)
 		}
-		cfg := api.DefaultConfig()
-		cfg.Address = "http://vault.invalid:8200"
-		cfg.MaxRetries = 0
-		cfg.HttpClient = &http.Client{Transport: answer{status, h, body}}
-		c, err := api.NewClient(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tokens := NewTokenAPI(c)
+		tokens := NewTokenAPI(vaulttest.Client(t, vaulttest.Answer{Status: status, Header: h, Body: body}))
 
 		secret, err := tokens.RenewSelf(context.Background(), "hvs.tok")
 		kind, ra := Classify(err)
