@@ -32,7 +32,10 @@ const (
 )
 
 // NewVaultClient builds a vault/api client from the typed config. Its own
-// retries are off: the lifecycle owns retrying. It carries no token.
+// retries are off: the lifecycle owns retrying. It carries no token. Every
+// error answer it receives is redacted before vault/api reads it
+// (redactErrorBody), so errors from its calls never carry back a secret
+// the request sent.
 func NewVaultClient(v config.Vault) (*api.Client, error) {
 	cfg := api.DefaultConfig()
 	if cfg.Error != nil {
@@ -56,6 +59,7 @@ func NewVaultClient(v config.Vault) (*api.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vault client for %s: %w", v.Address, err)
 	}
+	c = c.WithResponseCallbacks(redactErrorBody)
 	c.ClearToken()
 	c.SetNamespace(v.Namespace)
 	return c, nil
