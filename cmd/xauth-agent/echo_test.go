@@ -3,17 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/xauth-agent/xauth-agent/internal/vaulttest"
 )
 
 // The AWS credentials the echo tests sign with.
@@ -24,57 +21,12 @@ const (
 	echoToken   = "hvs.CAESIEchoDaemonTokenThatMustNeverReachTheLog0123456789"
 )
 
-// echoVault is a fake Vault whose error answers echo the request back, as
-// a misbehaving proxy would. Logins get a token (or the echo, with
-// refuseLogin); renew-self gets the echo with 403. It records the signed
-// headers each login carried.
-type echoVault struct {
-	*httptest.Server
-	refuseLogin bool
-	mu          sync.Mutex
-	signed      []string // iam_request_headers of each login, and the signature in it
-}
+// echoLogin is the echo Vault's answer to a login, for the daemon test:
+// a token that lives 3 s.
+const echoLogin = `{"auth":{"client_token":"` + echoToken + `","accessor":"acc-echo","policies":["default"],"lease_duration":3,"renewable":true}}`
 
-var signatureRE = regexp.MustCompile(`Signature=([0-9a-f]{64})`)
-
-func newEchoVault(t *testing.T, refuseLogin bool) *echoVault {
-	t.Helper()
-	v := &echoVault{refuseLogin: refuseLogin}
-	v.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		dump, _ := httputil.DumpRequest(r, true)
-		if r.URL.Path == "/v1/auth/aws/login" {
-			_, body, _ := bytes.Cut(dump, []byte("\r\n\r\n"))
-			var f struct {
-				Headers string `json:"iam_request_headers"`
-			}
-			_ = json.Unmarshal(body, &f)
-			raw, _ := base64.StdEncoding.DecodeString(f.Headers)
-			v.mu.Lock()
-			v.signed = append(v.signed, f.Headers)
-			for _, m := range signatureRE.FindAllStringSubmatch(string(raw), -1) {
-				v.signed = append(v.signed, m[1])
-			}
-			v.mu.Unlock()
-			if !v.refuseLogin {
-				w.Header().Set("Content-Type", "application/json")
-				_, _ = w.Write([]byte(`{"auth":{"client_token":"` + echoToken + `","accessor":"acc-echo","policies":["default"],"lease_duration":3,"renewable":true}}`))
-				return
-			}
-		}
-		w.WriteHeader(http.StatusForbidden)
-		_, _ = w.Write(dump)
-	}))
-	t.Cleanup(v.Close)
-	return v
-}
-
-// secrets are what must never show: the AWS secrets, the token, and every
-// signature and signed header set the fake received.
-func (v *echoVault) secrets() []string {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return append([]string{echoSecret, echoSession, echoToken, "Action=GetCallerIdentity"}, v.signed...)
-}
+// echoSecrets must never show: the AWS secrets, the token, the request body.
+var echoSecrets = []string{echoSecret, echoSession, echoToken, "Action=GetCallerIdentity"}
 
 func echoEnv(t *testing.T, addr string) {
 	t.Helper()
@@ -87,28 +39,18 @@ func echoEnv(t *testing.T, addr string) {
 	}
 }
 
-func shown(text string, secrets []string) []string {
-	var out []string
-	for _, s := range secrets {
-		if s != "" && strings.Contains(text, s) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // --once against a server that echoes the login: stderr says the login was
 // refused and shows the echo, without the signature, the session token or
 // the signed headers.
 func TestOnceAgainstAnEchoingServer(t *testing.T) {
-	v := newEchoVault(t, true)
+	v := vaulttest.NewEcho(t, vaulttest.EchoOptions{Status: http.StatusForbidden})
 	echoEnv(t, v.URL)
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"--once", "--role", "web", "--header-value", "vault.example.com", "--log-level", "debug"}, &stdout, &stderr)
 	if code != exitRefused {
 		t.Fatalf("exit %d, want %d:\n%s", code, exitRefused, stderr.String())
 	}
-	if leaked := shown(stderr.String(), v.secrets()); len(leaked) > 0 {
+	if leaked := v.Shown(stderr.String(), echoSecrets...); len(leaked) > 0 {
 		t.Errorf("stderr shows %q:\n%s", leaked, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), "vault refused the login (HTTP 403)") || !strings.Contains(stderr.String(), "[redacted]") {
@@ -145,7 +87,7 @@ func (w *notifyWriter) String() string {
 // The daemon's renewal answered by the echo (the token in X-Vault-Token):
 // the warn line says the renewal was refused, without the token.
 func TestDaemonRenewalAgainstAnEchoingServer(t *testing.T) {
-	v := newEchoVault(t, false)
+	v := vaulttest.NewEcho(t, vaulttest.EchoOptions{Status: http.StatusForbidden, Login: echoLogin})
 	echoEnv(t, v.URL)
 	logs := &notifyWriter{want: `"msg":"renewal failed"`, seen: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -167,7 +109,7 @@ func TestDaemonRenewalAgainstAnEchoingServer(t *testing.T) {
 		t.Errorf("daemon exit %d", code)
 	}
 	out := logs.String()
-	if leaked := shown(out, v.secrets()); len(leaked) > 0 {
+	if leaked := v.Shown(out, echoSecrets...); len(leaked) > 0 {
 		t.Errorf("the daemon's log shows %q:\n%s", leaked, out)
 	}
 	if !strings.Contains(out, "X-Vault-Token: [redacted]") {

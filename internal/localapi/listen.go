@@ -39,8 +39,9 @@ const (
 )
 
 // Check proves at start-up, before any login, that Listen can work: the
-// path fits a socket address, the directory exists and the agent can write
-// there, and no other file or live agent holds the path. It changes
+// path fits a socket address, the path to the directory follows no symlink
+// others could have made (sink.CheckParents), the directory exists and the
+// agent can write there, and no other file or live agent holds the path. It changes
 // nothing. While this server is listening it only re-checks the directory.
 func (s *Server) Check() error {
 	dir := filepath.Dir(s.path)

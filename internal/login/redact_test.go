@@ -3,13 +3,8 @@ package login
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,10 +12,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/vaulttest"
 )
 
 const (
-	testToken   = "hvs.CAESIGo1x7PZVxQ0aW4tZWNoby10ZXN0LXRva2VuLXZhbHVlLTAx"
 	testKeyID   = "ASIAECHOTESTKEY00001"
 	testSecret  = "echo/secret+key0123456789abcdefghijklmnop"
 	testSession = "IQoJb3JpZ2luX2VjEEcaCXVzLWVhc3QtMSJGMEQCIDU6session+token/with/the/length/of/a/real/one/0123456789abcdefABCDEF=="
@@ -80,77 +75,6 @@ func TestRedact(t *testing.T) {
 	}
 }
 
-// echoServer answers every request with status and the request itself, as
-// a misbehaving proxy or debugging endpoint would: raw (the dump as the
-// body) or inside Vault's {"errors": [...]}. It keeps the bodies it got.
-type echoServer struct {
-	*httptest.Server
-	mu     sync.Mutex
-	bodies []string
-}
-
-func newEchoServer(t *testing.T, status int, asJSON bool) *echoServer {
-	t.Helper()
-	e := &echoServer{}
-	e.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		dump, err := httputil.DumpRequest(r, true)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		e.mu.Lock()
-		e.bodies = append(e.bodies, string(dump))
-		e.mu.Unlock()
-		if asJSON {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(status)
-			_ = json.NewEncoder(w).Encode(map[string][]string{"errors": {"upstream said: " + string(dump)}})
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain")
-		w.WriteHeader(status)
-		_, _ = w.Write(dump)
-	}))
-	t.Cleanup(e.Close)
-	return e
-}
-
-// sigRE finds the SigV4 signature in a login body's signed headers.
-var sigRE = regexp.MustCompile(`Signature=([0-9a-f]{64})`)
-
-// signatures are the signatures (and the signed header sets) of the login
-// bodies the server got.
-func (e *echoServer) signatures() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var sigs []string
-	for _, dump := range e.bodies {
-		_, body, _ := strings.Cut(dump, "\r\n\r\n")
-		var f map[string]any
-		if json.Unmarshal([]byte(body), &f) != nil {
-			continue
-		}
-		h, _ := f["iam_request_headers"].(string)
-		raw, _ := base64.StdEncoding.DecodeString(h)
-		for _, m := range sigRE.FindAllStringSubmatch(string(raw), -1) {
-			sigs = append(sigs, m[1])
-		}
-		sigs = append(sigs, h) // the signed headers as sent
-	}
-	return sigs
-}
-
-// leaks lists the secrets text shows.
-func leaks(text string, secrets ...string) []string {
-	var found []string
-	for _, s := range secrets {
-		if s != "" && strings.Contains(text, s) {
-			found = append(found, s)
-		}
-	}
-	return found
-}
-
 // A login answered by something that echoes the request back: the error
 // says what happened, with neither the signed headers, the signature, the
 // session token nor the request body in it.
@@ -162,7 +86,7 @@ func TestLoginErrorFromAnEchoingServer(t *testing.T) {
 		STSRegion: "us-east-1", STSEndpoint: "https://sts.amazonaws.com"}
 	for _, status := range []int{http.StatusBadRequest, http.StatusForbidden, http.StatusInternalServerError, http.StatusBadGateway} {
 		for _, asJSON := range []bool{false, true} {
-			e := newEchoServer(t, status, asJSON)
+			e := vaulttest.NewEcho(t, vaulttest.EchoOptions{Status: status, JSON: asJSON})
 			vc, err := NewVaultClient(config.Vault{Address: e.URL})
 			if err != nil {
 				t.Fatal(err)
@@ -172,8 +96,7 @@ func TestLoginErrorFromAnEchoingServer(t *testing.T) {
 				t.Fatalf("status %d: the login succeeded", status)
 			}
 			msg := err.Error()
-			secrets := append(e.signatures(), testSecret, testSession, "Action=GetCallerIdentity", base64.StdEncoding.EncodeToString([]byte(stsBody)))
-			if found := leaks(msg, secrets...); len(found) > 0 {
+			if found := e.Shown(msg, testSecret, testSession, "Action=GetCallerIdentity", base64.StdEncoding.EncodeToString([]byte(stsBody))); len(found) > 0 {
 				t.Errorf("status %d json %v: the error shows %q:\n%s", status, asJSON, found, msg)
 			}
 			if !strings.Contains(msg, "[redacted]") || !strings.Contains(msg, "/v1/auth/aws/login") {
@@ -191,8 +114,10 @@ func TestRequestSecretsOfAnEC2Login(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := Redact("echo "+body, requestSecrets(r)...)
-	if found := leaks(got, "5f2c0e4e-nonce-value", "MIAGCSqGSIb3DQEHAqCAMIACAQExDzANBglghkgBZQMEAgEFADCABgkqhkiG9w0BBwGggCSABIIB"); len(found) > 0 {
-		t.Errorf("Redact shows %q: %s", found, got)
+	for _, secret := range []string{"5f2c0e4e-nonce-value", "MIAGCSqGSIb3DQEHAqCAMIACAQExDzANBglghkgBZQMEAgEFADCABgkqhkiG9w0BBwGggCSABIIB"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("Redact shows %q: %s", secret, got)
+		}
 	}
 	if !strings.Contains(got, `"role":"web-role"`) {
 		t.Errorf("the role should stay: %s", got)
