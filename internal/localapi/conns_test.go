@@ -224,11 +224,12 @@ func TestPipeliningCallerThatNeverReads(t *testing.T) {
 	}
 }
 
-// The write deadline starts when the response does: a long-poll waits
-// longer than the write timeout and still gets its answer.
-func TestLongPollOutlivesTheWriteTimeout(t *testing.T) {
+// The write deadline starts when the response does, and the read deadline
+// covers reading the request only: a long-poll waits longer than both and
+// still gets its answer.
+func TestLongPollOutlivesTheTimeouts(t *testing.T) {
 	s, _ := newServer(t, Options{})
-	s.writeTimeout = 100 * time.Millisecond
+	s.writeTimeout, s.readTimeout = 100*time.Millisecond, 100*time.Millisecond
 	parked := make(chan struct{}, 1)
 	s.onParked = func() { parked <- struct{}{} }
 	serve(t, s)
@@ -299,4 +300,30 @@ func TestWriteKeepsTheRenewedExpiry(t *testing.T) {
 	if sn, _ := s.snapshot(); !sn.tok.ExpiresAt.Equal(renewed.ExpiresAt) || sn.gen != 1 {
 		t.Errorf("expiry %v generation %d, want the renewed %v and 1", sn.tok.ExpiresAt, sn.gen, renewed.ExpiresAt)
 	}
+}
+
+// A caller that announces a body and never sends it does not keep the
+// connection past the read timeout.
+func TestUnsentBodyEndsWithTheReadTimeout(t *testing.T) {
+	s, _ := newServer(t, Options{})
+	s.readTimeout = 100 * time.Millisecond
+	serve(t, s)
+	write(t, s, testToken)
+	c, err := net.Dial("unix", s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET "+PathToken+" HTTP/1.1\r\nHost: localhost\r\n"+RequestHeader+": true\r\nContent-Length: 100\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(c) // the answer, then EOF when the server gives up on the body
+	if err != nil {
+		t.Fatalf("read: %v (the connection is still open after %v)", err, 10*time.Second)
+	}
+	if !strings.HasPrefix(string(b), "HTTP/1.1 200 OK") {
+		t.Errorf("got %q", b)
+	}
+	waitOpen(t, s, 0, 5*time.Second)
 }

@@ -88,6 +88,7 @@ type Server struct {
 	handler  *handler
 
 	writeTimeout time.Duration // WriteTimeout; tests shorten it
+	readTimeout  time.Duration // readTimeout; tests shorten it
 	maxConns     int           // MaxConnsPerUID; tests lower it
 
 	connMu sync.Mutex
@@ -149,6 +150,7 @@ func New(o Options, log *zap.Logger) (*Server, error) {
 		denials:      denyLog{every: DenyLogInterval},
 		crowds:       denyLog{every: DenyLogInterval},
 		writeTimeout: WriteTimeout,
+		readTimeout:  readTimeout,
 		maxConns:     MaxConnsPerUID,
 		conns:        map[net.Conn]*tracked{},
 		perUID:       map[uint32]int{},
