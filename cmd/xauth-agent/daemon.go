@@ -189,6 +189,11 @@ func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.At
 	fan.WriteFailed = metrics.SinkError
 	defer fan.Close()
 	d := &agentDaemon{o: o, fan: fan, obs: obs, metrics: metrics, level: level, log: log}
+	defer func() { // on any way out: no socket file is left behind
+		if d.api != nil {
+			d.api.stop()
+		}
+	}()
 
 	var sock *localapi.Server
 	if cfg.Socket != nil {
@@ -228,18 +233,14 @@ func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.At
 	for {
 		select {
 		case <-ctx.Done():
-			code := shutdown(notify, d.sess, fan, log)
-			if d.api != nil {
-				<-d.api.done // the socket file is gone before we exit
-			}
-			return code
+			return shutdown(notify, d.sess, fan, log) // the deferred stop removes the socket file
 		case err := <-d.apiDone():
+			d.api = nil // its result is taken: nothing to stop
+			obs.setSock(nil)
 			if err != nil {
 				fmt.Fprintln(stderr, "xauth-agent: local API socket:", err)
 				return exitSink
 			}
-			d.api = nil
-			obs.setSock(nil)
 		case err := <-d.sess.done:
 			fmt.Fprintln(stderr, "xauth-agent: lifecycle stopped:", err)
 			return exitRuntime
@@ -282,6 +283,7 @@ func serveAPI(ctx context.Context, srv *localapi.Server) *apiServer {
 }
 
 // stop ends the server: its connections close and its socket file goes.
+// Call it once, and not after its result was taken from done.
 func (a *apiServer) stop() {
 	a.cancel()
 	<-a.done
