@@ -12,6 +12,9 @@ AEMM_VERSION        := v1.13.0
 CONSUL_TEMPLATE_VERSION := v0.41.1
 NFPM_VERSION        := v2.44.0
 CYCLONEDX_GOMOD_VERSION := v1.10.0
+# Prometheus v3.16.0's promtool (the module's v0.316.0), built without service discovery
+# (remove_all_sd): rule checks need none of it, and it would add the Kubernetes and cloud SDKs.
+PROMTOOL_VERSION    := v0.316.0
 RELEASE_DIR        ?= $(BIN)/release
 RELEASE_ARCHES     := amd64 arm64
 export XAUTH_BIN_DIR := $(BIN)
@@ -44,6 +47,9 @@ $(BIN)/consul-template:
 $(BIN)/cyclonedx-gomod:
 	GOBIN=$(BIN) $(GO) install -trimpath github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_GOMOD_VERSION)
 
+$(BIN)/promtool:
+	GOBIN=$(BIN) $(GO) install -tags remove_all_sd github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+
 lint: tools ## gofmt, go vet, staticcheck, go mod tidy check (both modules)
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>&1); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
@@ -53,7 +59,7 @@ lint: tools ## gofmt, go vet, staticcheck, go mod tidy check (both modules)
 	cd e2e && $(BIN)/staticcheck ./...
 	cd e2e && $(GO) mod tidy -e -diff
 
-test: lint test-unit test-units fuzz-run test-e2e test-packages test-release ## everything CI runs
+test: lint test-unit test-units fuzz-run test-e2e test-packages test-release test-rules ## everything CI runs
 
 test-unit: ## agent module tests with the race detector
 	$(GO) test -race -count=1 ./...
@@ -73,7 +79,7 @@ package: $(BIN)/nfpm ## .deb and .rpm (static binary, units, config) into bin/pa
 test-packages: package ## packages: lintian without errors, contents, conffile, scripts, size <= 10 MB
 	scripts/check-packages.sh
 
-.PHONY: release test-release
+.PHONY: release test-release test-rules
 # Each architecture's binary is make build's (static, -trimpath, stripped), with GOARCH set.
 release: $(BIN)/nfpm $(BIN)/cyclonedx-gomod ## linux/amd64 and arm64: binaries, deb, rpm, tar.gz, SBOMs, SHA256SUMS into bin/release/
 	rm -rf $(RELEASE_DIR)
@@ -89,6 +95,10 @@ test-release: release ## release: built twice and identical; each artifact's arc
 	umask 0027 && TZ=NPT-5:45 LC_ALL=C.UTF-8 $(MAKE) --no-print-directory release RELEASE_DIR=$(BIN)/release-again >/dev/null
 	GO=$(GO) XAUTH_VERSION=$(VERSION) scripts/check-release.sh $(RELEASE_DIR) $(BIN)/release-again $(RELEASE_ARCHES)
 	rm -rf $(BIN)/release-again
+
+test-rules: $(BIN)/promtool ## Prometheus rules: promtool check rules, promtool test rules
+	$(BIN)/promtool check rules deploy/prometheus/xauth-agent.rules.yml
+	cd deploy/prometheus && $(BIN)/promtool test rules xauth-agent.rules.test.yml
 
 test-e2e: build build-e2e tools ## end-to-end tests on the real Vault + loopback AWS
 	cd e2e && $(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v /cmd/)
