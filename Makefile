@@ -29,7 +29,7 @@ help: ## list targets
 build: ## build the agent (static, stripped) into bin/xauth-agent
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/xauth-agent ./cmd/xauth-agent
 
-build-e2e: ## build the loopback Vault server (real Vault core) into bin/
+build-e2e: ## build the loopback Vault server (real Vault cores: one, or an HA cluster with -nodes) into bin/
 	cd e2e && $(GO) build -o $(BIN)/vault-loopback ./cmd/vault-loopback
 
 tools: $(BIN)/staticcheck $(BIN)/ec2-metadata-mock $(BIN)/consul-template ## install pinned tools into bin/
@@ -117,7 +117,7 @@ demo: build build-e2e tools ## the seed scenario on loopback: stack up, client1 
 	cd e2e && $(GO) run ./cmd/demo
 
 bench: build build-e2e tools ## side-by-side figures against HashiCorp's reference client
-	cd e2e && $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./bench/
+	cd e2e && $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./bench/
 
 clean: ## remove bin/
 	rm -rf $(BIN)
