@@ -8,8 +8,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"maps"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -159,7 +159,7 @@ const (
 	// afterStall is how soon after a stall the sink must hold a live token
 	// again: the agent's pending request is answered and, if its token died
 	// meanwhile, it logs in again.
-	afterStall = 2 * time.Second
+	afterStall = 3 * time.Second
 )
 
 type span struct{ from, to time.Duration }
@@ -367,33 +367,58 @@ func TestHAFailoverStepDownNoDeadToken(t *testing.T) {
 	shortRoleOn(t, haClient(t, cl, haActive(t, cl)), "ha-stepdown")
 	addrs := cl.Addrs()
 	active, standby := haActive(t, cl), haStandby(t, cl)
-	dir := t.TempDir()
-	files := map[string]string{
-		"daemon on the active node": filepath.Join(dir, "active"),
-		"daemon on a standby node":  filepath.Join(dir, "standby"),
+	runs := []*struct {
+		name  string
+		node  int
+		file  string
+		d     *daemonProc
+		watch *sinkWatch
+	}{{name: "daemon on the active node", node: active}, {name: "daemon on a standby node", node: standby}}
+	for _, r := range runs {
+		r.file = filepath.Join(t.TempDir(), "token")
+		r.d = startHADaemon(t, "ha-stepdown", r.file, addrs[r.node])
 	}
-	startHADaemon(t, "ha-stepdown", files["daemon on the active node"], addrs[active])
-	startHADaemon(t, "ha-stepdown", files["daemon on a standby node"], addrs[standby])
-	watches := map[string]*sinkWatch{}
-	for name, f := range files {
-		waitFor(t, 15*time.Second, "the first token of the "+name, func() bool { return readToken(f) != "" })
-		watches[name] = watchSink(cl, f)
+	for _, r := range runs {
+		waitFor(t, 15*time.Second, "the first token of the "+r.name, func() bool { return readToken(r.file) != "" })
+		r.watch = watchSink(cl, r.file)
 	}
 
+	start := time.Now()
 	time.Sleep(4 * time.Second)
 	for range 2 {
 		from := haActive(t, cl)
-		start := time.Now()
+		begun := time.Now()
 		to, err := cl.StepDown(haCtx(t, time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("node %d stepped down, node %d active and every standby forwarding after %v", from, to, time.Since(start).Round(time.Millisecond))
+		t.Logf("node %d stepped down, node %d active and every standby forwarding after %v", from, to, time.Since(begun).Round(time.Millisecond))
 		time.Sleep(8 * time.Second) // across a renewal and a re-login
 	}
-	for _, name := range slices.Sorted(maps.Keys(watches)) {
-		watches[name].stop().check(t, name, 2)
+	for _, r := range runs {
+		r.watch.stop().check(t, r.name, 2)
+		t.Logf("%s: %d failed attempts logged across the step-downs", r.name, failedAttempts(r.d.stderr.String(), start))
 	}
+}
+
+// failedAttempts counts the logins and renewals the agent's JSON log says
+// failed at or after since (one line per attempt). A stopped node refuses
+// connections, so no server sees those attempts: the agent's log does.
+func failedAttempts(log string, since time.Time) int {
+	n := 0
+	for line := range strings.Lines(log) {
+		var l struct {
+			TS  time.Time `json:"ts"`
+			Msg string    `json:"msg"`
+		}
+		if json.Unmarshal([]byte(line), &l) != nil || l.TS.Before(since) {
+			continue
+		}
+		if l.Msg == "login failed" || l.Msg == "renewal failed" {
+			n++
+		}
+	}
+	return n
 }
 
 // HashiCorp's reference client logs in through each standby, and a
