@@ -22,6 +22,7 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // exitCannotRun is exec's exit code when CMD cannot be started (as in a shell).
@@ -196,26 +197,26 @@ func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func isHelp(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
 
 // loginOnce logs in once and writes every sink (exec --once).
-func loginOnce(ctx context.Context, cfg *config.Config, sinks []sink.Sink, stderr io.Writer, log *zap.Logger) (sink.Token, int) {
+func loginOnce(ctx context.Context, cfg *config.Config, sinks []sink.Sink, stderr io.Writer, log *zap.Logger) (token.Token, int) {
 	vc, err := login.NewVaultClient(cfg.Vault)
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent exec:", err)
-		return sink.Token{}, exitUsage
+		return token.Token{}, exitUsage
 	}
 	auth, err := authenticator(ctx, cfg, vc, log)
 	if err != nil {
-		return sink.Token{}, fail(stderr, err)
+		return token.Token{}, fail(stderr, err)
 	}
 	issued := time.Now()
 	secret, err := auth.Login(ctx)
 	if err != nil {
-		return sink.Token{}, fail(stderr, err)
+		return token.Token{}, fail(stderr, err)
 	}
-	tok := login.TokenOf(secret, issued)
+	tok := token.Of(secret, issued)
 	for _, s := range sinks {
 		if err := s.Write(ctx, tok); err != nil {
 			fmt.Fprintln(stderr, "xauth-agent exec:", err)
-			return sink.Token{}, exitSink
+			return token.Token{}, exitSink
 		}
 	}
 	return tok, exitOK
@@ -225,16 +226,16 @@ func loginOnce(ctx context.Context, cfg *config.Config, sinks []sink.Sink, stder
 // supervisor; an unread token is replaced by a newer one. Until the first
 // token it also reports a refused login on refused.
 type tokenFeed struct {
-	ch      chan sink.Token
+	ch      chan token.Token
 	refused chan error
 	got     atomic.Bool // a token has arrived
 }
 
 func newTokenFeed() *tokenFeed {
-	return &tokenFeed{ch: make(chan sink.Token, 1), refused: make(chan error, 1)}
+	return &tokenFeed{ch: make(chan token.Token, 1), refused: make(chan error, 1)}
 }
 
-func (f *tokenFeed) TokenChanged(t sink.Token) {
+func (f *tokenFeed) TokenChanged(t token.Token) {
 	f.got.Store(true)
 	for {
 		select {
@@ -249,7 +250,7 @@ func (f *tokenFeed) TokenChanged(t sink.Token) {
 	}
 }
 
-func (f *tokenFeed) Renewed(sink.Token) {}
+func (f *tokenFeed) Renewed(token.Token) {}
 
 func (f *tokenFeed) Waiting(_ renew.Decision, err error) {
 	if err == nil || f.got.Load() {
@@ -277,7 +278,7 @@ type supervisor struct {
 
 // start runs the child with tok in its environment; the returned channel
 // gets its state when it exits.
-func (s *supervisor) start(tok sink.Token) (*exec.Cmd, <-chan *os.ProcessState, error) {
+func (s *supervisor) start(tok token.Token) (*exec.Cmd, <-chan *os.ProcessState, error) {
 	cmd := exec.Command(s.argv[0], s.argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, s.stdout, s.stderr
 	cmd.Env = slices.DeleteFunc(slices.Clone(s.environ), func(e string) bool {
@@ -300,7 +301,7 @@ func (s *supervisor) start(tok sink.Token) (*exec.Cmd, <-chan *os.ProcessState, 
 // run starts the child with tok and supervises it until it exits; it
 // returns the exit code exec exits with. tokens (new tokens) and
 // lifecycle (the renew loop's end) are nil with --once.
-func (s *supervisor) run(ctx context.Context, tok sink.Token, tokens <-chan sink.Token, sigs <-chan os.Signal, lifecycle <-chan error) int {
+func (s *supervisor) run(ctx context.Context, tok token.Token, tokens <-chan token.Token, sigs <-chan os.Signal, lifecycle <-chan error) int {
 	cmd, done, err := s.start(tok)
 	if err != nil {
 		fmt.Fprintln(s.stderr, "xauth-agent exec:", err)

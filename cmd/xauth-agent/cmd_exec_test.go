@@ -19,7 +19,7 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
-	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // execHelperEnv makes the test binary the child program of exec's tests.
@@ -156,11 +156,11 @@ func waitLines(t *testing.T, out, want string) {
 func TestSupervisorSignalsOnNewToken(t *testing.T) {
 	sup, out := helperSupervisor(t, "serve", execOptions{signal: syscall.SIGHUP})
 	ctx, cancel := context.WithCancel(context.Background())
-	tokens := make(chan sink.Token)
+	tokens := make(chan token.Token)
 	code := make(chan int, 1)
-	go func() { code <- sup.run(ctx, sink.Token{Token: "t1"}, tokens, nil, nil) }()
+	go func() { code <- sup.run(ctx, token.Token{Token: "t1"}, tokens, nil, nil) }()
 	waitLines(t, out, "start t1 http://vault:8200")
-	tokens <- sink.Token{Token: "t2"}
+	tokens <- token.Token{Token: "t2"}
 	waitLines(t, out, "hup")
 	cancel() // as SIGTERM to exec: the child gets SIGTERM
 	if got := <-code; got != 42 {
@@ -172,11 +172,11 @@ func TestSupervisorSignalsOnNewToken(t *testing.T) {
 func TestSupervisorRestartsOnNewToken(t *testing.T) {
 	sup, out := helperSupervisor(t, "serve", execOptions{restart: true, splay: time.Millisecond})
 	sigs := make(chan os.Signal, 1)
-	tokens := make(chan sink.Token)
+	tokens := make(chan token.Token)
 	code := make(chan int, 1)
-	go func() { code <- sup.run(context.Background(), sink.Token{Token: "t1"}, tokens, sigs, nil) }()
+	go func() { code <- sup.run(context.Background(), token.Token{Token: "t1"}, tokens, sigs, nil) }()
 	waitLines(t, out, "start t1 http://vault:8200")
-	tokens <- sink.Token{Token: "t2"}
+	tokens <- token.Token{Token: "t2"}
 	waitLines(t, out, "start t2 http://vault:8200")
 	sigs <- syscall.SIGTERM
 	if got := <-code; got != 42 {
@@ -187,12 +187,12 @@ func TestSupervisorRestartsOnNewToken(t *testing.T) {
 func TestSupervisorKillsAStubbornChildToRestartIt(t *testing.T) {
 	sup, out := helperSupervisor(t, "stubborn", execOptions{restart: true})
 	sup.grace = 50 * time.Millisecond
-	tokens := make(chan sink.Token)
+	tokens := make(chan token.Token)
 	sigs := make(chan os.Signal, 1)
 	code := make(chan int, 1)
-	go func() { code <- sup.run(context.Background(), sink.Token{Token: "t1"}, tokens, sigs, nil) }()
+	go func() { code <- sup.run(context.Background(), token.Token{Token: "t1"}, tokens, sigs, nil) }()
 	waitLines(t, out, "start t1 http://vault:8200")
-	tokens <- sink.Token{Token: "t2"} // SIGTERM is ignored: SIGKILL after the grace
+	tokens <- token.Token{Token: "t2"} // SIGTERM is ignored: SIGKILL after the grace
 	waitLines(t, out, "start t2 http://vault:8200")
 	sigs <- syscall.SIGINT // the helper does not catch it
 	if got := <-code; got != 128+int(syscall.SIGINT) {
@@ -206,21 +206,21 @@ func TestSupervisorExitCodes(t *testing.T) {
 		want int
 	}{{"exit3", 3}, {"kill", 128 + int(syscall.SIGKILL)}} {
 		sup, _ := helperSupervisor(t, tt.mode, execOptions{signal: syscall.SIGHUP})
-		if got := sup.run(context.Background(), sink.Token{Token: "t"}, nil, nil, nil); got != tt.want {
+		if got := sup.run(context.Background(), token.Token{Token: "t"}, nil, nil, nil); got != tt.want {
 			t.Errorf("%s: exit %d, want %d", tt.mode, got, tt.want)
 		}
 	}
 	sup, _ := helperSupervisor(t, "serve", execOptions{})
 	sup.argv = []string{filepath.Join(t.TempDir(), "missing")}
-	if got := sup.run(context.Background(), sink.Token{Token: "t"}, nil, nil, nil); got != exitCannotRun {
+	if got := sup.run(context.Background(), token.Token{Token: "t"}, nil, nil, nil); got != exitCannotRun {
 		t.Errorf("missing command: exit %d, want %d", got, exitCannotRun)
 	}
 }
 
 func TestTokenFeedKeepsTheNewest(t *testing.T) {
 	f := newTokenFeed()
-	f.TokenChanged(sink.Token{Token: "a"})
-	f.TokenChanged(sink.Token{Token: "b"})
+	f.TokenChanged(token.Token{Token: "a"})
+	f.TokenChanged(token.Token{Token: "b"})
 	if got := <-f.ch; got.Token != "b" {
 		t.Fatalf("got %q, want the newest token b", got.Token)
 	}
@@ -247,7 +247,7 @@ func TestTokenFeedReportsARefusedFirstLogin(t *testing.T) {
 	}
 
 	f = newTokenFeed()
-	f.TokenChanged(sink.Token{Token: "a"})
+	f.TokenChanged(token.Token{Token: "a"})
 	f.Waiting(renew.Decision{}, refused)
 	select {
 	case err := <-f.refused:

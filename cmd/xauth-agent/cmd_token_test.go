@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
-	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
-var apiToken = sink.Token{
+var apiToken = token.Token{
 	Token:     "hvs.cmd-test-token",
 	Accessor:  "acc-cmd",
 	Policies:  []string{"default", "app"},
@@ -24,7 +24,7 @@ var apiToken = sink.Token{
 
 // startAPI serves a local API on a socket in a temp dir until the test
 // ends; with tok set, it holds that token.
-func startAPI(t *testing.T, tok *sink.Token, o localapi.Options) *localapi.Server {
+func startAPI(t *testing.T, tok *token.Token, o localapi.Options) *localapi.Server {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "xa") // short: socket paths are limited to 108 bytes
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // exitGrace bounds what shutdown may spend on revoke_on_exit.
@@ -70,7 +71,7 @@ type observer struct {
 	metrics *localapi.Metrics // nil-safe
 	mu      sync.Mutex
 	sock    *localapi.Server // nil without a socket sink; a reload may replace it
-	tok     sink.Token       // the latest token, with its renewed expiry
+	tok     token.Token      // the latest token, with its renewed expiry
 	have    bool
 	last    renew.Action // the step the previous Waiting scheduled
 	state   string       // what the previous Waiting told the socket, for a new one
@@ -111,19 +112,19 @@ func (o *observer) status(state string) string {
 	return daemon.StatusLine(state, o.tok.Accessor, time.Until(o.tok.ExpiresAt))
 }
 
-func (o *observer) set(t sink.Token) {
+func (o *observer) set(t token.Token) {
 	o.mu.Lock()
 	o.tok, o.have = t, true
 	o.mu.Unlock()
 }
 
-func (o *observer) TokenChanged(t sink.Token) {
+func (o *observer) TokenChanged(t token.Token) {
 	o.set(t)
 	o.metrics.LoginOK()
 	o.metrics.Backoff(0)
 }
 
-func (o *observer) Renewed(t sink.Token) {
+func (o *observer) Renewed(t token.Token) {
 	o.set(t)
 	if s := o.socket(); s != nil {
 		s.Renewed(t) // renewals keep the token string, so they bypass the sinks
@@ -181,7 +182,7 @@ func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.At
 	metrics := localapi.NewMetrics(version)
 	obs := &observer{notify: notify, metrics: metrics}
 	var readyOnce sync.Once
-	fan := sink.NewFanout(log.Named("sink"), sinkRetry, func(gen uint64, t sink.Token) {
+	fan := sink.NewFanout(log.Named("sink"), sinkRetry, func(gen uint64, t token.Token) {
 		// READY=1 only once the first token is in every sink.
 		readyOnce.Do(func() { notify.Ready(obs.status("renewing")) })
 		log.Info("token in every sink", zap.Uint64("generation", gen), zap.String("accessor", t.Accessor))

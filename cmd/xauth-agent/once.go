@@ -14,6 +14,7 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // runOnce logs in once and writes every sink (or stdout when there is
@@ -48,7 +49,7 @@ func runOnce(ctx context.Context, cfg *config.Config, output string, stdout, std
 	if err != nil {
 		return fail(stderr, err)
 	}
-	tok := login.TokenOf(secret, issued)
+	tok := token.Of(secret, issued)
 	if len(sinks) == 0 {
 		b, err := sink.Encode(output, tok)
 		if err != nil {

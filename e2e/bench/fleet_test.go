@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/token"
+
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/hashicorp/vault/api"
 	"go.uber.org/zap"
@@ -19,7 +21,6 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
-	"github.com/xauth-agent/xauth-agent/internal/sink"
 )
 
 const (
@@ -50,7 +51,7 @@ type memSink struct {
 	published []time.Time
 }
 
-func (m *memSink) Publish(sink.Token) {
+func (m *memSink) Publish(token.Token) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.published = append(m.published, time.Now())

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // startLongPoll runs the test binary as uid:gid (with groups), long-polling
@@ -125,7 +125,7 @@ func TestReconfigureRevokesAtOnce(t *testing.T) {
 					t.Fatalf("the long-poll of a caller still allowed ended: %q", got)
 				default:
 				}
-				write(t, s, sink.Token{Token: "hvs.next", Accessor: "acc-2", ExpiresAt: time.Now().Add(time.Hour)})
+				write(t, s, token.Token{Token: "hvs.next", Accessor: "acc-2", ExpiresAt: time.Now().Add(time.Hour)})
 				if got := within(t, out, 10*time.Second, "the kept long-poll"); got != "200" {
 					t.Fatalf("kept long-poll got %q, want 200", got)
 				}
@@ -240,7 +240,7 @@ func TestLongPollOutlivesTheTimeouts(t *testing.T) {
 	// Park for several write timeouts (real time: the deadline is the
 	// kernel's), then rotate the token.
 	time.Sleep(5 * s.writeTimeout)
-	write(t, s, sink.Token{Token: "hvs.second", Accessor: "acc-2", ExpiresAt: time.Now().Add(time.Hour)})
+	write(t, s, token.Token{Token: "hvs.second", Accessor: "acc-2", ExpiresAt: time.Now().Add(time.Hour)})
 	if a := <-got; a.code != http.StatusOK || a.body != "hvs.second" {
 		t.Fatalf("long-poll after %v got %d %q", 5*s.writeTimeout, a.code, a.body)
 	}

@@ -12,6 +12,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/token"
+
 	"go.uber.org/zap/zapcore"
 
 	"github.com/xauth-agent/xauth-agent/internal/sink"
@@ -32,7 +34,7 @@ func record(ctx context.Context, s *Server, p Peer, method, target string, heade
 var self = Peer{UID: uint32(os.Geteuid()), GID: uint32(os.Getegid()), PID: 1}
 
 // tokenAt is testToken expiring ttl after now (which synctest fakes).
-func tokenAt(tok string, ttl time.Duration) sink.Token {
+func tokenAt(tok string, ttl time.Duration) token.Token {
 	t := testToken
 	t.Token = tok
 	t.ExpiresAt = time.Now().Add(ttl)
@@ -313,7 +315,7 @@ func TestNilMetricsAreSafe(t *testing.T) {
 
 func TestWriteRefusesEmptyToken(t *testing.T) {
 	s, _ := newServer(t, Options{Path: "/run/test/agent.sock"})
-	if err := s.Write(context.Background(), sink.Token{Accessor: "a"}); err == nil {
+	if err := s.Write(context.Background(), token.Token{Accessor: "a"}); err == nil {
 		t.Fatal("Write accepted an empty token")
 	}
 	if s.Name() != "socket:/run/test/agent.sock" {

@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/token"
+
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
-
-	"github.com/xauth-agent/xauth-agent/internal/sink"
 )
 
 // childEnv makes the test binary act as a tiny client (see childClient):
@@ -79,7 +79,7 @@ func childLongPoll(path string) int {
 	return 0
 }
 
-var testToken = sink.Token{
+var testToken = token.Token{
 	Token:         "hvs.CAESIJ-secret-token",
 	Accessor:      "acc-1",
 	Policies:      []string{"default", "app"},
@@ -214,7 +214,7 @@ func get(t *testing.T, path, target string, headers ...string) answer {
 	return do(t, path, http.MethodGet, target, false, headers...)
 }
 
-func write(t testing.TB, s *Server, tok sink.Token) {
+func write(t testing.TB, s *Server, tok token.Token) {
 	t.Helper()
 	if err := s.Write(context.Background(), tok); err != nil {
 		t.Fatalf("Write: %v", err)

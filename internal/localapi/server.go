@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/token"
+
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/sink"
@@ -96,7 +98,7 @@ type Server struct {
 	perUID map[uint32]int // open connections by caller uid
 
 	mu      sync.Mutex
-	tok     sink.Token
+	tok     token.Token
 	gen     uint64        // 0 until the first token
 	changed chan struct{} // closed and replaced on every update
 	state   string
@@ -194,7 +196,7 @@ func (s *Server) Metrics() *Metrics { return s.metrics }
 // updates the expiry and the other details, unless t expires earlier than
 // what the server holds (a renewal, through Renewed, extended it). It never
 // blocks on callers and fails only for an empty token.
-func (s *Server) Write(_ context.Context, t sink.Token) error {
+func (s *Server) Write(_ context.Context, t token.Token) error {
 	if t.Token == "" {
 		return fmt.Errorf("socket sink %q: refusing an empty token", s.path)
 	}
@@ -220,7 +222,7 @@ func (s *Server) Write(_ context.Context, t sink.Token) error {
 // token after a renewal, which does not go through the sinks because the
 // token string stays the same. A t for another token than the current one
 // is ignored. The daemon calls it from its renew.Observer.
-func (s *Server) Renewed(t sink.Token) {
+func (s *Server) Renewed(t token.Token) {
 	s.mu.Lock()
 	if s.gen == 0 || t.Token != s.tok.Token {
 		s.mu.Unlock()
@@ -255,7 +257,7 @@ func (s *Server) broadcast() {
 
 // snapshot is the server's state at one instant.
 type snapshot struct {
-	tok     sink.Token
+	tok     token.Token
 	gen     uint64
 	state   string
 	lastErr string

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
-	"github.com/xauth-agent/xauth-agent/internal/sink"
 )
 
 // Log field names.
@@ -205,20 +203,3 @@ func (u *Unavailable) Error() string {
 }
 
 func (u *Unavailable) Unwrap() error { return ErrUnreachable }
-
-// TokenOf converts a login or renewal answer into what sinks write. A
-// lease_duration beyond what a Duration holds (292 years) is capped there
-// rather than wrapping around to a negative TTL; a negative one counts as
-// 0 (no lease).
-func TokenOf(s *api.Secret, issued time.Time) sink.Token {
-	const maxSeconds = math.MaxInt64 / int64(time.Second)
-	ttl := time.Duration(min(max(int64(s.Auth.LeaseDuration), 0), maxSeconds)) * time.Second
-	return sink.Token{
-		Token:         s.Auth.ClientToken,
-		Accessor:      s.Auth.Accessor,
-		Policies:      s.Auth.Policies,
-		LeaseDuration: ttl,
-		Renewable:     s.Auth.Renewable,
-		ExpiresAt:     issued.Add(ttl).UTC(),
-	}
-}

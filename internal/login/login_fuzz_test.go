@@ -16,12 +16,13 @@ import (
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 	"github.com/xauth-agent/xauth-agent/internal/vaulttest"
 )
 
 // FuzzLoginResponse feeds arbitrary Vault answers (status, Retry-After,
 // body) to a whole IAM login, through vault/api's decoding and the
-// client's classification, then converts a success with TokenOf and
+// client's classification, then converts a success with token.Of and
 // encodes it as the sinks do. It must never panic; a success carries a
 // token; a failure is ErrUnreachable (a 429/5xx as *Unavailable with
 // its status, or an answer without a token) or a *Refusal with its status.
@@ -71,10 +72,10 @@ func FuzzLoginResponse(f *testing.F) {
 		if secret == nil || secret.Auth == nil || secret.Auth.ClientToken == "" {
 			t.Fatalf("a successful login without a token: %+v", secret)
 		}
-		tok := TokenOf(secret, issued)
+		tok := token.Of(secret, issued)
 		if tok.Token != secret.Auth.ClientToken || tok.Accessor != secret.Auth.Accessor || !slices.Equal(tok.Policies, secret.Auth.Policies) ||
 			tok.Renewable != secret.Auth.Renewable {
-			t.Fatalf("TokenOf changed the answer: %+v from %+v", tok, secret.Auth)
+			t.Fatalf("token.Of changed the answer: %+v from %+v", tok, secret.Auth)
 		}
 		if lease := secret.Auth.LeaseDuration; lease >= 0 && lease <= 100*365*24*3600 {
 			if tok.LeaseDuration != time.Duration(lease)*time.Second || !tok.ExpiresAt.Equal(issued.Add(tok.LeaseDuration)) {

@@ -10,7 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/login"
-	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // Log field names.
@@ -32,14 +32,14 @@ const (
 // Publisher delivers every new token to the sinks. It should not block for
 // long: sinks retry on their own.
 type Publisher interface {
-	Publish(t sink.Token)
+	Publish(t token.Token)
 }
 
 // Observer receives optional notifications (sd_notify, status). Calls come
 // from the loop's goroutine and should return quickly.
 type Observer interface {
-	TokenChanged(t sink.Token) // a new token was published
-	Renewed(t sink.Token)      // the current token was renewed
+	TokenChanged(t token.Token) // a new token was published
+	Renewed(t token.Token)      // the current token was renewed
 	Waiting(d Decision, err error)
 }
 
@@ -55,14 +55,14 @@ type Loop struct {
 	Rand    func() float64 // nil: math/rand/v2
 
 	mu      sync.Mutex
-	current sink.Token
+	current token.Token
 	have    bool
 }
 
 // Current returns the last good token, if any. During an outage that is
 // still the last token published; a token whose renewal was refused stays
 // current until a login replaces it. Safe for concurrent use.
-func (l *Loop) Current() (sink.Token, bool) {
+func (l *Loop) Current() (token.Token, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.current, l.have
@@ -127,7 +127,7 @@ func (l *Loop) login(ctx context.Context, st State) (State, error) {
 		return l.failed(ctx, st, ActLogin, err), err
 	}
 	l.Backoff.Reset()
-	tok := login.TokenOf(secret, start)
+	tok := token.Of(secret, start)
 	st = State{
 		HaveToken:  true,
 		Renewable:  tok.Renewable,
@@ -160,7 +160,7 @@ func (l *Loop) renew(ctx context.Context, st State) (State, error) {
 	if secret.Auth.Accessor == "" {
 		secret.Auth.Accessor = cur.Accessor
 	}
-	tok := login.TokenOf(secret, start)
+	tok := token.Of(secret, start)
 	st.Renewable = tok.Renewable
 	st.PrevExpires = st.Expires
 	st.LeaseStart = start
@@ -206,7 +206,7 @@ func (l *Loop) failed(ctx context.Context, st State, a Action, err error) State 
 }
 
 // update makes tok current and publishes it when its string is new.
-func (l *Loop) update(tok sink.Token) {
+func (l *Loop) update(tok token.Token) {
 	l.mu.Lock()
 	changed := !l.have || l.current.Token != tok.Token
 	l.current, l.have = tok, true

@@ -12,7 +12,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/xauth-agent/xauth-agent/internal/login"
-	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // fakeVault models what the loop sees of Vault: logins issue tokens with
@@ -162,7 +162,7 @@ func (f *fakeVault) count(op string, ok bool) int {
 
 type published struct {
 	at  time.Time
-	tok sink.Token
+	tok token.Token
 }
 
 // recorder is the Publisher and the Observer.
@@ -174,14 +174,14 @@ type recorder struct {
 	waits   []Decision
 }
 
-func (r *recorder) Publish(t sink.Token) {
+func (r *recorder) Publish(t token.Token) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pubs = append(r.pubs, published{time.Now(), t})
 }
 
-func (r *recorder) TokenChanged(sink.Token) { r.mu.Lock(); r.changed++; r.mu.Unlock() }
-func (r *recorder) Renewed(sink.Token)      { r.mu.Lock(); r.renewed++; r.mu.Unlock() }
+func (r *recorder) TokenChanged(token.Token) { r.mu.Lock(); r.changed++; r.mu.Unlock() }
+func (r *recorder) Renewed(token.Token)      { r.mu.Lock(); r.renewed++; r.mu.Unlock() }
 func (r *recorder) Waiting(d Decision, _ error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

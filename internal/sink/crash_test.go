@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // crashChildDir names the directory a crash child writes in. Set, the test
@@ -128,7 +130,7 @@ func TestFileCrashChild(t *testing.T) {
 	for _, f := range files {
 		wg.Go(func() {
 			for seq := 1; ctx.Err() == nil; seq++ {
-				err := f.Write(ctx, Token{Token: crashToken(seq), Accessor: fmt.Sprintf("accessor-%d", seq),
+				err := f.Write(ctx, token.Token{Token: crashToken(seq), Accessor: fmt.Sprintf("accessor-%d", seq),
 					Policies: []string{"default", "admin"}, LeaseDuration: time.Minute, Renewable: true, ExpiresAt: time.Now().Add(time.Minute)})
 				if err != nil && ctx.Err() == nil {
 					t.Error(err)

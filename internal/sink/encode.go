@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // The formats a file sink can hold; "" means formatToken.
@@ -37,7 +39,7 @@ func checkFormat(format string) error {
 // It fails for an unknown format, for "json" when a string is not valid
 // UTF-8 (JSON would silently replace the bytes), and for "env" when the token
 // holds a NUL byte (no environment variable can).
-func Encode(format string, t Token) ([]byte, error) {
+func Encode(format string, t token.Token) ([]byte, error) {
 	switch format {
 	case "", formatToken:
 		return []byte(t.Token), nil
@@ -62,7 +64,7 @@ type tokenJSON struct {
 	ExpiresAt     *string  `json:"expires_at"`
 }
 
-func encodeJSON(t Token) ([]byte, error) {
+func encodeJSON(t token.Token) ([]byte, error) {
 	v := tokenJSON{
 		Token:         t.Token,
 		Accessor:      t.Accessor,

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // Status is what a sink last did, for logs and the status API.
@@ -22,14 +24,14 @@ type Status struct {
 type Fanout struct {
 	log   *zap.Logger
 	retry func(failures int) time.Duration // wait after the n-th consecutive failure
-	onAll func(gen uint64, t Token)        // called once per generation when every sink holds it
+	onAll func(gen uint64, t token.Token)  // called once per generation when every sink holds it
 
 	// WriteFailed, when set before Set, is told each failed write (metrics).
 	WriteFailed func(sink string)
 
 	mu      sync.Mutex
 	gen     uint64
-	latest  Token
+	latest  token.Token
 	allGen  uint64
 	outlets []*outlet
 	stop    context.CancelFunc
@@ -44,7 +46,7 @@ type outlet struct {
 
 // NewFanout returns a fan-out with no sinks. retry gives the wait after
 // the n-th consecutive failure of one sink; onAll may be nil.
-func NewFanout(log *zap.Logger, retry func(failures int) time.Duration, onAll func(gen uint64, t Token)) *Fanout {
+func NewFanout(log *zap.Logger, retry func(failures int) time.Duration, onAll func(gen uint64, t token.Token)) *Fanout {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -72,7 +74,7 @@ func (f *Fanout) Set(ctx context.Context, sinks []Sink) {
 }
 
 // Publish hands a new token to every sink.
-func (f *Fanout) Publish(t Token) {
+func (f *Fanout) Publish(t token.Token) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.gen++

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // memSink records writes and fails while told to.
@@ -20,7 +22,7 @@ type memSink struct {
 
 func (m *memSink) Name() string { return m.name }
 func (m *memSink) Check() error { return nil }
-func (m *memSink) Write(_ context.Context, t Token) error {
+func (m *memSink) Write(_ context.Context, t token.Token) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.at = append(m.at, time.Now())
@@ -43,11 +45,11 @@ func TestFanoutFailingSinkDoesNotHoldOthers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		good, bad := &memSink{name: "good"}, &memSink{name: "bad", fail: true}
 		var all []uint64
-		f := NewFanout(nil, func(n int) time.Duration { return time.Duration(n) * time.Second }, func(gen uint64, _ Token) { all = append(all, gen) })
+		f := NewFanout(nil, func(n int) time.Duration { return time.Duration(n) * time.Second }, func(gen uint64, _ token.Token) { all = append(all, gen) })
 		f.Set(t.Context(), []Sink{good, bad})
 		defer f.Close()
 
-		f.Publish(Token{Token: "t1"})
+		f.Publish(token.Token{Token: "t1"})
 		synctest.Wait()
 		if got := good.tokens(); len(got) != 1 || got[0] != "t1" {
 			t.Fatalf("good sink got %v, want [t1] without waiting for the failing one", got)
@@ -81,10 +83,10 @@ func TestFanoutNewerTokenReplacesPending(t *testing.T) {
 		f := NewFanout(nil, func(int) time.Duration { return time.Minute }, nil)
 		f.Set(t.Context(), []Sink{s})
 		defer f.Close()
-		f.Publish(Token{Token: "t1"})
+		f.Publish(token.Token{Token: "t1"})
 		synctest.Wait()
 		s.setFail(false)
-		f.Publish(Token{Token: "t2"}) // wakes the sink before its retry
+		f.Publish(token.Token{Token: "t2"}) // wakes the sink before its retry
 		synctest.Wait()
 		if got := s.tokens(); len(got) != 1 || got[0] != "t2" {
 			t.Fatalf("sink got %v, want only the newest token", got)
@@ -96,9 +98,9 @@ func TestFanoutSetGivesNewSinksTheCurrentToken(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, b := &memSink{name: "a"}, &memSink{name: "b"}
 		var all []uint64
-		f := NewFanout(nil, func(int) time.Duration { return time.Second }, func(gen uint64, _ Token) { all = append(all, gen) })
+		f := NewFanout(nil, func(int) time.Duration { return time.Second }, func(gen uint64, _ token.Token) { all = append(all, gen) })
 		f.Set(t.Context(), []Sink{a})
-		f.Publish(Token{Token: "t1"})
+		f.Publish(token.Token{Token: "t1"})
 		synctest.Wait()
 		f.Set(t.Context(), []Sink{b})
 		synctest.Wait()

@@ -17,6 +17,8 @@ import (
 	"syscall"
 
 	"go.uber.org/zap"
+
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // FileOptions configures a file sink.
@@ -143,7 +145,7 @@ func (f *File) Check() error {
 
 // Write replaces the file with t in the sink's format, unless t.Token is the
 // token this sink last wrote. See the package comment for how.
-func (f *File) Write(ctx context.Context, t Token) error {
+func (f *File) Write(ctx context.Context, t token.Token) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sink %q: %w", f.path, err)
 	}

@@ -16,6 +16,8 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // newFile makes a file sink; a zero Mode is 0600 and a zero UID or GID
@@ -43,7 +45,7 @@ func withDefaults(o FileOptions) FileOptions {
 	return o
 }
 
-func write(t *testing.T, f *File, tok Token) {
+func write(t *testing.T, f *File, tok token.Token) {
 	t.Helper()
 	if err := f.Write(context.Background(), tok); err != nil {
 		t.Fatalf("Write: %v", err)

@@ -20,18 +20,9 @@ package sink
 
 import (
 	"context"
-	"time"
-)
 
-// Token is what a sink writes.
-type Token struct {
-	Token         string
-	Accessor      string
-	Policies      []string
-	LeaseDuration time.Duration
-	Renewable     bool
-	ExpiresAt     time.Time
-}
+	"github.com/xauth-agent/xauth-agent/internal/token"
+)
 
 // Sink is one destination for the token.
 type Sink interface {
@@ -41,7 +32,7 @@ type Sink interface {
 	Check() error
 	// Write delivers t. It does nothing when t.Token equals the last token
 	// this sink wrote successfully.
-	Write(ctx context.Context, t Token) error
+	Write(ctx context.Context, t token.Token) error
 }
 
 // Field names shared by the sinks' log lines.

@@ -1,4 +1,4 @@
-package login
+package token
 
 import (
 	"math"
@@ -8,7 +8,7 @@ import (
 	"github.com/hashicorp/vault/api"
 )
 
-func TestTokenOfClampsTheLease(t *testing.T) {
+func TestOfClampsTheLease(t *testing.T) {
 	issued := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	maxTTL := time.Duration(math.MaxInt64/int64(time.Second)) * time.Second
 	tests := []struct {
@@ -23,7 +23,7 @@ func TestTokenOfClampsTheLease(t *testing.T) {
 		{math.MaxInt, maxTTL},
 	}
 	for _, tt := range tests {
-		tok := TokenOf(&api.Secret{Auth: &api.SecretAuth{ClientToken: "t", LeaseDuration: tt.lease}}, issued)
+		tok := Of(&api.Secret{Auth: &api.SecretAuth{ClientToken: "t", LeaseDuration: tt.lease}}, issued)
 		if tok.LeaseDuration != tt.want || !tok.ExpiresAt.Equal(issued.Add(tt.want)) {
 			t.Errorf("lease %d s: TTL %v, expires %v; want %v", tt.lease, tok.LeaseDuration, tok.ExpiresAt, tt.want)
 		}
