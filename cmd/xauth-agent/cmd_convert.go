@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 const convertUsage = `Usage: xauth-agent convert FILE
@@ -28,16 +29,16 @@ var errConvertArgs = errors.New("give one config file: xauth-agent convert FILE"
 func runConvert(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if wantsHelp(args) {
 		fmt.Fprint(stdout, convertUsage)
-		return exitOK
+		return failure.ExitOK
 	}
 	if len(args) != 1 {
 		fmt.Fprintln(stderr, "xauth-agent convert:", errConvertArgs)
-		return exitUsage
+		return failure.ExitUsage
 	}
 	cfg, err := config.Load(args[0], nil, config.Overrides{})
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent convert: configuration:", err)
-		return exitUsage
+		return failure.ExitUsage
 	}
 	printWarnings(stderr, cfg.Warnings)
 	if cfg.ExitAfterAuth {
@@ -45,7 +46,7 @@ func runConvert(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if _, err := stdout.Write(config.NativeHCL(cfg)); err != nil {
 		fmt.Fprintln(stderr, "xauth-agent convert:", err)
-		return exitRuntime
+		return failure.ExitRuntime
 	}
-	return exitOK
+	return failure.ExitOK
 }

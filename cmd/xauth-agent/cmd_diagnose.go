@@ -13,6 +13,7 @@ import (
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/diagnose"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 const diagnoseUsage = `Usage: xauth-agent diagnose [--config FILE | flags] [--output text|json]
@@ -121,23 +122,23 @@ func runDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	do, rest, err := splitDiagnoseFlags(args)
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent diagnose:", err)
-		return exitUsage
+		return failure.ExitUsage
 	}
 	if do.help {
 		fmt.Fprint(stderr, diagnoseUsage)
-		return exitOK
+		return failure.ExitOK
 	}
 	o, err := parseFlags(rest, stderr)
 	switch {
 	case errors.Is(err, errVersion):
 		fmt.Fprintln(stdout, "xauth-agent", version)
-		return exitOK
+		return failure.ExitOK
 	case err != nil:
 		fmt.Fprintln(stderr, "xauth-agent diagnose:", err)
-		return exitUsage
+		return failure.ExitUsage
 	case o.once || len(o.overrides.SinkFiles) > 0 || o.overrides.SinkFormat != nil:
 		fmt.Fprintln(stderr, "xauth-agent diagnose: --once, --sink-file and --sink-format do not apply to diagnose, which writes no token")
-		return exitUsage
+		return failure.ExitUsage
 	}
 	cfg, cfgErr := config.Load(o.configPath, os.LookupEnv, o.overrides)
 	opts := diagnose.Options{
@@ -163,7 +164,7 @@ func runDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent diagnose: write the report:", err)
-		return exitRuntime
+		return failure.ExitRuntime
 	}
 	return diagnoseExitCode(rep)
 }
@@ -173,17 +174,7 @@ func runDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 func diagnoseExitCode(rep *diagnose.Report) int {
 	f, failed := rep.FirstFailure()
 	if !failed {
-		return exitOK
+		return failure.ExitOK
 	}
-	switch f.Kind {
-	case diagnose.KindConfig:
-		return exitUsage
-	case diagnose.KindCredentials:
-		return exitCredentials
-	case diagnose.KindUnreachable:
-		return exitUnreachable
-	case diagnose.KindRefused:
-		return exitRefused
-	}
-	return exitRuntime
+	return f.Kind.ExitCode()
 }

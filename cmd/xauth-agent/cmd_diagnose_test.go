@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/xauth-agent/xauth-agent/internal/diagnose"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 func TestSplitDiagnoseFlags(t *testing.T) {
@@ -80,13 +81,13 @@ func TestRunDiagnoseUsage(t *testing.T) {
 		wantStdout string
 		wantStderr string
 	}{
-		{"help lists the exit codes", nil, []string{"--help"}, exitOK, "", "5  Vault refuses, or would refuse, the login"},
-		{"unknown flag", nil, []string{"--nope"}, exitUsage, "", "flag provided but not defined: -nope"},
-		{"bad output", nil, []string{"--output", "yaml"}, exitUsage, "", `--output "yaml"`},
-		{"once does not apply", nil, []string{"--once"}, exitUsage, "", "do not apply to diagnose"},
-		{"sink-file does not apply", nil, []string{"--sink-file", "/tmp/t"}, exitUsage, "", "do not apply to diagnose"},
-		{"no vault address: a report with the config failure", nil, nil, exitUsage, "[FAIL] config", ""},
-		{"ec2 type", nil, []string{"--config", ec2}, exitUsage, "diagnose covers the iam type", ""},
+		{"help lists the exit codes", nil, []string{"--help"}, failure.ExitOK, "", "5  Vault refuses, or would refuse, the login"},
+		{"unknown flag", nil, []string{"--nope"}, failure.ExitUsage, "", "flag provided but not defined: -nope"},
+		{"bad output", nil, []string{"--output", "yaml"}, failure.ExitUsage, "", `--output "yaml"`},
+		{"once does not apply", nil, []string{"--once"}, failure.ExitUsage, "", "do not apply to diagnose"},
+		{"sink-file does not apply", nil, []string{"--sink-file", "/tmp/t"}, failure.ExitUsage, "", "do not apply to diagnose"},
+		{"no vault address: a report with the config failure", nil, nil, failure.ExitUsage, "[FAIL] config", ""},
+		{"ec2 type", nil, []string{"--config", ec2}, failure.ExitUsage, "diagnose covers the iam type", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,8 +108,8 @@ func TestRunDiagnoseVaultUnreachableJSON(t *testing.T) {
 	env := map[string]string{"VAULT_ADDR": "http://127.0.0.1:1", "AWS_ACCESS_KEY_ID": "AKIATESTDIAGNOSE0001", "AWS_SECRET_ACCESS_KEY": "diagnose-secret"}
 	code, stdout, stderr := runDiagnoseCLI(t, env, "--role", "vault-role", "--output", "json",
 		"--aws-sts-endpoint", "http://127.0.0.1:1", "--aws-iam-endpoint", "http://127.0.0.1:1")
-	if code != exitUnreachable {
-		t.Fatalf("exit %d, want %d\n%s\n%s", code, exitUnreachable, stdout, stderr)
+	if code != failure.ExitUnreachable {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, failure.ExitUnreachable, stdout, stderr)
 	}
 	var doc struct {
 		OK           bool   `json:"ok"`
@@ -141,19 +142,19 @@ func TestDiagnoseExitCode(t *testing.T) {
 	rep := func(steps ...diagnose.Result) *diagnose.Report { return &diagnose.Report{Steps: steps} }
 	pass := diagnose.Result{Name: "a", Status: diagnose.Pass}
 	warn := diagnose.Result{Name: "b", Status: diagnose.Warn}
-	fail := func(k diagnose.Kind) diagnose.Result {
+	fail := func(k failure.Kind) diagnose.Result {
 		return diagnose.Result{Name: "c", Status: diagnose.Fail, Kind: k}
 	}
 	tests := []struct {
 		rep  *diagnose.Report
 		want int
 	}{
-		{rep(pass, warn), exitOK},
-		{rep(pass, fail(diagnose.KindCredentials), fail(diagnose.KindRefused)), exitCredentials},
-		{rep(fail(diagnose.KindUnreachable)), exitUnreachable},
-		{rep(warn, fail(diagnose.KindRefused)), exitRefused},
-		{rep(fail(diagnose.KindConfig)), exitUsage},
-		{rep(fail("")), exitRuntime},
+		{rep(pass, warn), failure.ExitOK},
+		{rep(pass, fail(failure.Credentials), fail(failure.Refused)), failure.ExitCredentials},
+		{rep(fail(failure.Unreachable)), failure.ExitUnreachable},
+		{rep(warn, fail(failure.Refused)), failure.ExitRefused},
+		{rep(fail(failure.Config)), failure.ExitUsage},
+		{rep(fail(failure.Runtime)), failure.ExitRuntime},
 	}
 	for i, tt := range tests {
 		if got := diagnoseExitCode(tt.rep); got != tt.want {

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
@@ -123,22 +124,22 @@ func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if slices.ContainsFunc(pre, isHelp) {
 		fmt.Fprint(stderr, execUsage)
-		return exitOK
+		return failure.ExitOK
 	}
 	eo, agentArgs, argv, err := splitExecArgs(args)
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent exec:", err)
-		return exitUsage
+		return failure.ExitUsage
 	}
 	o, err := parseFlags(agentArgs, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent exec:", err)
-		return exitUsage
+		return failure.ExitUsage
 	}
 	cfg, log, _, err := loadAgent(o)
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent exec:", err)
-		return exitUsage
+		return failure.ExitUsage
 	}
 	defer func() { _ = log.Sync() }()
 	if cfg.Socket != nil {
@@ -154,12 +155,12 @@ func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sup := &supervisor{argv: argv, opts: eo, vault: cfg.Vault, environ: os.Environ(), grace: restartGrace,
 		stdout: stdout, stderr: stderr, log: log.Named("exec")}
 	sinks, code := checkedSinks(cfg, nil, log, stderr)
-	if code != exitOK {
+	if code != failure.ExitOK {
 		return code
 	}
 	if o.once {
 		tok, code := loginOnce(ctx, cfg, sinks, stderr, log)
-		if code != exitOK {
+		if code != failure.ExitOK {
 			return code
 		}
 		return sup.run(ctx, tok, nil, sigs, nil)
@@ -187,10 +188,10 @@ func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// waiting. Exit like --once so the supervisor shows the cause.
 		return fail(stderr, err)
 	case <-ctx.Done():
-		return exitOK
+		return failure.ExitOK
 	case err := <-sess.done:
 		fmt.Fprintln(stderr, "xauth-agent exec: lifecycle stopped:", err)
-		return exitRuntime
+		return failure.ExitRuntime
 	}
 }
 
@@ -201,7 +202,7 @@ func loginOnce(ctx context.Context, cfg *config.Config, sinks []sink.Sink, stder
 	vc, err := login.NewVaultClient(cfg.Vault)
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent exec:", err)
-		return token.Token{}, exitUsage
+		return token.Token{}, failure.ExitUsage
 	}
 	auth, err := authenticator(ctx, cfg, vc, log)
 	if err != nil {
@@ -216,10 +217,10 @@ func loginOnce(ctx context.Context, cfg *config.Config, sinks []sink.Sink, stder
 	for _, s := range sinks {
 		if err := s.Write(ctx, tok); err != nil {
 			fmt.Fprintln(stderr, "xauth-agent exec:", err)
-			return token.Token{}, exitSink
+			return token.Token{}, failure.ExitSink
 		}
 	}
-	return tok, exitOK
+	return tok, failure.ExitOK
 }
 
 // tokenFeed is the lifecycle observer that hands each new token to the
@@ -256,7 +257,7 @@ func (f *tokenFeed) Waiting(_ renew.Decision, err error) {
 	if err == nil || f.got.Load() {
 		return
 	}
-	if kind, _ := renew.Classify(err); kind != renew.ErrLoginRefused {
+	if failure.Of(err).Retry() != failure.LoginSlowly {
 		return
 	}
 	select {

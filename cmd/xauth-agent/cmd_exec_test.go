@@ -17,7 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
-	"github.com/xauth-agent/xauth-agent/internal/login"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/token"
 )
@@ -110,10 +110,10 @@ func TestRunExecUsage(t *testing.T) {
 		wantCode int
 		want     string
 	}{
-		{[]string{"--help"}, exitOK, "Usage: xauth-agent exec"},
-		{[]string{"--role", "r"}, exitUsage, "no command"},
-		{[]string{"--nope", "--", "app"}, exitUsage, "-nope"},
-		{[]string{"--", "app"}, exitUsage, "vault address is not set"},
+		{[]string{"--help"}, failure.ExitOK, "Usage: xauth-agent exec"},
+		{[]string{"--role", "r"}, failure.ExitUsage, "no command"},
+		{[]string{"--nope", "--", "app"}, failure.ExitUsage, "-nope"},
+		{[]string{"--", "app"}, failure.ExitUsage, "vault address is not set"},
 	}
 	for _, tt := range tests {
 		code, _, stderr := runCLI(t, nil, append([]string{"exec"}, tt.args...)...)
@@ -231,10 +231,10 @@ func TestTokenFeedKeepsTheNewest(t *testing.T) {
 // failure, and not once a token has arrived (the lifecycle then keeps
 // retrying while CMD runs on the token it has).
 func TestTokenFeedReportsARefusedFirstLogin(t *testing.T) {
-	refused := fmt.Errorf("%w: permission denied", login.ErrRefused)
+	refused := fmt.Errorf("%w: permission denied", failure.Refused)
 	f := newTokenFeed()
 	f.Waiting(renew.Decision{}, nil)
-	f.Waiting(renew.Decision{}, fmt.Errorf("%w: connection refused", login.ErrUnreachable))
+	f.Waiting(renew.Decision{}, fmt.Errorf("%w: connection refused", failure.Unreachable))
 	select {
 	case err := <-f.refused:
 		t.Fatalf("reported %v: only a refused login counts", err)
@@ -242,7 +242,7 @@ func TestTokenFeedReportsARefusedFirstLogin(t *testing.T) {
 	}
 	f.Waiting(renew.Decision{}, refused)
 	f.Waiting(renew.Decision{}, refused) // a second report must not block
-	if err := <-f.refused; !errors.Is(err, login.ErrRefused) {
+	if err := <-f.refused; !errors.Is(err, failure.Refused) {
 		t.Fatalf("reported %v, want the refusal", err)
 	}
 

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
 )
 
@@ -51,12 +52,12 @@ func runStatusCmd(ctx context.Context, args []string, _ io.Reader, stdout, stder
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent status:", err)
-		return exitRuntime
+		return failure.ExitRuntime
 	}
 	if st.TokenState != "valid" {
-		return exitUnreachable
+		return failure.ExitUnreachable
 	}
-	return exitOK
+	return failure.ExitOK
 }
 
 // printStatus writes st as a table for people.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
 )
@@ -20,7 +21,7 @@ func TestStatusCmd(t *testing.T) {
 	s.SetState("renewing", nil, time.Now().Add(40*time.Minute))
 
 	code, out, errOut := runAPICmd(t, runStatusCmd, "", "--socket", s.Path())
-	if code != exitOK {
+	if code != failure.ExitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 	if strings.Contains(out, apiToken.Token) {
@@ -41,7 +42,7 @@ func TestStatusCmd(t *testing.T) {
 
 	code, out, _ = runAPICmd(t, runStatusCmd, "", "--socket", s.Path(), "--json")
 	var st localapi.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil || code != exitOK || st.Accessor != "acc-cmd" {
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != failure.ExitOK || st.Accessor != "acc-cmd" {
 		t.Fatalf("--json: exit %d, %v:\n%s", code, err, out)
 	}
 }
@@ -49,14 +50,14 @@ func TestStatusCmd(t *testing.T) {
 func TestStatusCmdWithoutToken(t *testing.T) {
 	s := startAPI(t, nil, localapi.Options{})
 	code, out, _ := runAPICmd(t, runStatusCmd, "", "--socket", s.Path())
-	if code != exitUnreachable || !strings.Contains(out, "none") {
-		t.Fatalf("exit %d, want %d; stdout:\n%s", code, exitUnreachable, out)
+	if code != failure.ExitUnreachable || !strings.Contains(out, "none") {
+		t.Fatalf("exit %d, want %d; stdout:\n%s", code, failure.ExitUnreachable, out)
 	}
 	code, _, errOut := runAPICmd(t, runStatusCmd, "", "--socket", filepath.Join(t.TempDir(), "none.sock"))
-	if code != exitUnreachable || !strings.Contains(errOut, "cannot reach the agent") {
+	if code != failure.ExitUnreachable || !strings.Contains(errOut, "cannot reach the agent") {
 		t.Fatalf("no agent: exit %d, stderr %q", code, errOut)
 	}
-	if code, _, errOut := runAPICmd(t, runStatusCmd, "", "extra"); code != exitUsage {
+	if code, _, errOut := runAPICmd(t, runStatusCmd, "", "extra"); code != failure.ExitUsage {
 		t.Fatalf("stray argument: exit %d, stderr %q", code, errOut)
 	}
 }

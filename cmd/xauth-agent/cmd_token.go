@@ -10,6 +10,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
 )
 
@@ -62,14 +63,14 @@ func runTokenCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		// Drain what Vault writes so it never sees a broken pipe.
 		if _, err := io.Copy(io.Discard, io.LimitReader(stdin, 1<<20)); err != nil {
 			fmt.Fprintln(stderr, "xauth-agent token store:", err)
-			return exitRuntime
+			return failure.ExitRuntime
 		}
-		return exitOK
+		return failure.ExitOK
 	case "erase":
-		return exitOK
+		return failure.ExitOK
 	default:
 		fmt.Fprintf(stderr, "xauth-agent token: unknown operation %q: use get, store or erase\n", verb)
-		return exitUsage
+		return failure.ExitUsage
 	}
 	tok, err := (&localapi.Client{Socket: *socket}).Token(ctx)
 	if err != nil {
@@ -77,9 +78,9 @@ func runTokenCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 	if _, err := io.WriteString(stdout, tok); err != nil {
 		fmt.Fprintln(stderr, "xauth-agent token:", err)
-		return exitRuntime
+		return failure.ExitRuntime
 	}
-	return exitOK
+	return failure.ExitOK
 }
 
 // socketFlag adds --socket, defaulting to $XAUTH_AGENT_SOCKET or the
@@ -120,10 +121,10 @@ func parseAPICmd(fs *flag.FlagSet, args []string, usage string, stderr io.Writer
 // usageExit reports a flag error: 0 for --help, else 2.
 func apiUsageExit(err error, cmd string, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
+		return failure.ExitOK
 	}
 	fmt.Fprintf(stderr, "xauth-agent %s: %v\n", cmd, err)
-	return exitUsage
+	return failure.ExitUsage
 }
 
 // clientFailure explains a failed call to the agent and picks the exit code.
@@ -135,17 +136,14 @@ func apiClientFailure(stderr io.Writer, cmd string, err error) int {
 	switch {
 	case errors.As(err, &ue) && errors.Is(ue.Err, syscall.EACCES):
 		fmt.Fprintf(stderr, "xauth-agent %s: %v: the socket's mode and group shut this user out; ask for its group, or check --socket\n", cmd, err)
-		return exitRefused
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "xauth-agent %s: %v: is the agent running, with a socket sink at this path?\n", cmd, err)
-		return exitUnreachable
 	case errors.As(err, &ae) && ae.StatusCode == http.StatusForbidden:
 		fmt.Fprintf(stderr, "xauth-agent %s: %s (uid %d)\n", cmd, ae.Message, os.Geteuid())
-		return exitRefused
 	case errors.As(err, &ae) && (ae.StatusCode == http.StatusServiceUnavailable || ae.StatusCode == http.StatusTooManyRequests):
 		fmt.Fprintf(stderr, "xauth-agent %s: the agent has no valid token yet: %s\n", cmd, ae.Message)
-		return exitUnreachable
+	default:
+		fmt.Fprintf(stderr, "xauth-agent %s: %v\n", cmd, err)
 	}
-	fmt.Fprintf(stderr, "xauth-agent %s: %v\n", cmd, err)
-	return exitRuntime
+	return failure.Of(err).ExitCode()
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
 	"github.com/xauth-agent/xauth-agent/internal/token"
 )
@@ -73,13 +74,13 @@ func TestTokenCmd(t *testing.T) {
 		{"get", "--socket", s.Path()},
 	} {
 		code, out, errOut := runAPICmd(t, runTokenCmd, "", args...)
-		if code != exitOK || out != apiToken.Token {
+		if code != failure.ExitOK || out != apiToken.Token {
 			t.Errorf("token %v: exit %d, stdout %q (want the token, no newline), stderr %q", args, code, out, errOut)
 		}
 	}
 
 	t.Setenv(socketEnv, s.Path())
-	if code, out, _ := runAPICmd(t, runTokenCmd, "", "get"); code != exitOK || out != apiToken.Token {
+	if code, out, _ := runAPICmd(t, runTokenCmd, "", "get"); code != failure.ExitOK || out != apiToken.Token {
 		t.Errorf("token get with $%s: exit %d, %q", socketEnv, code, out)
 	}
 }
@@ -88,7 +89,7 @@ func TestTokenCmdHelperVerbs(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "none.sock")
 	for _, verb := range []string{"store", "erase"} {
 		code, out, errOut := runAPICmd(t, runTokenCmd, "hvs.from-vault\n", "--socket", missing, verb)
-		if code != exitOK || out != "" || errOut != "" {
+		if code != failure.ExitOK || out != "" || errOut != "" {
 			t.Errorf("token %s: exit %d, stdout %q, stderr %q; want a silent 0", verb, code, out, errOut)
 		}
 	}
@@ -102,12 +103,12 @@ func TestTokenCmdFailures(t *testing.T) {
 		wantCode int
 		wantErr  string
 	}{
-		{"no agent", []string{"--socket", filepath.Join(t.TempDir(), "none.sock")}, exitUnreachable, "is the agent running"},
-		{"no token yet", []string{"--socket", empty.Path()}, exitUnreachable, "no valid token yet"},
-		{"unknown verb", []string{"--socket", empty.Path(), "list"}, exitUsage, `unknown operation "list"`},
-		{"two verbs", []string{"get", "erase"}, exitUsage, `unexpected argument "erase"`},
-		{"bad flag", []string{"--nope"}, exitUsage, "flag provided but not defined"},
-		{"help", []string{"--help"}, exitOK, "token_helper"},
+		{"no agent", []string{"--socket", filepath.Join(t.TempDir(), "none.sock")}, failure.ExitUnreachable, "is the agent running"},
+		{"no token yet", []string{"--socket", empty.Path()}, failure.ExitUnreachable, "no valid token yet"},
+		{"unknown verb", []string{"--socket", empty.Path(), "list"}, failure.ExitUsage, `unknown operation "list"`},
+		{"two verbs", []string{"get", "erase"}, failure.ExitUsage, `unexpected argument "erase"`},
+		{"bad flag", []string{"--nope"}, failure.ExitUsage, "flag provided but not defined"},
+		{"help", []string{"--help"}, failure.ExitOK, "token_helper"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 const validateUsage = `Usage: xauth-agent validate [--config FILE] [flags]
@@ -31,21 +32,21 @@ Exit codes:
 func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if wantsHelp(args) {
 		fmt.Fprint(stdout, validateUsage)
-		return exitOK
+		return failure.ExitOK
 	}
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent validate:", err)
-		return exitUsage
+		return failure.ExitUsage
 	}
 	cfg, err := loadConfig(o)
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent validate: configuration:", err)
-		return exitUsage
+		return failure.ExitUsage
 	}
 	printWarnings(stderr, cfg.Warnings)
 	fmt.Fprint(stdout, summary(cfg))
-	return exitOK
+	return failure.ExitOK
 }
 
 // wantsHelp says whether args ask for help.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
 )
 
@@ -52,16 +53,13 @@ func runWaitCmd(ctx context.Context, args []string, _ io.Reader, _, stderr io.Wr
 	var we *localapi.WaitError
 	switch {
 	case err == nil:
-		return exitOK
+		return failure.ExitOK
 	case errors.As(err, &we) && errors.Is(we.Err, context.DeadlineExceeded):
 		fmt.Fprintf(stderr, "xauth-agent wait: no valid token after %v: %v\n", *timeout, we.Last)
-		if code := apiClientFailure(io.Discard, "wait", we.Last); code != exitRuntime {
-			return code
-		}
-		return exitUnreachable
+		return failure.Of(err).ExitCode() // the last failure's, else Unreachable
 	case errors.As(err, &we):
 		fmt.Fprintf(stderr, "xauth-agent wait: interrupted: %v\n", we.Last)
-		return exitRuntime
+		return failure.ExitRuntime
 	}
 	return apiClientFailure(stderr, "wait", err)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
 )
 
@@ -23,7 +24,7 @@ func TestWaitCmdReturnsOnFirstToken(t *testing.T) {
 	}
 	select {
 	case code := <-done:
-		if code != exitOK {
+		if code != failure.ExitOK {
 			t.Fatalf("exit %d, stderr %q", code, stderr.String())
 		}
 	case <-time.After(10 * time.Second):
@@ -44,8 +45,8 @@ func TestWaitCmdTimesOut(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, _, errOut := runAPICmd(t, runWaitCmd, "", "--socket", tt.socket, "--timeout", "300ms")
-			if code != exitUnreachable || !strings.Contains(errOut, "no valid token after 300ms") || !strings.Contains(errOut, tt.wantErr) {
-				t.Fatalf("exit %d, stderr %q; want %d naming the timeout and %q", code, errOut, exitUnreachable, tt.wantErr)
+			if code != failure.ExitUnreachable || !strings.Contains(errOut, "no valid token after 300ms") || !strings.Contains(errOut, tt.wantErr) {
+				t.Fatalf("exit %d, stderr %q; want %d naming the timeout and %q", code, errOut, failure.ExitUnreachable, tt.wantErr)
 			}
 		})
 	}
@@ -53,7 +54,7 @@ func TestWaitCmdTimesOut(t *testing.T) {
 
 func TestWaitCmdUsage(t *testing.T) {
 	for _, args := range [][]string{{"--timeout", "-1s"}, {"--timeout", "soon"}, {"now"}} {
-		if code, _, errOut := runAPICmd(t, runWaitCmd, "", args...); code != exitUsage {
+		if code, _, errOut := runAPICmd(t, runWaitCmd, "", args...); code != failure.ExitUsage {
 			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/daemon"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
@@ -145,8 +146,7 @@ func (o *observer) Waiting(d renew.Decision, err error) {
 		state = "retrying-" + d.Action.String()
 		o.metrics.Backoff(time.Until(d.At))
 		if failed == renew.ActLogin {
-			kind, _ := renew.Classify(err)
-			o.metrics.LoginFailed(kind.String())
+			o.metrics.LoginFailed(failure.Of(err).Label())
 		}
 	case d.Action == renew.ActLogin:
 		state = "logging-in"
@@ -201,17 +201,17 @@ func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.At
 		var err error
 		if sock, err = localapi.New(d.socketOptions(cfg.Socket), log.Named("sink.socket")); err != nil {
 			fmt.Fprintln(stderr, "xauth-agent:", err)
-			return exitUsage
+			return failure.ExitUsage
 		}
 	}
 	sinks, code := checkedSinks(cfg, sock, log, stderr)
-	if code != exitOK {
+	if code != failure.ExitOK {
 		return code
 	}
 	if sock != nil {
 		if err := sock.Listen(); err != nil {
 			fmt.Fprintln(stderr, "xauth-agent:", err)
-			return exitSink
+			return failure.ExitSink
 		}
 		d.api = serveAPI(ctx, sock)
 		obs.setSock(sock)
@@ -240,11 +240,11 @@ func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.At
 			obs.setSock(nil)
 			if err != nil {
 				fmt.Fprintln(stderr, "xauth-agent: local API socket:", err)
-				return exitSink
+				return failure.ExitSink
 			}
 		case err := <-d.sess.done:
 			fmt.Fprintln(stderr, "xauth-agent: lifecycle stopped:", err)
-			return exitRuntime
+			return failure.ExitRuntime
 		case <-watchdog:
 			notify.Watchdog()
 		case <-hup:
@@ -313,15 +313,15 @@ func checkedSinks(cfg *config.Config, sock *localapi.Server, log *zap.Logger, st
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent:", err)
-		return nil, exitUsage
+		return nil, failure.ExitUsage
 	}
 	for _, s := range sinks {
 		if err := s.Check(); err != nil {
 			fmt.Fprintln(stderr, "xauth-agent:", err)
-			return nil, exitSink
+			return nil, failure.ExitSink
 		}
 	}
-	return sinks, exitOK
+	return sinks, failure.ExitOK
 }
 
 // reload re-reads and checks the whole configuration, as startup does. On
@@ -462,5 +462,5 @@ func shutdown(notify *daemon.Notifier, sess *session, fan *sink.Fanout, log *zap
 		}
 	}
 	log.Info("stopped")
-	return exitOK
+	return failure.ExitOK
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
@@ -24,7 +24,7 @@ func runOnce(ctx context.Context, cfg *config.Config, output string, stdout, std
 	sinks, err := buildSinks(cfg, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent:", err)
-		return exitUsage
+		return failure.ExitUsage
 	}
 	if cfg.Socket != nil {
 		log.Warn("sink \"socket\" is served by the daemon only; --once skips it", zap.String("path", cfg.Socket.Path))
@@ -32,13 +32,13 @@ func runOnce(ctx context.Context, cfg *config.Config, output string, stdout, std
 	for _, s := range sinks {
 		if err := s.Check(); err != nil {
 			fmt.Fprintln(stderr, "xauth-agent:", err)
-			return exitSink
+			return failure.ExitSink
 		}
 	}
 	vc, err := login.NewVaultClient(cfg.Vault)
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent:", err)
-		return exitUsage
+		return failure.ExitUsage
 	}
 	client, err := authenticator(ctx, cfg, vc, log)
 	if err != nil {
@@ -59,13 +59,13 @@ func runOnce(ctx context.Context, cfg *config.Config, output string, stdout, std
 			b = append(b, '\n')
 		}
 		_, _ = stdout.Write(b)
-		return exitOK
+		return failure.ExitOK
 	}
-	code := exitOK
+	code := failure.ExitOK
 	for _, s := range sinks {
 		if err := s.Write(ctx, tok); err != nil {
 			fmt.Fprintln(stderr, "xauth-agent:", err)
-			code = exitSink
+			code = failure.ExitSink
 		}
 	}
 	return code
@@ -104,15 +104,5 @@ func buildSinks(cfg *config.Config, log *zap.Logger) ([]sink.Sink, error) {
 // fail prints a login-path error and maps it to its exit code.
 func fail(stderr io.Writer, err error) int {
 	fmt.Fprintln(stderr, "xauth-agent:", err)
-	switch {
-	case errors.Is(err, login.ErrCredentials):
-		return exitCredentials
-	case errors.Is(err, login.ErrNonceMismatch):
-		return exitNonceMismatch
-	case errors.Is(err, login.ErrRefused):
-		return exitRefused
-	case errors.Is(err, login.ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
-		return exitUnreachable
-	}
-	return exitRuntime
+	return failure.Of(err).ExitCode()
 }

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 )
 
@@ -175,18 +176,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o, err := parseFlags(args, stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
-		return exitOK
+		return failure.ExitOK
 	case errors.Is(err, errVersion):
 		fmt.Fprintln(stdout, "xauth-agent", version)
-		return exitOK
+		return failure.ExitOK
 	case err != nil:
 		fmt.Fprintln(stderr, "xauth-agent:", err)
-		return exitUsage
+		return failure.ExitUsage
 	}
 	cfg, log, level, err := loadAgent(o)
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent:", err)
-		return exitUsage
+		return failure.ExitUsage
 	}
 	defer func() { _ = log.Sync() }()
 	if cfg.ExitAfterAuth { // a Vault Agent config's exit_after_auth

@@ -58,7 +58,7 @@ func (m *Metrics) LoginOK() {
 }
 
 // LoginFailed counts a failed login. reason must come from a small fixed
-// set, e.g. renew.ErrKind's String ("transient", "login_refused",
+// set, e.g. failure.Kind's Label ("transient", "login_refused",
 // "credentials"); anything that is not a short lowercase word counts as
 // "other", so an error message cannot blow up the label's cardinality.
 func (m *Metrics) LoginFailed(reason string) {

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 // Log field names of the ec2 login.
@@ -53,7 +54,7 @@ type InstanceIdentity struct {
 // login's instance role is (see imdsOptions): AWS_EC2_METADATA_SERVICE_ENDPOINT,
 // _ENDPOINT_MODE, _V1_DISABLED and _DISABLED, else the shared profile's
 // ec2_metadata_* keys. With v2Only the IMDSv1 fallback is off. The SDK's
-// retryer owns IMDS retries (bounded, local). An error wraps ErrCredentials.
+// retryer owns IMDS retries (bounded, local). An error wraps failure.Credentials.
 func NewIMDS(ctx context.Context, v2Only bool) (*imds.Client, error) {
 	prof, err := loadSharedProfile()
 	if err != nil {
@@ -88,8 +89,8 @@ func NewEC2(vault *api.Client, md *imds.Client, auth config.Auth, now func() tim
 }
 
 // Login fetches the signed document, makes sure a nonce is on disk, then
-// logs in with both. The error wraps ErrCredentials (IMDS), ErrUnreachable
-// or ErrRefused (a *Refusal; ErrNonceMismatch when Vault holds another
+// logs in with both. The error wraps failure.Credentials (IMDS), failure.Unreachable
+// or failure.Refused (a *Refusal; failure.NonceMismatch when Vault holds another
 // nonce for this instance).
 func (c *EC2Client) Login(ctx context.Context) (*api.Secret, error) {
 	doc, data, err := c.document(ctx)
@@ -151,7 +152,7 @@ func (c *EC2Client) document(ctx context.Context) (InstanceIdentity, map[string]
 	}
 	var doc InstanceIdentity
 	if err := json.Unmarshal(raw, &doc); err != nil || doc.InstanceID == "" {
-		return InstanceIdentity{}, nil, fmt.Errorf("%w: IMDS %s is not an instance identity document (%v)", ErrCredentials, pathDocument, err)
+		return InstanceIdentity{}, nil, fmt.Errorf("%w: IMDS %s is not an instance identity document (%v)", failure.Credentials, pathDocument, err)
 	}
 	data := map[string]any{}
 	switch c.auth.Signature {
@@ -190,7 +191,7 @@ func (c *EC2Client) get(ctx context.Context, path string) ([]byte, error) {
 		return nil, imdsError(path, err)
 	}
 	if len(strings.TrimSpace(string(b))) == 0 {
-		return nil, fmt.Errorf("%w: IMDS answered %s with nothing", ErrCredentials, path)
+		return nil, fmt.Errorf("%w: IMDS answered %s with nothing", failure.Credentials, path)
 	}
 	return b, nil
 }
@@ -205,7 +206,7 @@ func imdsError(path string, err error) error {
 	case errors.As(err, &ne) && ne.Timeout() || strings.Contains(err.Error(), "deadline exceeded"):
 		hint = "IMDS did not answer in time: inside a container the IMDSv2 token PUT needs HttpPutResponseHopLimit >= 2 (aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2)"
 	}
-	return fmt.Errorf("%w: instance identity document: IMDS %s: %v\nfix: %s", ErrCredentials, path, err, hint)
+	return fmt.Errorf("%w: instance identity document: IMDS %s: %v\nfix: %s", failure.Credentials, path, err, hint)
 }
 
 // stripSpace drops every white-space character: IMDS breaks its base64

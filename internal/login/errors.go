@@ -1,34 +1,21 @@
 package login
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
-)
 
-// Kinds of failure; the CLI maps each to an exit code and the lifecycle to
-// a retry decision. Test with errors.Is.
-var (
-	// ErrCredentials: no usable AWS credentials (IMDS, env, profile...).
-	ErrCredentials = errors.New("aws credentials unavailable")
-	// ErrUnreachable: Vault did not answer, or answered 5xx/429.
-	ErrUnreachable = errors.New("vault unreachable")
-	// ErrRefused: Vault answered and refused the login (4xx).
-	ErrRefused = errors.New("login refused by vault")
-	// ErrNonceMismatch: an ec2 login refused because Vault holds another
-	// client nonce for this instance. It wraps ErrRefused.
-	ErrNonceMismatch = fmt.Errorf("%w: client nonce mismatch", ErrRefused)
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 // Refusal is a login Vault refused, with what Vault said and our reading
 // of it.
 type Refusal struct {
-	Status int      // HTTP status
-	Vault  []string // Vault's error messages, verbatim
-	Cause  string   // short cause, e.g. "server ID header mismatch"
-	Fix    string   // what to change
-	Kind   error    // a more precise kind than ErrRefused that wraps it (ErrNonceMismatch), or nil
+	Status int          // HTTP status
+	Vault  []string     // Vault's error messages, verbatim
+	Cause  string       // short cause, e.g. "server ID header mismatch"
+	Fix    string       // what to change
+	Kind   failure.Kind // failure.NonceMismatch, or failure.Refused (also when None)
 }
 
 func (r *Refusal) Error() string {
@@ -43,10 +30,10 @@ func (r *Refusal) Error() string {
 }
 
 func (r *Refusal) Unwrap() error {
-	if r.Kind != nil {
+	if r.Kind != failure.None {
 		return r.Kind
 	}
-	return ErrRefused
+	return failure.Refused
 }
 
 var (
@@ -178,7 +165,7 @@ func DiagnoseEC2(status int, vaultErrs []string, a EC2Attempt) *Refusal {
 	resetEntry := fmt.Sprintf("vault delete auth/%s/identity-accesslist/%s", a.Mount, id)
 	switch {
 	case strings.Contains(msg, "client nonce mismatch"):
-		r.Kind = ErrNonceMismatch
+		r.Kind = failure.NonceMismatch
 		r.Cause = fmt.Sprintf("client nonce mismatch: instance %s already logged in to auth/%s with another nonce, which Vault keeps in its identity access list; "+
 			"the nonce in %s is not that one: the file was lost or replaced, the instance was restored from an image or snapshot, or another agent on this instance logged in first with its own nonce file",
 			id, a.Mount, a.NonceFile)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 func TestDiagnose(t *testing.T) {
@@ -31,8 +33,8 @@ func TestDiagnose(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := Diagnose(tt.status, []string{tt.msg}, "aws", "vault-role2", tgt)
-			if !errors.Is(r, ErrRefused) {
-				t.Fatal("refusal does not wrap ErrRefused")
+			if !errors.Is(r, failure.Refused) {
+				t.Fatal("refusal does not wrap failure.Refused")
 			}
 			got := r.Cause + "\n" + r.Fix
 			for _, w := range tt.want {
@@ -89,8 +91,8 @@ func TestDiagnoseEC2(t *testing.T) {
 		kind   error
 	}{
 		{"nonce mismatch", 400, "client nonce mismatch", a,
-			[]string{"instance i-0abc already logged in", "/var/lib/xauth-agent/nonce", "vault delete auth/aws/identity-accesslist/i-0abc", "put the old nonce back"}, ErrNonceMismatch},
-		{"nonce mismatch with migration", 400, "client nonce mismatch and instance meta-data incorrect", a, []string{"pendingTime is not newer"}, ErrNonceMismatch},
+			[]string{"instance i-0abc already logged in", "/var/lib/xauth-agent/nonce", "vault delete auth/aws/identity-accesslist/i-0abc", "put the old nonce back"}, failure.NonceMismatch},
+		{"nonce mismatch with migration", 400, "client nonce mismatch and instance meta-data incorrect", a, []string{"pendingTime is not newer"}, failure.NonceMismatch},
 		{"reauthentication disabled", 400, "reauthentication is disabled", a, []string{"disallow_reauthentication=false on auth/aws/role/web", "identity-accesslist/i-0abc"}, nil},
 		{"older document", 400, "instance meta-data is older than the one used for previous login", a, []string{"2026-01-02T03:04:05Z", "identity-accesslist/i-0abc"}, nil},
 		{"iam role", 400, "auth method ec2 not allowed for role web", a, []string{`role "web" has auth_type=iam`}, nil},
@@ -113,14 +115,14 @@ func TestDiagnoseEC2(t *testing.T) {
 			if r == nil {
 				t.Fatal("no diagnosis")
 			}
-			if !errors.Is(r, ErrRefused) {
-				t.Error("refusal does not wrap ErrRefused")
+			if failure.Of(r).Retry() != failure.LoginSlowly {
+				t.Errorf("refusal of kind %v, which is not a refused login", failure.Of(r))
 			}
 			if tt.kind != nil && !errors.Is(r, tt.kind) {
 				t.Errorf("refusal does not wrap %v", tt.kind)
 			}
-			if tt.kind == nil && errors.Is(r, ErrNonceMismatch) {
-				t.Error("refusal wraps ErrNonceMismatch")
+			if tt.kind == nil && errors.Is(r, failure.NonceMismatch) {
+				t.Error("refusal wraps failure.NonceMismatch")
 			}
 			got := r.Cause + "\n" + r.Fix
 			for _, w := range tt.want {

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 // Log field names.
@@ -86,7 +87,7 @@ func (c *Client) Target() SigningTarget {
 }
 
 // Login signs a fresh GetCallerIdentity and logs in. The error wraps
-// ErrCredentials, ErrUnreachable or ErrRefused (a *Refusal).
+// failure.Credentials, failure.Unreachable or failure.Refused (a *Refusal).
 func (c *Client) Login(ctx context.Context) (*api.Secret, error) {
 	creds, err := c.creds.Retrieve(ctx)
 	if err != nil {
@@ -121,7 +122,7 @@ func credentialsError(err error) error {
 	if errors.As(err, &ne) && ne.Timeout() || strings.Contains(err.Error(), "deadline exceeded") {
 		hint = "IMDS did not answer in time: inside a container the IMDSv2 token PUT needs HttpPutResponseHopLimit >= 2 (aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2)"
 	}
-	return fmt.Errorf("%w: %v\nfix: %s", ErrCredentials, err, hint)
+	return fmt.Errorf("%w: %v\nfix: %s", failure.Credentials, err, hint)
 }
 
 // loginPath is the login endpoint of the aws auth method at mount.
@@ -130,7 +131,7 @@ func loginPath(mount string) string {
 }
 
 // postLogin posts a login body to path and classifies the outcome: a
-// *Unavailable (5xx, 429), an error wrapping ErrUnreachable (no answer, or
+// *Unavailable (5xx, 429), an error wrapping failure.Unreachable (no answer, or
 // an answer without a token), or the *Refusal that diagnose makes of any
 // other answer. diagnose is asked about 5xx answers too: it returns nil
 // unless it knows the message to be permanent (Vault answers some refusals
@@ -149,7 +150,7 @@ func postLogin(ctx context.Context, vc *api.Client, path string, data map[string
 	if err != nil {
 		var re *api.ResponseError
 		if !errors.As(err, &re) {
-			return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, vc.Address(), err)
+			return nil, fmt.Errorf("%w: %s: %v", failure.Unreachable, vc.Address(), err)
 		}
 		if re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests {
 			if re.StatusCode >= 500 {
@@ -167,10 +168,10 @@ func postLogin(ctx context.Context, vc *api.Client, path string, data map[string
 	}
 	secret, err := api.ParseSecret(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: decode vault's login answer: %v", ErrUnreachable, err)
+		return nil, fmt.Errorf("%w: decode vault's login answer: %v", failure.Unreachable, err)
 	}
 	if secret == nil || secret.Auth == nil || secret.Auth.ClientToken == "" {
-		return nil, fmt.Errorf("%w: vault answered the login on %s without a token", ErrUnreachable, path)
+		return nil, fmt.Errorf("%w: vault answered the login on %s without a token", failure.Unreachable, path)
 	}
 	return secret, nil
 }
@@ -202,4 +203,4 @@ func (u *Unavailable) Error() string {
 	return fmt.Sprintf("vault unavailable (HTTP %d): %s", u.Status, strings.Join(u.Errors, "; "))
 }
 
-func (u *Unavailable) Unwrap() error { return ErrUnreachable }
+func (u *Unavailable) Unwrap() error { return failure.Unreachable }

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
 	"github.com/xauth-agent/xauth-agent/internal/token"
 	"github.com/xauth-agent/xauth-agent/internal/vaulttest"
@@ -24,7 +25,7 @@ import (
 // body) to a whole IAM login, through vault/api's decoding and the
 // client's classification, then converts a success with token.Of and
 // encodes it as the sinks do. It must never panic; a success carries a
-// token; a failure is ErrUnreachable (a 429/5xx as *Unavailable with
+// token; a failure is failure.Unreachable (a 429/5xx as *Unavailable with
 // its status, or an answer without a token) or a *Refusal with its status.
 func FuzzLoginResponse(f *testing.F) {
 	ok := `{"request_id":"1","lease_id":"","renewable":false,"lease_duration":0,"data":null,"wrap_info":null,"warnings":null,` +
@@ -103,29 +104,29 @@ func checkLoginError(t *testing.T, status int, err error) {
 	)
 	switch {
 	case status == http.StatusTooManyRequests || status >= 500:
-		if !errors.As(err, &u) || u.Status != status || !errors.Is(err, ErrUnreachable) {
+		if !errors.As(err, &u) || u.Status != status || !errors.Is(err, failure.Unreachable) {
 			t.Fatalf("HTTP %d: %v (%T), want *Unavailable with the status", status, err, err)
 		}
 		if u.RetryAfter < 0 {
 			t.Fatalf("HTTP %d: negative Retry-After %v", status, u.RetryAfter)
 		}
 	case status >= 400:
-		if !errors.As(err, &r) || r.Status != status || !errors.Is(err, ErrRefused) || errors.Is(err, ErrUnreachable) {
+		if !errors.As(err, &r) || r.Status != status || !errors.Is(err, failure.Refused) || errors.Is(err, failure.Unreachable) {
 			t.Fatalf("HTTP %d: %v (%T), want a *Refusal with the status", status, err, err)
 		}
 		if !strings.Contains(err.Error(), "HTTP "+strconv.Itoa(status)) {
 			t.Fatalf("HTTP %d: the refusal does not name the status: %v", status, err)
 		}
 	default: // a 2xx that carries no token, or does not decode
-		if !errors.Is(err, ErrUnreachable) || errors.Is(err, ErrRefused) {
-			t.Fatalf("HTTP %d: %v (%T), want ErrUnreachable", status, err, err)
+		if !errors.Is(err, failure.Unreachable) || errors.Is(err, failure.Refused) {
+			t.Fatalf("HTTP %d: %v (%T), want failure.Unreachable", status, err, err)
 		}
 	}
 }
 
 // FuzzDiagnose feeds arbitrary refusal messages, mounts and roles to
 // Diagnose. It must never panic, keep the status and Vault's messages
-// verbatim, wrap ErrRefused, and show every message in Error().
+// verbatim, wrap failure.Refused, and show every message in Error().
 func FuzzDiagnose(f *testing.F) {
 	for _, msg := range []string{
 		`error performing token check: IAM Principal "arn:aws:sts::222222222222:assumed-role/r/i-1" does not belong to the role "vault-role2"`,
@@ -155,8 +156,8 @@ func FuzzDiagnose(f *testing.F) {
 		if r.Status != status || !slices.Equal(r.Vault, vaultErrs) {
 			t.Fatalf("Diagnose changed what Vault said: %d %q", r.Status, r.Vault)
 		}
-		if !errors.Is(r, ErrRefused) {
-			t.Fatal("the refusal does not wrap ErrRefused")
+		if !errors.Is(r, failure.Refused) {
+			t.Fatal("the refusal does not wrap failure.Refused")
 		}
 		msg := r.Error()
 		if !strings.Contains(msg, strings.Join(vaultErrs, "; ")) || !strings.Contains(msg, fmt.Sprintf("HTTP %d", status)) {

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/token"
 )
@@ -172,7 +173,7 @@ func (l *Loop) renew(ctx context.Context, st State) (State, error) {
 		// seconds, rounded up, so the real end may be up to 1 s earlier.
 		st.Expires = st.Expires.Add(-time.Second)
 	}
-	st.LastErr, st.LastAction, st.RetryAfter, st.Backoff = ErrNone, ActRenew, 0, 0
+	st.LastErr, st.LastAction, st.RetryAfter, st.Backoff = failure.None, ActRenew, 0, 0
 	// A successful answer's warnings are server text too; error answers
 	// are redacted as they arrive (login.NewVaultClient).
 	warnings := make([]string, len(secret.Warnings))
@@ -199,7 +200,7 @@ func (l *Loop) failed(ctx context.Context, st State, a Action, err error) State 
 		msg = "renewal failed"
 	}
 	if ctx.Err() == nil {
-		l.Log.Warn(msg, zap.String(fieldKind, kind.String()),
+		l.Log.Warn(msg, zap.String(fieldKind, kind.Label()),
 			zap.Duration(fieldRetryAfter, retryAfter), zap.Error(err))
 	}
 	return st

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/vault/api"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/token"
 )
@@ -60,7 +61,7 @@ func (f *fakeVault) refuse(op string, now time.Time) error {
 	var err error
 	switch {
 	case f.down:
-		err = fmt.Errorf("%w: dial tcp 127.0.0.1:8200: connect: connection refused", login.ErrUnreachable)
+		err = fmt.Errorf("%w: dial tcp 127.0.0.1:8200: connect: connection refused", failure.Unreachable)
 	case f.limited > 0:
 		f.limited--
 		err = &login.Unavailable{Status: 429, Errors: []string{"rate limit quota exceeded"}, RetryAfter: f.retryAfter}
@@ -83,7 +84,7 @@ func (f *fakeVault) Login(ctx context.Context) (*api.Secret, error) {
 	if f.blockLogin {
 		f.mu.Unlock()
 		<-ctx.Done()
-		return nil, fmt.Errorf("%w: %w", login.ErrUnreachable, ctx.Err())
+		return nil, fmt.Errorf("%w: %w", failure.Unreachable, ctx.Err())
 	}
 	defer f.mu.Unlock()
 	now := time.Now()

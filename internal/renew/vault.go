@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 )
 
@@ -37,6 +38,8 @@ type RenewRefused struct {
 	Status int
 	Errors []string // Vault's error messages, verbatim
 }
+
+func (r *RenewRefused) Unwrap() error { return failure.RenewRefused }
 
 func (r *RenewRefused) Error() string {
 	return fmt.Sprintf("vault refused the token renewal (HTTP %d): %s", r.Status, strings.Join(r.Errors, "; "))
@@ -74,10 +77,10 @@ func (v *vaultTokens) RenewSelf(ctx context.Context, token string) (*api.Secret,
 	defer resp.Body.Close()
 	secret, err := api.ParseSecret(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: decode vault's renewal answer: %w", login.ErrUnreachable, err)
+		return nil, fmt.Errorf("%w: decode vault's renewal answer: %w", failure.Unreachable, err)
 	}
 	if secret == nil || secret.Auth == nil {
-		return nil, fmt.Errorf("%w: vault answered renew-self without auth data", login.ErrUnreachable)
+		return nil, fmt.Errorf("%w: vault answered renew-self without auth data", failure.Unreachable)
 	}
 	return secret, nil
 }
@@ -97,7 +100,7 @@ func (v *vaultTokens) RevokeSelf(ctx context.Context, token string) error {
 
 // put sends an empty JSON body as token through the raw call, so the
 // Retry-After of a 429/503 is not lost, and classifies failures: a
-// *login.Unavailable (5xx, 429), an error wrapping login.ErrUnreachable (no
+// *login.Unavailable (5xx, 429), an error wrapping failure.Unreachable (no
 // answer) or a *RenewRefused (any other answer).
 func (v *vaultTokens) put(ctx context.Context, token, path string) (*api.Response, error) {
 	v.mu.Lock()
@@ -112,7 +115,7 @@ func (v *vaultTokens) put(ctx context.Context, token, path string) (*api.Respons
 	}
 	var re *api.ResponseError
 	if !errors.As(err, &re) {
-		return nil, fmt.Errorf("%w: %s at %s: %w", login.ErrUnreachable, path, v.c.Address(), err)
+		return nil, fmt.Errorf("%w: %s at %s: %w", failure.Unreachable, path, v.c.Address(), err)
 	}
 	if re.StatusCode == http.StatusTooManyRequests || re.StatusCode >= 500 && !isRoleGone(re.Errors) {
 		u := &login.Unavailable{Status: re.StatusCode, Errors: re.Errors}
@@ -134,28 +137,14 @@ func isRoleGone(errs []string) bool {
 	return false
 }
 
-// Classify sorts an error from Login, RenewSelf or RevokeSelf for the
-// policy, and returns the Retry-After Vault asked for (0 when none).
-// Unknown errors count as transient: retrying with backoff is safe, and a
+// Classify is the kind of failure err carries (failure.Of) and the
+// Retry-After Vault asked for (0 when none). An error without a kind is
+// failure.Runtime, which the policy retries with backoff like an outage: a
 // renewal that keeps failing becomes a login before the token expires.
-func Classify(err error) (ErrKind, time.Duration) {
-	if err == nil {
-		return ErrNone, 0
-	}
-	var rr *RenewRefused
-	if errors.As(err, &rr) {
-		return ErrRenewRefused, 0
-	}
+func Classify(err error) (failure.Kind, time.Duration) {
 	var u *login.Unavailable
 	if errors.As(err, &u) {
-		return ErrTransient, u.RetryAfter
+		return failure.Of(err), u.RetryAfter
 	}
-	switch {
-	case errors.Is(err, login.ErrRefused):
-		return ErrLoginRefused, 0
-	case errors.Is(err, login.ErrCredentials):
-		return ErrCredentials, 0
-	}
-	// login.ErrUnreachable, context errors and anything else.
-	return ErrTransient, 0
+	return failure.Of(err), 0
 }
