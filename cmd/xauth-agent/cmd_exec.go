@@ -20,10 +20,10 @@ import (
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
-	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
 	"github.com/xauth-agent/xauth-agent/internal/token"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // exitCannotRun is exec's exit code when CMD cannot be started (as in a shell).
@@ -199,7 +199,7 @@ func isHelp(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
 
 // loginOnce logs in once and writes every sink (exec --once).
 func loginOnce(ctx context.Context, cfg *config.Config, sinks []sink.Sink, stderr io.Writer, log *zap.Logger) (token.Token, int) {
-	vc, err := login.NewVaultClient(cfg.Vault)
+	vc, err := vault.NewClient(cfg.Vault)
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent exec:", err)
 		return token.Token{}, failure.ExitUsage

@@ -17,10 +17,10 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/daemon"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
-	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
 	"github.com/xauth-agent/xauth-agent/internal/token"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // exitGrace bounds what shutdown may spend on revoke_on_exit.
@@ -38,7 +38,7 @@ type session struct {
 }
 
 func startSession(ctx context.Context, cfg *config.Config, fan *sink.Fanout, obs renew.Observer, log *zap.Logger) (*session, error) {
-	vc, err := login.NewVaultClient(cfg.Vault)
+	vc, err := vault.NewClient(cfg.Vault)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
 	"github.com/xauth-agent/xauth-agent/internal/token"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // runOnce logs in once and writes every sink (or stdout when there is
@@ -35,7 +36,7 @@ func runOnce(ctx context.Context, cfg *config.Config, output string, stdout, std
 			return failure.ExitSink
 		}
 	}
-	vc, err := login.NewVaultClient(cfg.Vault)
+	vc, err := vault.NewClient(cfg.Vault)
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent:", err)
 		return failure.ExitUsage
@@ -80,7 +81,7 @@ func authenticator(ctx context.Context, cfg *config.Config, vc *api.Client, log 
 		if err != nil {
 			return nil, err
 		}
-		return login.NewEC2(vc, md, cfg.Auth, time.Now, log.Named("login")), nil
+		return login.NewEC2(vc, md, cfg.Auth, log.Named("login")), nil
 	}
 	creds, err := login.AWSCredentials(ctx, cfg.Auth.IMDSv2Only)
 	if err != nil {

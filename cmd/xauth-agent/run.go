@@ -13,7 +13,7 @@ import (
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
-	"github.com/xauth-agent/xauth-agent/internal/login"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // version is set by the linker (-X main.version=...).
@@ -143,7 +143,7 @@ func loadConfig(o *options) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := login.NewVaultClient(cfg.Vault); err != nil {
+	if _, err := vault.NewClient(cfg.Vault); err != nil {
 		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
 	return cfg, nil

@@ -240,7 +240,7 @@ func fleetRows(label string, o fleetOutcome) []row {
 	}
 }
 
-// fleetVaultClient is the client login.NewVaultClient builds (no retries
+// fleetVaultClient is the client vault.NewClient builds (no retries
 // of its own, 30 s timeout, no token), with a connection pool big enough
 // for n agents sharing it.
 func fleetVaultClient(addr string, n int) (*api.Client, error) {

@@ -22,7 +22,7 @@ import (
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
-	"github.com/xauth-agent/xauth-agent/internal/login"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // Status is a step's outcome.
@@ -204,7 +204,7 @@ type diagnosis struct {
 	caller        *callerIdentity
 	principal     Principal
 	fullARN       string
-	loginRefusal  *login.Refusal
+	loginRefusal  *vault.Error
 	loginAccepted bool
 
 	// Vault side.

@@ -20,6 +20,7 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/login"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // maxClockSkew is how far this clock may be from Vault's before diagnose
@@ -28,7 +29,7 @@ const maxClockSkew = 5 * time.Minute
 
 func (d *diagnosis) checkVault(ctx context.Context) Result {
 	v := d.cfg.Vault
-	c, err := login.NewVaultClient(v)
+	c, err := vault.NewClient(v)
 	if err != nil {
 		return failed(failure.Config, err.Error(), "fix the vault block's TLS settings (ca_cert, ca_path, client_cert, client_key)")
 	}
@@ -166,7 +167,7 @@ func (d *diagnosis) operator() *api.Client {
 	if d.o.OperatorToken == "" {
 		return nil
 	}
-	c, err := login.NewVaultClient(d.cfg.Vault)
+	c, err := vault.NewClient(d.cfg.Vault)
 	if err != nil {
 		return nil
 	}
@@ -251,14 +252,14 @@ func (d *diagnosis) checkLogin(ctx context.Context) Result {
 	defer cancel()
 	secret, err := login.New(d.vault, d.provider, d.cfg.Auth, d.now, d.log).Login(loginCtx)
 	if err != nil {
-		var ref *login.Refusal
-		if errors.As(err, &ref) {
+		var ref *vault.Error
+		if errors.As(err, &ref) && ref.Kind.Retry() == failure.LoginSlowly {
 			d.loginRefusal = ref
 			cause, fix := ref.Cause, ref.Fix
 			if cause == "" {
-				cause, fix = d.upstreamCause(strings.Join(ref.Vault, "; "))
+				cause, fix = d.upstreamCause(strings.Join(ref.Errors, "; "))
 			}
-			saw := fmt.Sprintf("Vault refused the login (HTTP %d): %s", ref.Status, strings.Join(ref.Vault, "; "))
+			saw := fmt.Sprintf("Vault refused the login (HTTP %d): %s", ref.Status, strings.Join(ref.Errors, "; "))
 			if cause != "" {
 				saw += "\ncause: " + cause
 			}
@@ -287,7 +288,7 @@ func (d *diagnosis) checkLogin(ctx context.Context) Result {
 	// by-product of the check.
 	revokeCtx, cancelRevoke := context.WithTimeout(context.WithoutCancel(ctx), d.o.Timeout)
 	defer cancelRevoke()
-	rc, err := login.NewVaultClient(d.cfg.Vault)
+	rc, err := vault.NewClient(d.cfg.Vault)
 	if err == nil {
 		rc.SetToken(a.ClientToken)
 		err = rc.Auth().Token().RevokeSelfWithContext(revokeCtx, "")
@@ -442,7 +443,7 @@ func (d *diagnosis) callerForBinding() (Caller, bool) {
 		return Caller{UniqueID: uniqueID(d.caller.UserID), Canonical: d.principal.Canonical(), FullARN: d.fullARN}, true
 	}
 	if d.loginRefusal != nil {
-		if m := reCallerInRefusal.FindStringSubmatch(strings.Join(d.loginRefusal.Vault, " ")); m != nil {
+		if m := reCallerInRefusal.FindStringSubmatch(strings.Join(d.loginRefusal.Errors, " ")); m != nil {
 			if p, err := ParsePrincipal(m[1]); err == nil {
 				return Caller{Canonical: p.Canonical()}, true
 			}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // Log field names of the ec2 login.
@@ -73,25 +74,22 @@ type EC2Client struct {
 	vault *api.Client
 	md    *imds.Client
 	auth  config.Auth
-	now   func() time.Time
 	log   *zap.Logger
 
 	warnPerm sync.Once
 }
 
 // NewEC2 returns an ec2 login client. auth.Signature and auth.NonceFile
-// must be set (config.Load does). now may be nil (time.Now).
-func NewEC2(vault *api.Client, md *imds.Client, auth config.Auth, now func() time.Time, log *zap.Logger) *EC2Client {
-	if now == nil {
-		now = time.Now
-	}
-	return &EC2Client{vault: vault, md: md, auth: auth, now: now, log: log}
+// must be set (config.Load does).
+func NewEC2(vault *api.Client, md *imds.Client, auth config.Auth, log *zap.Logger) *EC2Client {
+	return &EC2Client{vault: vault, md: md, auth: auth, log: log}
 }
 
 // Login fetches the signed document, makes sure a nonce is on disk, then
-// logs in with both. The error wraps failure.Credentials (IMDS), failure.Unreachable
-// or failure.Refused (a *Refusal; failure.NonceMismatch when Vault holds another
-// nonce for this instance).
+// logs in with both. The error is of the kind failure.Credentials (IMDS),
+// failure.Unreachable or failure.Refused (a *vault.Error with DiagnoseEC2's
+// reading; failure.NonceMismatch when Vault holds another nonce for this
+// instance).
 func (c *EC2Client) Login(ctx context.Context) (*api.Secret, error) {
 	doc, data, err := c.document(ctx)
 	if err != nil {
@@ -117,11 +115,10 @@ func (c *EC2Client) Login(ctx context.Context) (*api.Secret, error) {
 		data["role"] = c.auth.Role
 	}
 
-	path := loginPath(c.auth.Mount)
 	c.log.Debug("logging in", zap.String(fieldMount, c.auth.Mount), zap.String(fieldRole, c.auth.Role),
 		zap.String(fieldSignature, c.auth.Signature), zap.String(fieldInstance, doc.InstanceID),
 		zap.String(fieldAccount, doc.AccountID), zap.String(fieldDocRegion, doc.Region))
-	secret, err := postLogin(ctx, c.vault, path, data, c.now, func(status int, errs []string) *Refusal {
+	secret, err := postLogin(ctx, c.vault, c.auth.Mount, data, func(status int, errs []string) *vault.Error {
 		return DiagnoseEC2(status, errs, EC2Attempt{Mount: c.auth.Mount, Role: c.auth.Role, Signature: c.auth.Signature, NonceFile: c.auth.NonceFile, Doc: doc})
 	})
 	if err != nil {

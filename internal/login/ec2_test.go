@@ -19,6 +19,7 @@ import (
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 const testDoc = `{"accountId":"222222222222","instanceId":"i-0ec2000000000001","imageId":"ami-0123456789abcdef0","region":"eu-west-1","pendingTime":"2026-01-02T03:04:05Z"}`
@@ -108,14 +109,14 @@ func vaultError(status int, msg string) func(http.ResponseWriter, map[string]any
 
 func ec2Client(t *testing.T, vaultURL string, md *imds.Client, auth config.Auth) *EC2Client {
 	t.Helper()
-	vc, err := NewVaultClient(config.Vault{Address: vaultURL})
+	vc, err := vault.NewClient(config.Vault{Address: vaultURL})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if auth.Mount == "" {
 		auth.Mount = "aws"
 	}
-	return NewEC2(vc, md, auth, nil, zap.NewNop())
+	return NewEC2(vc, md, auth, zap.NewNop())
 }
 
 func TestEC2LoginPayload(t *testing.T) {
@@ -252,14 +253,14 @@ func TestEC2SignatureRefusedWith500(t *testing.T) {
 	_, url := startVault(t, vaultError(500, "failed to verify the signature: crypto/rsa: verification error"))
 	c := ec2Client(t, url, fakeIMDS(t, imdsBodies), config.Auth{Signature: config.SignaturePKCS7, NonceFile: filepath.Join(t.TempDir(), "nonce")})
 	_, err := c.Login(context.Background())
-	var r *Refusal
-	if !errors.As(err, &r) || !strings.Contains(r.Fix, `signature = "rsa2048"`) {
+	var r *vault.Error
+	if !errors.As(err, &r) || r.Kind != failure.Refused || !strings.Contains(r.Fix, `signature = "rsa2048"`) {
 		t.Fatalf("error %v, want a refusal advising rsa2048", err)
 	}
 	_, url = startVault(t, vaultError(503, "Vault is sealed"))
 	c = ec2Client(t, url, fakeIMDS(t, imdsBodies), config.Auth{Signature: config.SignaturePKCS7, NonceFile: filepath.Join(t.TempDir(), "nonce")})
-	if _, err := c.Login(context.Background()); !errors.As(err, new(*Unavailable)) {
-		t.Fatalf("sealed: %v, want *Unavailable", err)
+	if _, err := c.Login(context.Background()); failure.Of(err) != failure.Unreachable || !errors.As(err, new(*vault.Error)) {
+		t.Fatalf("sealed: %v, want an unavailable Vault", err)
 	}
 }
 

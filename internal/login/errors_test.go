@@ -4,7 +4,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
@@ -58,21 +57,6 @@ func TestDeriveRoleARN(t *testing.T) {
 	} {
 		if got := DeriveRoleARN(in); got != want {
 			t.Errorf("DeriveRoleARN(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Duration{
-		"":                              0,
-		"30":                            30 * time.Second,
-		"junk":                          0,
-		"Wed, 25 Nov 2026 12:01:00 GMT": time.Minute,
-		"Wed, 25 Nov 2026 11:00:00 GMT": 0,
-	} {
-		if got := ParseRetryAfter(in, now); got != want {
-			t.Errorf("ParseRetryAfter(%q) = %v, want %v", in, got, want)
 		}
 	}
 }

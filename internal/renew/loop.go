@@ -10,8 +10,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/failure"
-	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/token"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // Log field names.
@@ -175,10 +175,10 @@ func (l *Loop) renew(ctx context.Context, st State) (State, error) {
 	}
 	st.LastErr, st.LastAction, st.RetryAfter, st.Backoff = failure.None, ActRenew, 0, 0
 	// A successful answer's warnings are server text too; error answers
-	// are redacted as they arrive (login.NewVaultClient).
+	// are redacted as they arrive (vault.NewClient).
 	warnings := make([]string, len(secret.Warnings))
 	for i, w := range secret.Warnings {
-		warnings[i] = login.Redact(w, tok.Token)
+		warnings[i] = vault.Redact(w, tok.Token)
 	}
 	l.Log.Info("token renewed", zap.String(fieldAccessor, tok.Accessor), zap.Duration(fieldTTL, tok.LeaseDuration),
 		zap.Time(fieldExpires, tok.ExpiresAt), zap.Strings(fieldWarnings, warnings))

@@ -12,8 +12,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/xauth-agent/xauth-agent/internal/failure"
-	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/token"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // fakeVault models what the loop sees of Vault: logins issue tokens with
@@ -64,9 +64,9 @@ func (f *fakeVault) refuse(op string, now time.Time) error {
 		err = fmt.Errorf("%w: dial tcp 127.0.0.1:8200: connect: connection refused", failure.Unreachable)
 	case f.limited > 0:
 		f.limited--
-		err = &login.Unavailable{Status: 429, Errors: []string{"rate limit quota exceeded"}, RetryAfter: f.retryAfter}
+		err = &vault.Error{Kind: failure.Unreachable, Status: 429, Errors: []string{"rate limit quota exceeded"}, RetryAfter: f.retryAfter}
 	case op == "login" && f.refuseLogin:
-		err = &login.Refusal{Status: 400, Vault: []string{`IAM Principal "arn:aws:sts::1:assumed-role/app/i-1" does not belong to the role "app"`}}
+		err = &vault.Error{Op: "login", Kind: failure.Refused, Status: 400, Errors: []string{`IAM Principal "arn:aws:sts::1:assumed-role/app/i-1" does not belong to the role "app"`}}
 	}
 	f.calls = append(f.calls, fakeCall{now, op, err})
 	return err
@@ -107,7 +107,7 @@ func (f *fakeVault) RenewSelf(_ context.Context, token string) (*api.Secret, err
 	}
 	t := f.tokens[token]
 	if t == nil || t.revoked || !now.Before(t.expires) {
-		err := &RenewRefused{Status: 403, Errors: []string{"permission denied"}}
+		err := &vault.Error{Op: "token renewal", Kind: failure.RenewRefused, Status: 403, Errors: []string{"permission denied"}}
 		f.calls[len(f.calls)-1].err = err
 		return nil, err
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/xauth-agent/xauth-agent/internal/failure"
-	"github.com/xauth-agent/xauth-agent/internal/login"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 	"github.com/xauth-agent/xauth-agent/internal/vaulttest"
 )
 
@@ -41,25 +41,22 @@ func FuzzRenewSelfResponse(f *testing.F) {
 
 		secret, err := tokens.RenewSelf(context.Background(), "hvs.tok")
 		kind, ra := Classify(err)
-		var (
-			u  *login.Unavailable
-			rr *RenewRefused
-		)
+		var e *vault.Error
 		switch {
 		case err == nil:
 			if status >= 300 || secret == nil || secret.Auth == nil || kind != failure.None {
 				t.Fatalf("HTTP %d: success %+v, class %v", status, secret, kind)
 			}
-		case status == http.StatusTooManyRequests || status >= 500 && !errors.As(err, &rr):
-			if !errors.As(err, &u) || u.Status != status || kind != failure.Unreachable || ra != u.RetryAfter || ra < 0 {
+		case status == http.StatusTooManyRequests || status >= 500 && kind != failure.RenewRefused:
+			if !errors.As(err, &e) || e.Status != status || kind != failure.Unreachable || ra != e.RetryAfter || ra < 0 {
 				t.Fatalf("HTTP %d: %v (%T) classed %v, retry after %v; want transient with Vault's Retry-After", status, err, err, kind, ra)
 			}
 		case status >= 500:
-			if rr.Status != status || !isRoleGone(rr.Errors) || kind != failure.RenewRefused {
+			if !errors.As(err, &e) || e.Status != status || !isRoleGone(e.Errors) {
 				t.Fatalf("HTTP %d: %v classed %v; only a gone role refuses with a 5xx", status, err, kind)
 			}
 		case status >= 400:
-			if !errors.As(err, &rr) || rr.Status != status || kind != failure.RenewRefused || ra != 0 {
+			if !errors.As(err, &e) || e.Status != status || kind != failure.RenewRefused || ra != 0 {
 				t.Fatalf("HTTP %d: %v (%T) classed %v; want a refused renewal", status, err, err, kind)
 			}
 		default:
@@ -93,7 +90,7 @@ func FuzzClassify(f *testing.F) {
 		err      error
 		kind     failure.Kind // failure.None: no kind in it
 		ra       time.Duration
-		hasRA    bool // it holds a Vault answer with a Retry-After
+		hasRA    bool // it holds a Vault answer (a *vault.Error), whose Retry-After is ra
 		deadline bool
 	}
 	// then is a chain whose unwrapping meets a's parts before b's.
@@ -113,12 +110,12 @@ func FuzzClassify(f *testing.F) {
 		leaf := func(op, arg byte) chain {
 			switch op % 8 {
 			case 0:
-				return chain{err: &RenewRefused{Status: 400 + int(arg)%100, Errors: []string{"permission denied"}}, kind: failure.RenewRefused}
+				return chain{err: &vault.Error{Op: "token renewal", Kind: failure.RenewRefused, Status: 400 + int(arg)%100, Errors: []string{"permission denied"}}, kind: failure.RenewRefused, hasRA: true}
 			case 1:
 				ra := time.Duration(arg) * time.Second
-				return chain{err: &login.Unavailable{Status: 500 + int(arg)%100, RetryAfter: ra}, kind: failure.Unreachable, ra: ra, hasRA: true}
+				return chain{err: &vault.Error{Kind: failure.Unreachable, Status: 500 + int(arg)%100, RetryAfter: ra}, kind: failure.Unreachable, ra: ra, hasRA: true}
 			case 2:
-				return chain{err: &login.Refusal{Status: 400 + int(arg)%100, Vault: []string{"entry for role x not found"}}, kind: failure.Refused}
+				return chain{err: &vault.Error{Op: "login", Kind: failure.Refused, Status: 400 + int(arg)%100, Errors: []string{"entry for role x not found"}}, kind: failure.Refused, hasRA: true}
 			case 3:
 				return chain{err: fmt.Errorf("%w: imds: timeout", failure.Credentials), kind: failure.Credentials}
 			case 4:
