@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -14,30 +14,30 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
-func TestSplitDiagnoseFlags(t *testing.T) {
+func TestDiagnoseArgs(t *testing.T) {
 	tests := []struct {
 		name     string
 		args     []string
 		want     diagnoseOptions
-		wantRest []string
+		wantRole string
 		err      string
 	}{
 		{name: "defaults", args: nil, want: diagnoseOptions{output: "text"}},
 		{
-			name:     "own flags in every spelling, the rest in order",
+			name:     "own flags in every spelling, among the agent's",
 			args:     []string{"--role", "vault-role", "-output=json", "--aws-sts-endpoint", "http://127.0.0.1:1", "--imds-v2-only", "--aws-iam-endpoint=http://127.0.0.1:2", "--mount=aws"},
 			want:     diagnoseOptions{output: "json", stsEndpoint: "http://127.0.0.1:1", iamEndpoint: "http://127.0.0.1:2"},
-			wantRest: []string{"--role", "vault-role", "--imds-v2-only", "--mount=aws"},
+			wantRole: "vault-role",
 		},
-		{name: "help", args: []string{"--config", "x.hcl", "-h"}, want: diagnoseOptions{output: "text", help: true}, wantRest: []string{"--config", "x.hcl"}},
-		{name: "nothing taken after --", args: []string{"--", "--output", "json"}, want: diagnoseOptions{output: "text"}, wantRest: []string{"--", "--output", "json"}},
+		{name: "help", args: []string{"--config", "x.hcl", "-h"}, err: "exit status 0"},
+		{name: "nothing taken after --", args: []string{"--", "--output", "json"}, err: `unexpected argument "--output"`},
 		{name: "bad output", args: []string{"--output", "token"}, err: `--output "token": use text or json`},
-		{name: "missing value", args: []string{"--aws-sts-endpoint"}, err: "flag needs an argument: --aws-sts-endpoint"},
+		{name: "missing value", args: []string{"--aws-sts-endpoint"}, err: "flag needs an argument: -aws-sts-endpoint"},
 		{name: "endpoint not a URL", args: []string{"--aws-iam-endpoint", "iam.local"}, err: `--aws-iam-endpoint "iam.local"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, rest, err := splitDiagnoseFlags(tt.args)
+			got, o, err := diagnoseArgs(tt.args, streams{nil, io.Discard, io.Discard})
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want %q", err, tt.err)
@@ -47,8 +47,12 @@ func TestSplitDiagnoseFlags(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tt.want || !slices.Equal(rest, tt.wantRest) {
-				t.Errorf("got %+v rest %q, want %+v rest %q", got, rest, tt.want, tt.wantRest)
+			role := ""
+			if o.overrides.Role != nil {
+				role = *o.overrides.Role
+			}
+			if got != tt.want || role != tt.wantRole {
+				t.Errorf("got %+v role %q, want %+v role %q", got, role, tt.want, tt.wantRole)
 			}
 		})
 	}
@@ -63,7 +67,7 @@ func runDiagnoseCLI(t *testing.T, env map[string]string, args ...string) (int, s
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
 	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1")
 	var stdout, stderr bytes.Buffer
-	code := runDiagnose(context.Background(), args, &stdout, &stderr)
+	code := run(context.Background(), append([]string{"diagnose"}, args...), &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -10,7 +11,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -23,7 +23,6 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
 	"github.com/xauth-agent/xauth-agent/internal/token"
-	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // exitCannotRun is exec's exit code when CMD cannot be started (as in a shell).
@@ -65,81 +64,52 @@ var execSignals = map[string]syscall.Signal{
 	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2,
 }
 
-// splitExecArgs takes exec's own flags out of the arguments before "--";
-// the rest are the agent's flags (parseFlags). argv is CMD and its arguments.
-func splitExecArgs(args []string) (eo execOptions, agentArgs, argv []string, err error) {
-	eo.signal = syscall.SIGHUP
-	i := slices.Index(args, "--")
-	if i < 0 || i == len(args)-1 {
-		return eo, nil, nil, errors.New("no command: use xauth-agent exec [flags] -- CMD [ARGS...]")
+// execArgs parses exec's command line: the agent's flags (agentFlags) and
+// exec's own, then "--" and CMD with its arguments (argv).
+func execArgs(args []string, s streams) (eo execOptions, o *options, argv []string, err error) {
+	fs := flag.NewFlagSet("xauth-agent exec", flag.ContinueOnError)
+	o = agentFlags(fs)
+	sig := fs.String("signal", "HUP", "")
+	splay := fs.String("splay", "0s", "")
+	fs.BoolVar(&eo.restart, "restart", false, "")
+	operands, argv, err := parse(fs, args, s.stderr, helpText(execUsage))
+	if err == nil && len(operands) > 0 {
+		err = noOperands(operands, nil)
 	}
-	pre, argv := args[:i], args[i+1:]
+	if err == nil {
+		err = o.finish(fs, s)
+	}
+	if err != nil {
+		return eo, nil, nil, err
+	}
+	if len(argv) == 0 {
+		return eo, nil, nil, usageError(errors.New("no command: use xauth-agent exec [flags] -- CMD [ARGS...]"))
+	}
 	var sigSet bool
-	for j := 0; j < len(pre); j++ {
-		a := pre[j]
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "-") || name != "signal" && name != "splay" && name != "restart" {
-			agentArgs = append(agentArgs, a)
-			continue
-		}
-		if !hasVal && name != "restart" {
-			if j+1 >= len(pre) {
-				return eo, nil, nil, fmt.Errorf("flag needs an argument: --%s", name)
-			}
-			j++
-			val = pre[j]
-		}
-		switch name {
-		case "signal":
-			sigSet = true
-			s, ok := execSignals[strings.TrimPrefix(strings.ToUpper(val), "SIG")]
-			if !ok {
-				return eo, nil, nil, fmt.Errorf("--signal %q: use HUP, INT, QUIT, TERM, USR1 or USR2", val)
-			}
-			eo.signal = s
-		case "splay":
-			if eo.splay, err = time.ParseDuration(val); err != nil || eo.splay < 0 {
-				return eo, nil, nil, fmt.Errorf("--splay %q: want a duration such as 5s", val)
-			}
-		case "restart":
-			eo.restart = true
-			if hasVal {
-				if eo.restart, err = strconv.ParseBool(val); err != nil {
-					return eo, nil, nil, fmt.Errorf("--restart=%q: want true or false", val)
-				}
-			}
-		}
+	fs.Visit(func(f *flag.Flag) { sigSet = sigSet || f.Name == "signal" })
+	var ok bool
+	if eo.signal, ok = execSignals[strings.TrimPrefix(strings.ToUpper(*sig), "SIG")]; !ok {
+		err = fmt.Errorf("--signal %q: use HUP, INT, QUIT, TERM, USR1 or USR2", *sig)
+	} else if eo.splay, err = time.ParseDuration(*splay); err != nil || eo.splay < 0 {
+		err = fmt.Errorf("--splay %q: want a duration such as 5s", *splay)
+	} else if sigSet && eo.restart {
+		err = errors.New("--signal and --restart exclude each other")
 	}
-	if sigSet && eo.restart {
-		return eo, nil, nil, errors.New("--signal and --restart exclude each other")
+	if err != nil {
+		return eo, nil, nil, usageError(err)
 	}
-	return eo, agentArgs, argv, nil
+	return eo, o, argv, nil
 }
 
 // runExec is "xauth-agent exec".
-func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	pre := args
-	if i := slices.Index(args, "--"); i >= 0 {
-		pre = args[:i]
-	}
-	if slices.ContainsFunc(pre, isHelp) {
-		fmt.Fprint(stderr, execUsage)
-		return failure.ExitOK
-	}
-	eo, agentArgs, argv, err := splitExecArgs(args)
+func runExec(ctx context.Context, args []string, s streams) error {
+	eo, o, argv, err := execArgs(args, s)
 	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent exec:", err)
-		return failure.ExitUsage
-	}
-	o, err := parseFlags(agentArgs, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent exec:", err)
-		return failure.ExitUsage
+		return err
 	}
 	cfg, log, _, err := loadAgent(o)
 	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent exec:", err)
-		return failure.ExitUsage
+		return err
 	}
 	defer func() { _ = log.Sync() }()
 	if cfg.Socket != nil {
@@ -153,15 +123,15 @@ func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer signal.Stop(sigs)
 
 	sup := &supervisor{argv: argv, opts: eo, vault: cfg.Vault, environ: os.Environ(), grace: restartGrace,
-		stdout: stdout, stderr: stderr, log: log.Named("exec")}
-	sinks, code := checkedSinks(cfg, nil, log, stderr)
-	if code != failure.ExitOK {
-		return code
+		stdout: s.stdout, stderr: s.stderr, log: log.Named("exec")}
+	sinks, err := checkedSinks(cfg, nil, log)
+	if err != nil {
+		return err
 	}
 	if o.once {
-		tok, code := loginOnce(ctx, cfg, sinks, stderr, log)
-		if code != failure.ExitOK {
-			return code
+		tok, err := loginOnce(ctx, cfg, sinks, log)
+		if err != nil {
+			return err
 		}
 		return sup.run(ctx, tok, nil, sigs, nil)
 	}
@@ -176,7 +146,7 @@ func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	feed := newTokenFeed()
 	sess, err := startSession(life, cfg, fan, feed, log)
 	if err != nil {
-		return fail(stderr, err)
+		return err
 	}
 	defer sess.stop()
 	select {
@@ -186,41 +156,12 @@ func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// No token yet and Vault refused the login: there is nothing to
 		// start CMD with, and a configuration problem rarely heals by
 		// waiting. Exit like --once so the supervisor shows the cause.
-		return fail(stderr, err)
+		return err
 	case <-ctx.Done():
-		return failure.ExitOK
+		return nil
 	case err := <-sess.done:
-		fmt.Fprintln(stderr, "xauth-agent exec: lifecycle stopped:", err)
-		return failure.ExitRuntime
+		return failure.Mark(failure.Runtime, fmt.Errorf("lifecycle stopped: %w", err))
 	}
-}
-
-func isHelp(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
-
-// loginOnce logs in once and writes every sink (exec --once).
-func loginOnce(ctx context.Context, cfg *config.Config, sinks []sink.Sink, stderr io.Writer, log *zap.Logger) (token.Token, int) {
-	vc, err := vault.NewClient(cfg.Vault)
-	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent exec:", err)
-		return token.Token{}, failure.ExitUsage
-	}
-	auth, err := authenticator(ctx, cfg, vc, log)
-	if err != nil {
-		return token.Token{}, fail(stderr, err)
-	}
-	issued := time.Now()
-	secret, err := auth.Login(ctx)
-	if err != nil {
-		return token.Token{}, fail(stderr, err)
-	}
-	tok := token.Of(secret, issued)
-	for _, s := range sinks {
-		if err := s.Write(ctx, tok); err != nil {
-			fmt.Fprintln(stderr, "xauth-agent exec:", err)
-			return token.Token{}, failure.ExitSink
-		}
-	}
-	return tok, failure.ExitOK
 }
 
 // tokenFeed is the lifecycle observer that hands each new token to the
@@ -299,14 +240,13 @@ func (s *supervisor) start(tok token.Token) (*exec.Cmd, <-chan *os.ProcessState,
 	return cmd, done, nil
 }
 
-// run starts the child with tok and supervises it until it exits; it
-// returns the exit code exec exits with. tokens (new tokens) and
-// lifecycle (the renew loop's end) are nil with --once.
-func (s *supervisor) run(ctx context.Context, tok token.Token, tokens <-chan token.Token, sigs <-chan os.Signal, lifecycle <-chan error) int {
+// run starts the child with tok and supervises it until it exits; its
+// error carries the exit code exec exits with (exitCode). tokens (new
+// tokens) and lifecycle (the renew loop's end) are nil with --once.
+func (s *supervisor) run(ctx context.Context, tok token.Token, tokens <-chan token.Token, sigs <-chan os.Signal, lifecycle <-chan error) error {
 	cmd, done, err := s.start(tok)
 	if err != nil {
-		fmt.Fprintln(s.stderr, "xauth-agent exec:", err)
-		return exitCannotRun
+		return exitError{exitCannotRun, err}
 	}
 	var (
 		due        <-chan time.Time // the splay before acting on a new token
@@ -366,12 +306,11 @@ func (s *supervisor) run(ctx context.Context, tok token.Token, tokens <-chan tok
 			if !restarting || stopping {
 				code := childExitCode(ps)
 				s.log.Info("child exited", zap.Int("code", code))
-				return code
+				return exitError{code: code}
 			}
 			restarting = false
 			if cmd, done, err = s.start(tok); err != nil {
-				fmt.Fprintln(s.stderr, "xauth-agent exec:", err)
-				return exitCannotRun
+				return exitError{exitCannotRun, err}
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -66,39 +67,45 @@ func execHelper(mode, out string) int {
 	return 1
 }
 
-func TestSplitExecArgs(t *testing.T) {
+func TestExecArgs(t *testing.T) {
 	tests := []struct {
-		name      string
-		args      []string
-		want      execOptions
-		wantAgent []string
-		wantArgv  []string
-		wantErr   string
+		name     string
+		args     []string
+		want     execOptions
+		wantRole string
+		wantOnce bool
+		wantArgv []string
+		wantErr  string
 	}{
-		{"defaults", []string{"--role", "r", "--", "app", "-x"}, execOptions{signal: syscall.SIGHUP}, []string{"--role", "r"}, []string{"app", "-x"}, ""},
+		{"defaults", []string{"--role", "r", "--", "app", "-x"}, execOptions{signal: syscall.SIGHUP}, "r", false, []string{"app", "-x"}, ""},
 		{"signal and splay", []string{"--signal", "USR1", "--config", "f", "-splay=2s", "--", "app"},
-			execOptions{signal: syscall.SIGUSR1, splay: 2 * time.Second}, []string{"--config", "f"}, []string{"app"}, ""},
+			execOptions{signal: syscall.SIGUSR1, splay: 2 * time.Second}, "", false, []string{"app"}, ""},
 		{"restart and once", []string{"--restart", "--once", "--", "app", "--restart"},
-			execOptions{signal: syscall.SIGHUP, restart: true}, []string{"--once"}, []string{"app", "--restart"}, ""},
-		{"SIG prefix", []string{"--signal=sigterm", "--", "app"}, execOptions{signal: syscall.SIGTERM}, nil, []string{"app"}, ""},
-		{"no command", []string{"--role", "r"}, execOptions{}, nil, nil, "no command"},
-		{"empty command", []string{"--"}, execOptions{}, nil, nil, "no command"},
-		{"bad signal", []string{"--signal", "KILL", "--", "app"}, execOptions{}, nil, nil, `--signal "KILL"`},
-		{"bad splay", []string{"--splay", "soon", "--", "app"}, execOptions{}, nil, nil, `--splay "soon"`},
-		{"missing value", []string{"--splay", "--", "app"}, execOptions{}, nil, nil, "needs an argument: --splay"},
-		{"both", []string{"--signal", "HUP", "--restart", "--", "app"}, execOptions{}, nil, nil, "exclude each other"},
+			execOptions{signal: syscall.SIGHUP, restart: true}, "", true, []string{"app", "--restart"}, ""},
+		{"SIG prefix", []string{"--signal=sigterm", "--", "app"}, execOptions{signal: syscall.SIGTERM}, "", false, []string{"app"}, ""},
+		{"no command", []string{"--role", "r"}, execOptions{}, "", false, nil, "no command"},
+		{"empty command", []string{"--"}, execOptions{}, "", false, nil, "no command"},
+		{"operand before --", []string{"--role", "r", "app", "--", "x"}, execOptions{}, "", false, nil, `unexpected argument "app"`},
+		{"bad signal", []string{"--signal", "KILL", "--", "app"}, execOptions{}, "", false, nil, `--signal "KILL"`},
+		{"bad splay", []string{"--splay", "soon", "--", "app"}, execOptions{}, "", false, nil, `--splay "soon"`},
+		{"missing value", []string{"--splay"}, execOptions{}, "", false, nil, "flag needs an argument: -splay"},
+		{"both", []string{"--signal", "HUP", "--restart", "--", "app"}, execOptions{}, "", false, nil, "exclude each other"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			eo, agent, argv, err := splitExecArgs(tt.args)
+			eo, o, argv, err := execArgs(tt.args, streams{nil, io.Discard, io.Discard})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err %v, want %q", err, tt.wantErr)
 				}
 				return
 			}
-			if err != nil || eo != tt.want || !slices.Equal(agent, tt.wantAgent) || !slices.Equal(argv, tt.wantArgv) {
-				t.Fatalf("got %+v %q %q %v", eo, agent, argv, err)
+			role := ""
+			if err == nil && o.overrides.Role != nil {
+				role = *o.overrides.Role
+			}
+			if err != nil || eo != tt.want || role != tt.wantRole || o.once != tt.wantOnce || !slices.Equal(argv, tt.wantArgv) {
+				t.Fatalf("got %+v role %q once %v %q %v", eo, role, o != nil && o.once, argv, err)
 			}
 		})
 	}
@@ -158,7 +165,7 @@ func TestSupervisorSignalsOnNewToken(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	tokens := make(chan token.Token)
 	code := make(chan int, 1)
-	go func() { code <- sup.run(ctx, token.Token{Token: "t1"}, tokens, nil, nil) }()
+	go func() { code <- exitCode(sup.run(ctx, token.Token{Token: "t1"}, tokens, nil, nil)) }()
 	waitLines(t, out, "start t1 http://vault:8200")
 	tokens <- token.Token{Token: "t2"}
 	waitLines(t, out, "hup")
@@ -174,7 +181,7 @@ func TestSupervisorRestartsOnNewToken(t *testing.T) {
 	sigs := make(chan os.Signal, 1)
 	tokens := make(chan token.Token)
 	code := make(chan int, 1)
-	go func() { code <- sup.run(context.Background(), token.Token{Token: "t1"}, tokens, sigs, nil) }()
+	go func() { code <- exitCode(sup.run(context.Background(), token.Token{Token: "t1"}, tokens, sigs, nil)) }()
 	waitLines(t, out, "start t1 http://vault:8200")
 	tokens <- token.Token{Token: "t2"}
 	waitLines(t, out, "start t2 http://vault:8200")
@@ -190,7 +197,7 @@ func TestSupervisorKillsAStubbornChildToRestartIt(t *testing.T) {
 	tokens := make(chan token.Token)
 	sigs := make(chan os.Signal, 1)
 	code := make(chan int, 1)
-	go func() { code <- sup.run(context.Background(), token.Token{Token: "t1"}, tokens, sigs, nil) }()
+	go func() { code <- exitCode(sup.run(context.Background(), token.Token{Token: "t1"}, tokens, sigs, nil)) }()
 	waitLines(t, out, "start t1 http://vault:8200")
 	tokens <- token.Token{Token: "t2"} // SIGTERM is ignored: SIGKILL after the grace
 	waitLines(t, out, "start t2 http://vault:8200")
@@ -206,13 +213,13 @@ func TestSupervisorExitCodes(t *testing.T) {
 		want int
 	}{{"exit3", 3}, {"kill", 128 + int(syscall.SIGKILL)}} {
 		sup, _ := helperSupervisor(t, tt.mode, execOptions{signal: syscall.SIGHUP})
-		if got := sup.run(context.Background(), token.Token{Token: "t"}, nil, nil, nil); got != tt.want {
+		if got := exitCode(sup.run(context.Background(), token.Token{Token: "t"}, nil, nil, nil)); got != tt.want {
 			t.Errorf("%s: exit %d, want %d", tt.mode, got, tt.want)
 		}
 	}
 	sup, _ := helperSupervisor(t, "serve", execOptions{})
 	sup.argv = []string{filepath.Join(t.TempDir(), "missing")}
-	if got := sup.run(context.Background(), token.Token{Token: "t"}, nil, nil, nil); got != exitCannotRun {
+	if got := exitCode(sup.run(context.Background(), token.Token{Token: "t"}, nil, nil, nil)); got != exitCannotRun {
 		t.Errorf("missing command: exit %d, want %d", got, exitCannotRun)
 	}
 }

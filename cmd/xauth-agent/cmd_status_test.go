@@ -20,7 +20,7 @@ func TestStatusCmd(t *testing.T) {
 	}})
 	s.SetState("renewing", nil, time.Now().Add(40*time.Minute))
 
-	code, out, errOut := runAPICmd(t, runStatusCmd, "", "--socket", s.Path())
+	code, out, errOut := runAPICmd(t, "status", "", "--socket", s.Path())
 	if code != failure.ExitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -40,7 +40,7 @@ func TestStatusCmd(t *testing.T) {
 		}
 	}
 
-	code, out, _ = runAPICmd(t, runStatusCmd, "", "--socket", s.Path(), "--json")
+	code, out, _ = runAPICmd(t, "status", "", "--socket", s.Path(), "--json")
 	var st localapi.Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil || code != failure.ExitOK || st.Accessor != "acc-cmd" {
 		t.Fatalf("--json: exit %d, %v:\n%s", code, err, out)
@@ -49,15 +49,15 @@ func TestStatusCmd(t *testing.T) {
 
 func TestStatusCmdWithoutToken(t *testing.T) {
 	s := startAPI(t, nil, localapi.Options{})
-	code, out, _ := runAPICmd(t, runStatusCmd, "", "--socket", s.Path())
+	code, out, _ := runAPICmd(t, "status", "", "--socket", s.Path())
 	if code != failure.ExitUnreachable || !strings.Contains(out, "none") {
 		t.Fatalf("exit %d, want %d; stdout:\n%s", code, failure.ExitUnreachable, out)
 	}
-	code, _, errOut := runAPICmd(t, runStatusCmd, "", "--socket", filepath.Join(t.TempDir(), "none.sock"))
+	code, _, errOut := runAPICmd(t, "status", "", "--socket", filepath.Join(t.TempDir(), "none.sock"))
 	if code != failure.ExitUnreachable || !strings.Contains(errOut, "cannot reach the agent") {
 		t.Fatalf("no agent: exit %d, stderr %q", code, errOut)
 	}
-	if code, _, errOut := runAPICmd(t, runStatusCmd, "", "extra"); code != failure.ExitUsage {
+	if code, _, errOut := runAPICmd(t, "status", "", "extra"); code != failure.ExitUsage {
 		t.Fatalf("stray argument: exit %d, stderr %q", code, errOut)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,12 +56,11 @@ func startAPI(t *testing.T, tok *token.Token, o localapi.Options) *localapi.Serv
 	return s
 }
 
-type apiCmdFunc func(context.Context, []string, io.Reader, io.Writer, io.Writer) int
-
-func runAPICmd(t *testing.T, f apiCmdFunc, stdin string, args ...string) (int, string, string) {
+// runAPICmd runs the command name with stdin.
+func runAPICmd(t *testing.T, name, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := f(context.Background(), args, strings.NewReader(stdin), &stdout, &stderr)
+	code := runStreams(context.Background(), append([]string{name}, args...), streams{strings.NewReader(stdin), &stdout, &stderr})
 	return code, stdout.String(), stderr.String()
 }
 
@@ -73,14 +71,14 @@ func TestTokenCmd(t *testing.T) {
 		{"--socket", s.Path(), "get"},
 		{"get", "--socket", s.Path()},
 	} {
-		code, out, errOut := runAPICmd(t, runTokenCmd, "", args...)
+		code, out, errOut := runAPICmd(t, "token", "", args...)
 		if code != failure.ExitOK || out != apiToken.Token {
 			t.Errorf("token %v: exit %d, stdout %q (want the token, no newline), stderr %q", args, code, out, errOut)
 		}
 	}
 
 	t.Setenv(socketEnv, s.Path())
-	if code, out, _ := runAPICmd(t, runTokenCmd, "", "get"); code != failure.ExitOK || out != apiToken.Token {
+	if code, out, _ := runAPICmd(t, "token", "", "get"); code != failure.ExitOK || out != apiToken.Token {
 		t.Errorf("token get with $%s: exit %d, %q", socketEnv, code, out)
 	}
 }
@@ -88,7 +86,7 @@ func TestTokenCmd(t *testing.T) {
 func TestTokenCmdHelperVerbs(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "none.sock")
 	for _, verb := range []string{"store", "erase"} {
-		code, out, errOut := runAPICmd(t, runTokenCmd, "hvs.from-vault\n", "--socket", missing, verb)
+		code, out, errOut := runAPICmd(t, "token", "hvs.from-vault\n", "--socket", missing, verb)
 		if code != failure.ExitOK || out != "" || errOut != "" {
 			t.Errorf("token %s: exit %d, stdout %q, stderr %q; want a silent 0", verb, code, out, errOut)
 		}
@@ -112,7 +110,7 @@ func TestTokenCmdFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := runAPICmd(t, runTokenCmd, "", tt.args...)
+			code, out, errOut := runAPICmd(t, "token", "", tt.args...)
 			if code != tt.wantCode || out != "" || !strings.Contains(errOut, tt.wantErr) {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d and %q", code, out, errOut, tt.wantCode, tt.wantErr)
 			}

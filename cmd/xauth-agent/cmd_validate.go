@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
-	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 const validateUsage = `Usage: xauth-agent validate [--config FILE] [flags]
@@ -29,35 +29,26 @@ Exit codes:
 `
 
 // runValidate is `xauth-agent validate`.
-func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	if wantsHelp(args) {
-		fmt.Fprint(stdout, validateUsage)
-		return failure.ExitOK
+func runValidate(_ context.Context, args []string, s streams) error {
+	fs := flag.NewFlagSet("xauth-agent validate", flag.ContinueOnError)
+	o := agentFlags(fs)
+	operands, afterDash, err := parse(fs, args, s.stdout, helpText(validateUsage))
+	if err == nil {
+		err = noOperands(operands, afterDash)
 	}
-	o, err := parseFlags(args, stderr)
+	if err == nil {
+		err = o.finish(fs, s)
+	}
 	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent validate:", err)
-		return failure.ExitUsage
+		return err
 	}
 	cfg, err := loadConfig(o)
 	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent validate: configuration:", err)
-		return failure.ExitUsage
+		return fmt.Errorf("configuration: %w", err)
 	}
-	printWarnings(stderr, cfg.Warnings)
-	fmt.Fprint(stdout, summary(cfg))
-	return failure.ExitOK
-}
-
-// wantsHelp says whether args ask for help.
-func wantsHelp(args []string) bool {
-	for _, a := range args {
-		switch a {
-		case "-h", "-help", "--help":
-			return true
-		}
-	}
-	return false
+	printWarnings(s.stderr, cfg.Warnings)
+	fmt.Fprint(s.stdout, summary(cfg))
+	return nil
 }
 
 func printWarnings(w io.Writer, warnings []string) {

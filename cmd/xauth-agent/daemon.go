@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -20,7 +19,6 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
 	"github.com/xauth-agent/xauth-agent/internal/token"
-	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // exitGrace bounds what shutdown may spend on revoke_on_exit.
@@ -38,11 +36,7 @@ type session struct {
 }
 
 func startSession(ctx context.Context, cfg *config.Config, fan *sink.Fanout, obs renew.Observer, log *zap.Logger) (*session, error) {
-	vc, err := vault.NewClient(cfg.Vault)
-	if err != nil {
-		return nil, err
-	}
-	auth, err := authenticator(ctx, cfg, vc, log)
+	vc, auth, err := newLogin(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +167,7 @@ func sinkRetry(n int) time.Duration {
 
 // runDaemon keeps a fresh token in every sink until ctx ends (SIGTERM,
 // SIGINT). SIGHUP re-reads the configuration.
-func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.AtomicLevel, log *zap.Logger, stderr io.Writer) int {
+func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.AtomicLevel, log *zap.Logger) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -200,18 +194,16 @@ func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.At
 	if cfg.Socket != nil {
 		var err error
 		if sock, err = localapi.New(d.socketOptions(cfg.Socket), log.Named("sink.socket")); err != nil {
-			fmt.Fprintln(stderr, "xauth-agent:", err)
-			return failure.ExitUsage
+			return usageError(err)
 		}
 	}
-	sinks, code := checkedSinks(cfg, sock, log, stderr)
-	if code != failure.ExitOK {
-		return code
+	sinks, err := checkedSinks(cfg, sock, log)
+	if err != nil {
+		return err
 	}
 	if sock != nil {
 		if err := sock.Listen(); err != nil {
-			fmt.Fprintln(stderr, "xauth-agent:", err)
-			return failure.ExitSink
+			return failure.Mark(failure.Sink, err)
 		}
 		d.api = serveAPI(ctx, sock)
 		obs.setSock(sock)
@@ -219,7 +211,7 @@ func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.At
 	fan.Set(ctx, sinks)
 	sess, err := startSession(ctx, cfg, fan, obs, log)
 	if err != nil {
-		return fail(stderr, err)
+		return err
 	}
 	d.sess = sess
 	notify.Status(obs.status("logging-in"))
@@ -239,12 +231,10 @@ func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.At
 			d.api = nil // its result is taken: nothing to stop
 			obs.setSock(nil)
 			if err != nil {
-				fmt.Fprintln(stderr, "xauth-agent: local API socket:", err)
-				return failure.ExitSink
+				return failure.Mark(failure.Sink, fmt.Errorf("local API socket: %w", err))
 			}
 		case err := <-d.sess.done:
-			fmt.Fprintln(stderr, "xauth-agent: lifecycle stopped:", err)
-			return failure.ExitRuntime
+			return failure.Mark(failure.Runtime, fmt.Errorf("lifecycle stopped: %w", err))
 		case <-watchdog:
 			notify.Watchdog()
 		case <-hup:
@@ -304,26 +294,6 @@ func (d *agentDaemon) socketOptions(sc *config.SocketSink) localapi.Options {
 		Version: version, Sinks: d.fan.Statuses, Metrics: d.metrics}
 }
 
-// checkedSinks builds the configured file sinks, adds the socket (if any),
-// and proves each can write.
-func checkedSinks(cfg *config.Config, sock *localapi.Server, log *zap.Logger, stderr io.Writer) ([]sink.Sink, int) {
-	sinks, err := buildSinks(cfg, log)
-	if sock != nil {
-		sinks = append(sinks, sock)
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent:", err)
-		return nil, failure.ExitUsage
-	}
-	for _, s := range sinks {
-		if err := s.Check(); err != nil {
-			fmt.Fprintln(stderr, "xauth-agent:", err)
-			return nil, failure.ExitSink
-		}
-	}
-	return sinks, failure.ExitOK
-}
-
 // reload re-reads and checks the whole configuration, as startup does. On
 // any error it keeps the running one. The sinks, the local API's settings
 // and the log level change in place; a change to the vault or auth
@@ -350,14 +320,7 @@ func (d *agentDaemon) reload(ctx context.Context) {
 		keep("log level", err)
 		return
 	}
-	sinks, err := buildSinks(cfg, log)
-	if err == nil {
-		for _, s := range sinks {
-			if err = s.Check(); err != nil {
-				break
-			}
-		}
-	}
+	sinks, err := checkedSinks(cfg, nil, log)
 	if err != nil {
 		keep("a sink cannot be written", err)
 		return
@@ -438,7 +401,7 @@ func (d *agentDaemon) prepareSocket(sc *config.SocketSink) (*localapi.Server, fu
 // shutdown stops the lifecycle, then applies revoke_on_exit and
 // remove_sinks_on_exit. The last good token otherwise stays in the sinks
 // (tokens outlive a restart: RuntimeDirectoryPreserve=restart).
-func shutdown(notify *daemon.Notifier, sess *session, fan *sink.Fanout, log *zap.Logger) int {
+func shutdown(notify *daemon.Notifier, sess *session, fan *sink.Fanout, log *zap.Logger) error {
 	notify.Stopping()
 	sess.stop()
 	fan.Close()
@@ -462,5 +425,5 @@ func shutdown(notify *daemon.Notifier, sess *session, fan *sink.Fanout, log *zap
 		}
 	}
 	log.Info("stopped")
-	return failure.ExitOK
+	return nil
 }
