@@ -32,10 +32,7 @@ func startAPI(t *testing.T, tok *token.Token, o localapi.Options) *localapi.Serv
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	o.Path, o.Mode, o.GID = filepath.Join(dir, "agent.sock"), localapi.DefaultMode, -1
-	s, err := localapi.New(o, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := localapi.New(o, nil)
 	if tok != nil {
 		if err := s.Write(context.Background(), *tok); err != nil {
 			t.Fatal(err)

@@ -192,10 +192,7 @@ func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.At
 
 	var sock *localapi.Server
 	if cfg.Socket != nil {
-		var err error
-		if sock, err = localapi.New(d.socketOptions(cfg.Socket), log.Named("sink.socket")); err != nil {
-			return usageError(err)
-		}
+		sock = localapi.New(d.socketOptions(cfg.Socket), log.Named("sink.socket"))
 	}
 	sinks, err := checkedSinks(cfg, sock, log)
 	if err != nil {
@@ -385,10 +382,8 @@ func (d *agentDaemon) prepareSocket(sc *config.SocketSink) (*localapi.Server, fu
 			}
 		}, nil
 	}
-	srv, err := localapi.New(d.socketOptions(sc), d.log.Named("sink.socket"))
-	if err == nil {
-		err = srv.Check()
-	}
+	srv := localapi.New(d.socketOptions(sc), d.log.Named("sink.socket"))
+	err := srv.Check()
 	if err == nil {
 		err = srv.Listen()
 	}

@@ -93,11 +93,7 @@ func newLogin(ctx context.Context, cfg *config.Config, log *zap.Logger) (*api.Cl
 func checkedSinks(cfg *config.Config, sock *localapi.Server, log *zap.Logger) ([]sink.Sink, error) {
 	var sinks []sink.Sink
 	for _, fs := range cfg.Sinks {
-		f, err := sink.NewFile(sink.FileOptions{Path: fs.Path, Mode: fs.Mode, UID: fs.UID, GID: fs.GID, Format: fs.Format}, log.Named("sink.file"))
-		if err != nil {
-			return nil, usageError(err)
-		}
-		sinks = append(sinks, f)
+		sinks = append(sinks, sink.NewFile(sink.FileOptions{Path: fs.Path, Mode: fs.Mode, UID: fs.UID, GID: fs.GID, Format: fs.Format}, log.Named("sink.file")))
 	}
 	if sock != nil {
 		sinks = append(sinks, sock)

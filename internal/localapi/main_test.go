@@ -107,11 +107,7 @@ func newServer(t testing.TB, o Options) (*Server, *observer.ObservedLogs) {
 		o.Version = "test"
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
-	s, err := New(o, zap.New(core).Named("sink.socket"))
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return s, logs
+	return New(o, zap.New(core).Named("sink.socket")), logs
 }
 
 // socketDir is a temp directory that uid 65534 can traverse. Socket paths

@@ -2,14 +2,10 @@ package localapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,8 +57,9 @@ const (
 
 // Options configures a Server.
 type Options struct {
-	Path      string      // absolute path of the socket file
-	Mode      os.FileMode // permission bits of the socket file, 0001-0777 (0 is refused)
+	// The values the configuration checked (config.SocketSink).
+	Path      string      // absolute and clean path of the socket file
+	Mode      os.FileMode // permission bits of the socket file, 0001-0777
 	GID       int         // group of the socket file; -1 leaves the agent's group (the zero value is root's group)
 	AllowUIDs []int       // callers allowed by uid, besides the agent's own uid
 	AllowGIDs []int       // callers allowed by primary or supplementary gid
@@ -117,23 +114,10 @@ type Server struct {
 
 var _ sink.Sink = (*Server)(nil)
 
-// New validates o. log should be named by the caller
+// New returns the server of o, whose values the configuration has checked
+// (config.SocketSink). log should be named by the caller
 // (log.Named("sink.socket")); nil discards.
-func New(o Options, log *zap.Logger) (*Server, error) {
-	if o.Path == "" {
-		return nil, errors.New("socket sink: path is empty")
-	}
-	if !filepath.IsAbs(o.Path) {
-		return nil, fmt.Errorf("socket sink %q: path must be absolute", o.Path)
-	}
-	path := filepath.Clean(o.Path)
-	if strings.HasSuffix(o.Path, "/") || path == "/" {
-		return nil, fmt.Errorf("socket sink %q: path names a directory; give the socket's name", o.Path)
-	}
-	acc, err := checkAccess(o)
-	if err != nil {
-		return nil, fmt.Errorf("socket sink %q: %w", o.Path, err)
-	}
+func New(o Options, log *zap.Logger) *Server {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -142,7 +126,7 @@ func New(o Options, log *zap.Logger) (*Server, error) {
 		m = NewMetrics(o.Version)
 	}
 	s := &Server{
-		path:         path,
+		path:         o.Path,
 		perm:         o.Mode,
 		gid:          o.GID,
 		version:      o.Version,
@@ -159,26 +143,9 @@ func New(o Options, log *zap.Logger) (*Server, error) {
 		changed:      make(chan struct{}),
 		state:        "starting",
 	}
-	s.policy.Store(acc)
+	s.policy.Store(newAccess(uint32(os.Geteuid()), o.AllowUIDs, o.AllowGIDs))
 	s.handler = &handler{s: s}
-	return s, nil
-}
-
-// checkAccess checks o's mode, group and allow lists, which New and Reconfigure take.
-func checkAccess(o Options) (*access, error) {
-	switch {
-	case o.Mode == 0:
-		return nil, errors.New("mode 0000 gives no one but root access: give the mode, such as 0660")
-	case o.Mode&^os.ModePerm != 0:
-		return nil, fmt.Errorf("mode %#o: only permission bits (0001-0777) are allowed", uint32(o.Mode))
-	case o.GID < -1 || o.GID >= math.MaxUint32: // 2^32-1 is chown's "unchanged"
-		return nil, fmt.Errorf("group %d is out of range", o.GID)
-	}
-	acc, err := newAccess(uint32(os.Geteuid()), o.AllowUIDs, o.AllowGIDs)
-	if err != nil {
-		return nil, err
-	}
-	return &acc, nil
+	return s
 }
 
 // Name returns "socket:" and the path.

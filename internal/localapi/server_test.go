@@ -429,31 +429,6 @@ func TestServeKeepsASuccessorsSocket(t *testing.T) {
 	}
 }
 
-func TestNewRejects(t *testing.T) {
-	tests := []struct {
-		name string
-		o    Options
-		want string
-	}{
-		{"empty path", Options{}, "path is empty"},
-		{"relative", Options{Path: "agent.sock"}, "absolute"},
-		{"directory", Options{Path: "/run/x/"}, "directory"},
-		{"mode bits", Options{Path: "/run/x.sock", Mode: os.ModeSetuid | 0o660, GID: -1}, "mode"},
-		{"mode 0000 is no default", Options{Path: "/run/x.sock", GID: -1}, "mode 0000 gives no one but root access"},
-		{"group means unchanged", Options{Path: "/run/x.sock", Mode: 0o660, GID: 1<<32 - 1}, "group 4294967295 is out of range"},
-		{"negative uid", Options{Path: "/run/x.sock", Mode: 0o660, GID: -1, AllowUIDs: []int{-1}}, "allow_uids"},
-		{"huge gid", Options{Path: "/run/x.sock", Mode: 0o660, GID: -1, AllowGIDs: []int{1 << 32}}, "allow_gids"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := New(tt.o, nil)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("New: %v, want %q", err, tt.want)
-			}
-		})
-	}
-}
-
 // runChild runs the test binary as uid:gid with the given supplementary
 // groups; it asks for the token and reports the status code.
 func runChild(t *testing.T, sock string, uid, gid uint32, groups ...uint32) string {

@@ -114,11 +114,8 @@ func TestFileCrashChild(t *testing.T) {
 	}
 	var files []*File
 	for _, c := range crashFiles {
-		f, err := NewFile(FileOptions{Path: filepath.Join(dir, c.name), Mode: 0o600, UID: -1, GID: -1, Format: c.format}, nil)
-		if err == nil {
-			err = f.Check()
-		}
-		if err != nil {
+		f := NewFile(FileOptions{Path: filepath.Join(dir, c.name), Mode: 0o600, UID: -1, GID: -1, Format: c.format}, nil)
+		if err := f.Check(); err != nil {
 			t.Fatal(err)
 		}
 		files = append(files, f)
@@ -251,11 +248,8 @@ func TestFileCrashSafety(t *testing.T) {
 		}
 	}
 	for _, c := range crashFiles {
-		f, err := NewFile(FileOptions{Path: filepath.Join(dir, c.name), Mode: 0o600, UID: -1, GID: -1, Format: c.format}, nil)
-		if err == nil {
-			err = f.Check()
-		}
-		if err != nil {
+		f := NewFile(FileOptions{Path: filepath.Join(dir, c.name), Mode: 0o600, UID: -1, GID: -1, Format: c.format}, nil)
+		if err := f.Check(); err != nil {
 			t.Fatal(err)
 		}
 	}

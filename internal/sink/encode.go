@@ -18,15 +18,6 @@ const (
 	formatEnv   = "env"
 )
 
-// checkFormat reports whether format names one Encode knows.
-func checkFormat(format string) error {
-	switch format {
-	case "", formatToken, formatJSON, formatEnv:
-		return nil
-	}
-	return fmt.Errorf("format %q: unknown format (want %s, %s or %s)", format, formatToken, formatJSON, formatEnv)
-}
-
 // Encode renders t in format:
 //
 //   - "token" (or ""): the raw token, no trailing newline;
@@ -51,7 +42,7 @@ func Encode(format string, t token.Token) ([]byte, error) {
 		}
 		return []byte("VAULT_TOKEN=" + shellQuote(t.Token) + "\n"), nil
 	}
-	return nil, checkFormat(format)
+	return nil, fmt.Errorf("format %q: unknown format (want %s, %s or %s)", format, formatToken, formatJSON, formatEnv)
 }
 
 // tokenJSON is the "json" format's schema.
