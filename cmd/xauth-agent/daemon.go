@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/signal"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/xauth-agent/xauth-agent/internal/backoff"
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/daemon"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
@@ -46,7 +46,7 @@ func startSession(ctx context.Context, cfg *config.Config, fan *sink.Fanout, obs
 		Tokens:  s.tokens,
 		Sinks:   fan,
 		Observe: obs,
-		Backoff: renew.Backoff{Min: cfg.Lifecycle.MinBackoff, Max: cfg.Lifecycle.MaxBackoff},
+		Backoff: backoff.Backoff{Min: cfg.Lifecycle.MinBackoff, Max: cfg.Lifecycle.MaxBackoff},
 		Log:     log.Named("renew"),
 	}
 	ctx, s.cancel = context.WithCancel(ctx)
@@ -155,15 +155,8 @@ func (o *observer) Waiting(d renew.Decision, err error) {
 	o.notify.Status(o.status(state))
 }
 
-// sinkRetry is the wait after a sink's n-th consecutive failed write.
-func sinkRetry(n int) time.Duration {
-	b := renew.Backoff{Min: time.Second, Max: time.Minute}
-	var d time.Duration
-	for range n {
-		d = b.Next(rand.Float64())
-	}
-	return d
-}
+// sinkRetry spaces out the retries of a sink that fails to write.
+var sinkRetry = backoff.Backoff{Min: time.Second, Max: time.Minute}
 
 // runDaemon keeps a fresh token in every sink until ctx ends (SIGTERM,
 // SIGINT). SIGHUP re-reads the configuration.

@@ -6,11 +6,12 @@ import (
 	"slices"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/backoff"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 )
 
-// The pure policy (renew.Next, renew.Backoff) driven in virtual time, with
+// The pure policy (renew.Next, backoff.Backoff) driven in virtual time, with
 // the same bookkeeping renew.Loop does around each step, and a Vault that
 // answers instantly whenever it is up.
 
@@ -26,7 +27,7 @@ type simRole struct{ ttl, maxTTL time.Duration }
 // simAgent is one agent's lifecycle state, as renew.Loop keeps it.
 type simAgent struct {
 	st      renew.State
-	backoff renew.Backoff
+	backoff backoff.Backoff
 	rnd     *rand.Rand
 	issued  time.Time // when the current token was logged in (max TTL counts from here)
 	next    renew.Decision

@@ -6,7 +6,7 @@
 // extending it (max TTL), when Vault refuses the renewal, and before the
 // token comes within its grace (a random 10-20 % of the login lease) of
 // expiry. Failures are classified (Classify) and retried with a jittered
-// exponential Backoff, never sooner than Vault's Retry-After; a refused
+// exponential backoff (package backoff), never sooner than Vault's Retry-After; a refused
 // login is retried no sooner than LoginRefusedFloor, and MinInterval
 // keeps short leases from turning into hot loops.
 //

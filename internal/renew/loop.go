@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/xauth-agent/xauth-agent/internal/backoff"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/token"
 	"github.com/xauth-agent/xauth-agent/internal/vault"
@@ -51,7 +52,7 @@ type Loop struct {
 	Tokens  TokenAPI
 	Sinks   Publisher // may be nil
 	Observe Observer  // may be nil
-	Backoff Backoff
+	Backoff backoff.Backoff
 	Log     *zap.Logger    // nil: no logs
 	Rand    func() float64 // nil: math/rand/v2
 

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/vault/api"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/xauth-agent/xauth-agent/internal/backoff"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/token"
 	"github.com/xauth-agent/xauth-agent/internal/vault"
@@ -345,7 +346,7 @@ func testOutage(t *testing.T, rnd float64) {
 	// backoff step, brings a fresh token.
 	pending := rec.lastWait()
 	step := pending.At.Sub(calls[len(calls)-1].at)
-	if step > DefaultMaxBackoff {
+	if step > backoff.DefaultMax {
 		t.Errorf("backoff step %v above the cap", step)
 	}
 	time.Sleep(time.Until(pending.At))
@@ -361,7 +362,7 @@ func testOutage(t *testing.T, rnd float64) {
 }
 
 // TestLoopRecoversWithinTheOutage: after an outage that outlives the
-// 30 s token, the new token arrives within BackoffGrowth of the time the
+// 30 s token, the new token arrives within backoff.Growth of the time the
 // calls failed (plus Min) after Vault's return, whatever the jitter draws and however
 // the return falls between two attempts: a fleet that lost Vault for a
 // minute is whole again within the next minute.
@@ -380,7 +381,7 @@ func TestLoopRecoversWithinTheOutage(t *testing.T) {
 					f.set(func(f *fakeVault) { f.down = false })
 					back := time.Now()
 					failing := back.Sub(f.callsBetween(down, back)[0].at) // since the first failed call
-					bound := time.Duration(BackoffGrowth * float64(failing+DefaultMinBackoff))
+					bound := time.Duration(backoff.Growth * float64(failing+backoff.DefaultMin))
 					time.Sleep(bound)
 					synctest.Wait()
 					pubs := rec.published()

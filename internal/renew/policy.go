@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/backoff"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
@@ -79,7 +80,7 @@ type Decision struct {
 // later than its expiry minus the grace; the random part spreads the
 // re-logins of agents that logged in together.
 func ChooseGrace(lease time.Duration, rnd float64) time.Duration {
-	rnd = unit(rnd)
+	rnd = backoff.Unit(rnd)
 	return lease/10 + time.Duration(rnd*float64(lease/10))
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/backoff"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
@@ -169,7 +170,7 @@ func TestNextGraceJitter(t *testing.T) {
 // TestNextOutage drives the policy through an outage of a 60 s token the
 // way the loop does: every call fails, the backoff draws the next wait.
 func TestNextOutage(t *testing.T) {
-	var b Backoff
+	var b backoff.Backoff
 	s := leased(t0, time.Minute, 9*time.Second, true)
 	now := t0
 	var (

@@ -282,25 +282,3 @@ func FuzzNext(f *testing.F) {
 		}
 	})
 }
-
-// FuzzBackoff: whatever the bounds and the random number, every wait is
-// positive, never above Max, and never below (1-BackoffJitter)·Min (a
-// microsecond allows for float rounding of steps near the largest
-// Duration).
-func FuzzBackoff(f *testing.F) {
-	f.Add(int64(0), int64(0), uint8(20), 0.5)
-	f.Add(int64(time.Second), int64(time.Minute), uint8(10), 0.0)
-	f.Add(int64(time.Minute), int64(time.Second), uint8(3), 0.999)
-	f.Add(int64(1), int64(3), uint8(5), -7.0)
-	f.Add(int64(1<<62+1023), int64(1<<62+1023), uint8(2), 1.0) // float64 rounds the step up
-	f.Fuzz(func(t *testing.T, lo, hi int64, steps uint8, rnd float64) {
-		b := Backoff{Min: time.Duration(lo), Max: time.Duration(hi)}
-		effLo, effHi := b.bounds()
-		for i := range int(steps) {
-			w := b.Next(rnd)
-			if floor := time.Duration((1-BackoffJitter)*float64(effLo)) - time.Microsecond; w <= 0 || w > effHi || w < floor {
-				t.Fatalf("Backoff{%v, %v} step %d, rnd %v: wait %v, want within [%v, %v]", b.Min, b.Max, i, rnd, w, floor, effHi)
-			}
-		}
-	})
-}

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/xauth-agent/xauth-agent/internal/backoff"
 	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
@@ -23,8 +24,8 @@ type Status struct {
 // the others; a newer token replaces one still waiting to be written.
 type Fanout struct {
 	log   *zap.Logger
-	retry func(failures int) time.Duration // wait after the n-th consecutive failure
-	onAll func(gen uint64, t token.Token)  // called once per generation when every sink holds it
+	retry backoff.Backoff                 // each sink's retries, from a copy of its own
+	onAll func(gen uint64, t token.Token) // called once per generation when every sink holds it
 
 	// WriteFailed, when set before Set, is told each failed write (metrics).
 	WriteFailed func(sink string)
@@ -39,14 +40,15 @@ type Fanout struct {
 }
 
 type outlet struct {
-	sink   Sink
-	wake   chan struct{}
-	status Status
+	sink    Sink
+	wake    chan struct{}
+	status  Status
+	backoff backoff.Backoff
 }
 
-// NewFanout returns a fan-out with no sinks. retry gives the wait after
-// the n-th consecutive failure of one sink; onAll may be nil.
-func NewFanout(log *zap.Logger, retry func(failures int) time.Duration, onAll func(gen uint64, t token.Token)) *Fanout {
+// NewFanout returns a fan-out with no sinks. Each sink retries a failed
+// write with a copy of retry; onAll may be nil.
+func NewFanout(log *zap.Logger, retry backoff.Backoff, onAll func(gen uint64, t token.Token)) *Fanout {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -63,7 +65,7 @@ func (f *Fanout) Set(ctx context.Context, sinks []Sink) {
 	f.outlets = nil
 	f.allGen = 0
 	for _, s := range sinks {
-		o := &outlet{sink: s, wake: make(chan struct{}, 1), status: Status{Name: s.Name()}}
+		o := &outlet{sink: s, wake: make(chan struct{}, 1), status: Status{Name: s.Name()}, backoff: f.retry}
 		f.outlets = append(f.outlets, o)
 		f.wg.Add(1)
 		go f.deliver(ctx, o)
@@ -127,7 +129,6 @@ func (f *Fanout) Close() {
 // retry after a growing wait unless a newer token arrives first.
 func (f *Fanout) deliver(ctx context.Context, o *outlet) {
 	defer f.wg.Done()
-	failures := 0
 	var retry <-chan time.Time
 	for {
 		select {
@@ -147,18 +148,17 @@ func (f *Fanout) deliver(ctx context.Context, o *outlet) {
 		err := o.sink.Write(ctx, t)
 		f.mu.Lock()
 		if err != nil {
-			failures++
 			o.status.LastError = err.Error()
 			f.mu.Unlock()
 			if f.WriteFailed != nil {
 				f.WriteFailed(o.sink.Name())
 			}
-			wait := f.retry(failures)
+			var wait time.Duration
+			wait, retry = o.backoff.Wait()
 			f.log.Warn("sink write failed, retrying", zap.String("sink", o.sink.Name()), zap.Error(err), zap.Duration("wait", wait))
-			retry = time.After(wait)
 			continue
 		}
-		failures = 0
+		o.backoff.Reset()
 		o.status = Status{Name: o.status.Name, Generation: gen, LastWrite: time.Now()}
 		f.allDone()
 		f.mu.Unlock()

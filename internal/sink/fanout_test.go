@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/backoff"
 	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
@@ -41,11 +42,14 @@ func (m *memSink) tokens() []string {
 }
 func (m *memSink) attempts() int { m.mu.Lock(); defer m.mu.Unlock(); return len(m.at) }
 
+// noJitter retries after 1s, 1.7s, 3.1s, ... (backoff.Backoff without jitter).
+var noJitter = backoff.Backoff{Min: time.Second, Max: time.Minute, Rand: func() float64 { return 0 }}
+
 func TestFanoutFailingSinkDoesNotHoldOthers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		good, bad := &memSink{name: "good"}, &memSink{name: "bad", fail: true}
 		var all []uint64
-		f := NewFanout(nil, func(n int) time.Duration { return time.Duration(n) * time.Second }, func(gen uint64, _ token.Token) { all = append(all, gen) })
+		f := NewFanout(nil, noJitter, func(gen uint64, _ token.Token) { all = append(all, gen) })
 		f.Set(t.Context(), []Sink{good, bad})
 		defer f.Close()
 
@@ -57,10 +61,10 @@ func TestFanoutFailingSinkDoesNotHoldOthers(t *testing.T) {
 		if len(all) != 0 {
 			t.Fatal("onAll called while a sink has not written")
 		}
-		time.Sleep(3*time.Second + time.Millisecond) // virtual: retries after 1s and 2s more
+		time.Sleep(3*time.Second + time.Millisecond) // virtual: retries after 1s and 1.7s more
 		synctest.Wait()
 		if n := bad.attempts(); n != 3 {
-			t.Fatalf("failing sink tried %d times in 3s, want 3 (backoff 1s, 2s)", n)
+			t.Fatalf("failing sink tried %d times in 3s, want 3 (backoff 1s, 1.7s)", n)
 		}
 		if st := f.Statuses(); st[1].LastError == "" || st[0].Generation != 1 {
 			t.Fatalf("statuses = %+v", st)
@@ -80,7 +84,7 @@ func TestFanoutFailingSinkDoesNotHoldOthers(t *testing.T) {
 func TestFanoutNewerTokenReplacesPending(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := &memSink{name: "s", fail: true}
-		f := NewFanout(nil, func(int) time.Duration { return time.Minute }, nil)
+		f := NewFanout(nil, backoff.Backoff{Min: time.Minute, Max: time.Minute}, nil)
 		f.Set(t.Context(), []Sink{s})
 		defer f.Close()
 		f.Publish(token.Token{Token: "t1"})
@@ -98,7 +102,7 @@ func TestFanoutSetGivesNewSinksTheCurrentToken(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, b := &memSink{name: "a"}, &memSink{name: "b"}
 		var all []uint64
-		f := NewFanout(nil, func(int) time.Duration { return time.Second }, func(gen uint64, _ token.Token) { all = append(all, gen) })
+		f := NewFanout(nil, noJitter, func(gen uint64, _ token.Token) { all = append(all, gen) })
 		f.Set(t.Context(), []Sink{a})
 		f.Publish(token.Token{Token: "t1"})
 		synctest.Wait()
