@@ -12,7 +12,6 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,7 +19,6 @@ import (
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
-	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
 	"github.com/xauth-agent/xauth-agent/internal/token"
 )
@@ -124,86 +122,59 @@ func runExec(ctx context.Context, args []string, s streams) error {
 
 	sup := &supervisor{argv: argv, opts: eo, vault: cfg.Vault, environ: os.Environ(), grace: restartGrace,
 		stdout: s.stdout, stderr: s.stderr, log: log.Named("exec")}
-	sinks, err := checkedSinks(cfg, nil, log)
+	sinks, err := checkedSinks(cfg, log)
 	if err != nil {
 		return err
 	}
+	state := token.NewLatest()
 	if o.once {
 		tok, err := loginOnce(ctx, cfg, sinks, log)
 		if err != nil {
 			return err
 		}
-		return sup.run(ctx, tok, nil, sigs, nil)
+		state.Update(func(s *token.State) { s.SetToken(tok, time.Now()) })
+		return sup.run(ctx, state, sigs, nil)
 	}
 
 	// The lifecycle outlives a SIGTERM until the child has exited: the
 	// child keeps a valid token while it shuts down.
 	life, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
-	fan := sink.NewFanout(log.Named("sink"), sinkRetry, nil)
+	fan := sink.NewFanout(log.Named("sink"), state, sinkRetry, nil)
 	defer fan.Close()
 	fan.Set(life, sinks)
-	feed := newTokenFeed()
-	sess, err := startSession(life, cfg, fan, feed, log)
+	sess, err := newSession(life, cfg, state, newLogin, log)
 	if err != nil {
 		return err
 	}
+	sess.start(life)
 	defer sess.stop()
-	select {
-	case tok := <-feed.ch:
-		return sup.run(ctx, tok, feed.ch, sigs, sess.done)
-	case err := <-feed.refused:
-		// No token yet and Vault refused the login: there is nothing to
-		// start CMD with, and a configuration problem rarely heals by
-		// waiting. Exit like --once so the supervisor shows the cause.
+	if err := firstToken(ctx, state, sess); err != nil || ctx.Err() != nil {
 		return err
-	case <-ctx.Done():
-		return nil
-	case err := <-sess.done:
-		return failure.Mark(failure.Runtime, fmt.Errorf("lifecycle stopped: %w", err))
 	}
+	return sup.run(ctx, state, sigs, sess)
 }
 
-// tokenFeed is the lifecycle observer that hands each new token to the
-// supervisor; an unread token is replaced by a newer one. Until the first
-// token it also reports a refused login on refused.
-type tokenFeed struct {
-	ch      chan token.Token
-	refused chan error
-	got     atomic.Bool // a token has arrived
-}
-
-func newTokenFeed() *tokenFeed {
-	return &tokenFeed{ch: make(chan token.Token, 1), refused: make(chan error, 1)}
-}
-
-func (f *tokenFeed) TokenChanged(t token.Token) {
-	f.got.Store(true)
+// firstToken waits for the lifecycle's first token, until ctx ends. A
+// login Vault refuses before that ends the wait with the refusal: there is
+// nothing to start CMD with, and a configuration problem rarely heals by
+// waiting; exec exits like --once, so its supervisor shows the cause.
+func firstToken(ctx context.Context, state *token.Latest, lifecycle *session) error {
 	for {
-		select {
-		case f.ch <- t:
-			return
-		default:
-			select {
-			case <-f.ch:
-			default:
-			}
+		st, changed := state.Load()
+		switch {
+		case st.Generation > 0:
+			return nil
+		case failure.Of(st.Err).Retry() == failure.LoginSlowly:
+			return st.Err
 		}
-	}
-}
-
-func (f *tokenFeed) Renewed(token.Token) {}
-
-func (f *tokenFeed) Waiting(_ renew.Decision, err error) {
-	if err == nil || f.got.Load() {
-		return
-	}
-	if failure.Of(err).Retry() != failure.LoginSlowly {
-		return
-	}
-	select {
-	case f.refused <- err:
-	default: // one is enough
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil
+		case <-lifecycle.ended():
+			return failure.Mark(failure.Runtime, fmt.Errorf("lifecycle stopped: %w", lifecycle.err))
+		}
 	}
 }
 
@@ -240,10 +211,13 @@ func (s *supervisor) start(tok token.Token) (*exec.Cmd, <-chan *os.ProcessState,
 	return cmd, done, nil
 }
 
-// run starts the child with tok and supervises it until it exits; its
-// error carries the exit code exec exits with (exitCode). tokens (new
-// tokens) and lifecycle (the renew loop's end) are nil with --once.
-func (s *supervisor) run(ctx context.Context, tok token.Token, tokens <-chan token.Token, sigs <-chan os.Signal, lifecycle <-chan error) error {
+// run starts the child with state's token and supervises it until it
+// exits, acting on each new token; its error carries the exit code exec
+// exits with (exitCode). lifecycle (whose end stops the child) is nil with
+// --once.
+func (s *supervisor) run(ctx context.Context, state *token.Latest, sigs <-chan os.Signal, lifecycle *session) error {
+	st, changed := state.Load()
+	tok, gen := st.Token, st.Generation
 	cmd, done, err := s.start(tok)
 	if err != nil {
 		return exitError{exitCannotRun, err}
@@ -273,12 +247,16 @@ func (s *supervisor) run(ctx context.Context, tok token.Token, tokens <-chan tok
 			default:
 				forward(syscall.SIGTERM)
 			}
-		case err := <-lifecycle:
+		case <-lifecycle.ended():
+			s.log.Error("lifecycle stopped, stopping the child", zap.Error(lifecycle.err))
 			lifecycle = nil
-			s.log.Error("lifecycle stopped, stopping the child", zap.Error(err))
 			forward(syscall.SIGTERM)
-		case t := <-tokens:
-			tok = t
+		case <-changed:
+			st, changed = state.Load()
+			if st.Generation == gen {
+				continue
+			}
+			tok, gen = st.Token, st.Generation
 			if due == nil {
 				d := s.splay()
 				s.log.Info("new token", zap.String("accessor", tok.Accessor), zap.Duration("splay", d))

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,13 +12,13 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
-	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
@@ -163,11 +162,11 @@ func waitLines(t *testing.T, out, want string) {
 func TestSupervisorSignalsOnNewToken(t *testing.T) {
 	sup, out := helperSupervisor(t, "serve", execOptions{signal: syscall.SIGHUP})
 	ctx, cancel := context.WithCancel(context.Background())
-	tokens := make(chan token.Token)
+	tokens := stateOf(token.Token{Token: "t1"})
 	code := make(chan int, 1)
-	go func() { code <- exitCode(sup.run(ctx, token.Token{Token: "t1"}, tokens, nil, nil)) }()
+	go func() { code <- exitCode(sup.run(ctx, tokens, nil, nil)) }()
 	waitLines(t, out, "start t1 http://vault:8200")
-	tokens <- token.Token{Token: "t2"}
+	setToken(tokens, token.Token{Token: "t2"})
 	waitLines(t, out, "hup")
 	cancel() // as SIGTERM to exec: the child gets SIGTERM
 	if got := <-code; got != 42 {
@@ -179,11 +178,11 @@ func TestSupervisorSignalsOnNewToken(t *testing.T) {
 func TestSupervisorRestartsOnNewToken(t *testing.T) {
 	sup, out := helperSupervisor(t, "serve", execOptions{restart: true, splay: time.Millisecond})
 	sigs := make(chan os.Signal, 1)
-	tokens := make(chan token.Token)
+	tokens := stateOf(token.Token{Token: "t1"})
 	code := make(chan int, 1)
-	go func() { code <- exitCode(sup.run(context.Background(), token.Token{Token: "t1"}, tokens, sigs, nil)) }()
+	go func() { code <- exitCode(sup.run(context.Background(), tokens, sigs, nil)) }()
 	waitLines(t, out, "start t1 http://vault:8200")
-	tokens <- token.Token{Token: "t2"}
+	setToken(tokens, token.Token{Token: "t2"})
 	waitLines(t, out, "start t2 http://vault:8200")
 	sigs <- syscall.SIGTERM
 	if got := <-code; got != 42 {
@@ -194,12 +193,12 @@ func TestSupervisorRestartsOnNewToken(t *testing.T) {
 func TestSupervisorKillsAStubbornChildToRestartIt(t *testing.T) {
 	sup, out := helperSupervisor(t, "stubborn", execOptions{restart: true})
 	sup.grace = 50 * time.Millisecond
-	tokens := make(chan token.Token)
+	tokens := stateOf(token.Token{Token: "t1"})
 	sigs := make(chan os.Signal, 1)
 	code := make(chan int, 1)
-	go func() { code <- exitCode(sup.run(context.Background(), token.Token{Token: "t1"}, tokens, sigs, nil)) }()
+	go func() { code <- exitCode(sup.run(context.Background(), tokens, sigs, nil)) }()
 	waitLines(t, out, "start t1 http://vault:8200")
-	tokens <- token.Token{Token: "t2"} // SIGTERM is ignored: SIGKILL after the grace
+	setToken(tokens, token.Token{Token: "t2"}) // SIGTERM is ignored: SIGKILL after the grace
 	waitLines(t, out, "start t2 http://vault:8200")
 	sigs <- syscall.SIGINT // the helper does not catch it
 	if got := <-code; got != 128+int(syscall.SIGINT) {
@@ -213,52 +212,49 @@ func TestSupervisorExitCodes(t *testing.T) {
 		want int
 	}{{"exit3", 3}, {"kill", 128 + int(syscall.SIGKILL)}} {
 		sup, _ := helperSupervisor(t, tt.mode, execOptions{signal: syscall.SIGHUP})
-		if got := exitCode(sup.run(context.Background(), token.Token{Token: "t"}, nil, nil, nil)); got != tt.want {
+		if got := exitCode(sup.run(context.Background(), stateOf(token.Token{Token: "t"}), nil, nil)); got != tt.want {
 			t.Errorf("%s: exit %d, want %d", tt.mode, got, tt.want)
 		}
 	}
 	sup, _ := helperSupervisor(t, "serve", execOptions{})
 	sup.argv = []string{filepath.Join(t.TempDir(), "missing")}
-	if got := exitCode(sup.run(context.Background(), token.Token{Token: "t"}, nil, nil, nil)); got != exitCannotRun {
+	if got := exitCode(sup.run(context.Background(), stateOf(token.Token{Token: "t"}), nil, nil)); got != exitCannotRun {
 		t.Errorf("missing command: exit %d, want %d", got, exitCannotRun)
 	}
 }
 
-func TestTokenFeedKeepsTheNewest(t *testing.T) {
-	f := newTokenFeed()
-	f.TokenChanged(token.Token{Token: "a"})
-	f.TokenChanged(token.Token{Token: "b"})
-	if got := <-f.ch; got.Token != "b" {
-		t.Fatalf("got %q, want the newest token b", got.Token)
-	}
+// stateOf is a state holding tok.
+func stateOf(tok token.Token) *token.Latest {
+	state := token.NewLatest()
+	setToken(state, tok)
+	return state
 }
 
-// TestTokenFeedReportsARefusedFirstLogin: exec gives up when Vault refuses
-// the first login (nothing to start CMD with), but not on a transient
-// failure, and not once a token has arrived (the lifecycle then keeps
-// retrying while CMD runs on the token it has).
-func TestTokenFeedReportsARefusedFirstLogin(t *testing.T) {
-	refused := fmt.Errorf("%w: permission denied", failure.Refused)
-	f := newTokenFeed()
-	f.Waiting(renew.Decision{}, nil)
-	f.Waiting(renew.Decision{}, fmt.Errorf("%w: connection refused", failure.Unreachable))
-	select {
-	case err := <-f.refused:
-		t.Fatalf("reported %v: only a refused login counts", err)
-	default:
-	}
-	f.Waiting(renew.Decision{}, refused)
-	f.Waiting(renew.Decision{}, refused) // a second report must not block
-	if err := <-f.refused; !errors.Is(err, failure.Refused) {
-		t.Fatalf("reported %v, want the refusal", err)
-	}
+// TestFirstToken: exec gives up when Vault refuses the first login
+// (nothing to start CMD with), but not on a transient failure, and not
+// once a token has arrived (the lifecycle then keeps retrying while CMD
+// runs on the token it has).
+func TestFirstToken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		state := token.NewLatest()
+		lifecycle := &session{done: make(chan struct{})}
+		got := make(chan error, 1)
+		go func() { got <- firstToken(t.Context(), state, lifecycle) }()
+		fail := func(err error) { state.Update(func(s *token.State) { s.Step, s.Err = "retrying-login", err }) }
+		fail(fmt.Errorf("%w: connection refused", failure.Unreachable))
+		synctest.Wait()
+		if len(got) != 0 {
+			t.Fatalf("returned %v: only a refused login counts", <-got)
+		}
+		fail(fmt.Errorf("%w: permission denied", failure.Refused))
+		if err := <-got; failure.Of(err) != failure.Refused {
+			t.Fatalf("returned %v, want the refusal", err)
+		}
 
-	f = newTokenFeed()
-	f.TokenChanged(token.Token{Token: "a"})
-	f.Waiting(renew.Decision{}, refused)
-	select {
-	case err := <-f.refused:
-		t.Fatalf("reported %v after a token arrived", err)
-	default:
-	}
+		setToken(state, token.Token{Token: "a"})
+		fail(fmt.Errorf("%w: permission denied", failure.Refused))
+		if err := firstToken(t.Context(), state, lifecycle); err != nil {
+			t.Fatalf("returned %v after a token arrived", err)
+		}
+	})
 }

@@ -12,13 +12,15 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 func TestStatusCmd(t *testing.T) {
-	s := startAPI(t, &apiToken, localapi.Options{Version: "9.9.9", Sinks: func() []sink.Status {
+	state := token.NewLatest()
+	state.Update(func(s *token.State) { s.Step, s.Next = "renewing", time.Now().Add(40*time.Minute) })
+	s := startAPI(t, &apiToken, localapi.Options{Version: "9.9.9", State: state, Sinks: func() []sink.Status {
 		return []sink.Status{{Name: "file:/run/xauth-agent/token", Generation: 1, LastWrite: time.Now().Add(-2 * time.Minute)}}
 	}})
-	s.SetState("renewing", nil, time.Now().Add(40*time.Minute))
 
 	code, out, errOut := runAPICmd(t, "status", "", "--socket", s.Path())
 	if code != failure.ExitOK {

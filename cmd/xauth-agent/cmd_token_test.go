@@ -23,7 +23,7 @@ var apiToken = token.Token{
 }
 
 // startAPI serves a local API on a socket in a temp dir until the test
-// ends; with tok set, it holds that token.
+// ends; with tok set, it holds that token. o.State, when nil, is a new one.
 func startAPI(t *testing.T, tok *token.Token, o localapi.Options) *localapi.Server {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "xa") // short: socket paths are limited to 108 bytes
@@ -32,12 +32,13 @@ func startAPI(t *testing.T, tok *token.Token, o localapi.Options) *localapi.Serv
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	o.Path, o.Mode, o.GID = filepath.Join(dir, "agent.sock"), localapi.DefaultMode, -1
-	s := localapi.New(o, nil)
-	if tok != nil {
-		if err := s.Write(context.Background(), *tok); err != nil {
-			t.Fatal(err)
-		}
+	if o.State == nil {
+		o.State = token.NewLatest()
 	}
+	if tok != nil {
+		setToken(o.State, *tok)
+	}
+	s := localapi.New(o, nil)
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +52,11 @@ func startAPI(t *testing.T, tok *token.Token, o localapi.Options) *localapi.Serv
 		}
 	})
 	return s
+}
+
+// setToken makes tok the state's token, as the renew loop does.
+func setToken(state *token.Latest, tok token.Token) {
+	state.Update(func(s *token.State) { s.SetToken(tok, time.Now()) })
 }
 
 // runAPICmd runs the command name with stdin.

@@ -10,18 +10,18 @@ import (
 
 	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 func TestWaitCmdReturnsOnFirstToken(t *testing.T) {
-	s := startAPI(t, nil, localapi.Options{})
+	state := token.NewLatest()
+	s := startAPI(t, nil, localapi.Options{State: state})
 	done := make(chan int, 1)
 	var stderr bytes.Buffer
 	go func() {
 		done <- runStreams(context.Background(), []string{"wait", "--socket", s.Path(), "--timeout", "30s"}, streams{nil, &bytes.Buffer{}, &stderr})
 	}()
-	if err := s.Write(context.Background(), apiToken); err != nil {
-		t.Fatal(err)
-	}
+	setToken(state, apiToken)
 	select {
 	case code := <-done:
 		if code != failure.ExitOK {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
-	"github.com/xauth-agent/xauth-agent/internal/localapi"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
@@ -26,7 +25,7 @@ func runOnce(ctx context.Context, cfg *config.Config, output string, stdout io.W
 	if cfg.Socket != nil {
 		log.Warn("sink \"socket\" is served by the daemon only; --once skips it", zap.String("path", cfg.Socket.Path))
 	}
-	sinks, err := checkedSinks(cfg, nil, log)
+	sinks, err := checkedSinks(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -88,15 +87,12 @@ func newLogin(ctx context.Context, cfg *config.Config, log *zap.Logger) (*api.Cl
 	return vc, login.New(vc, creds, cfg.Auth, time.Now, log.Named("login")), nil
 }
 
-// checkedSinks builds the configured file sinks, adds the socket (if any),
-// and proves each can write. Its error is of the kind failure.Sink.
-func checkedSinks(cfg *config.Config, sock *localapi.Server, log *zap.Logger) ([]sink.Sink, error) {
+// checkedSinks builds the configured file sinks and proves each can
+// write. Its error is of the kind failure.Sink.
+func checkedSinks(cfg *config.Config, log *zap.Logger) ([]sink.Sink, error) {
 	var sinks []sink.Sink
 	for _, fs := range cfg.Sinks {
 		sinks = append(sinks, sink.NewFile(sink.FileOptions{Path: fs.Path, Mode: fs.Mode, UID: fs.UID, GID: fs.GID, Format: fs.Format}, log.Named("sink.file")))
-	}
-	if sock != nil {
-		sinks = append(sinks, sock)
 	}
 	for _, s := range sinks {
 		if err := s.Check(); err != nil {

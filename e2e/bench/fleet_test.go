@@ -45,16 +45,31 @@ type fleetAgent struct {
 	sink *memSink
 }
 
-// memSink records when each new token arrived.
+// memSink records when each new token arrived in a lifecycle's state, as
+// the daemon's sinks read it.
 type memSink struct {
+	state     *token.Latest
 	mu        sync.Mutex
 	published []time.Time
 }
 
-func (m *memSink) Publish(token.Token) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.published = append(m.published, time.Now())
+// watch records each new generation of the state until ctx ends.
+func (m *memSink) watch(ctx context.Context) {
+	var gen uint64
+	for {
+		st, changed := m.state.Load()
+		if st.Generation != gen {
+			gen = st.Generation
+			m.mu.Lock()
+			m.published = append(m.published, time.Now())
+			m.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
 }
 
 // firstAfter is when the first token published at or after t arrived.
@@ -114,14 +129,15 @@ func measureFleet(ctx context.Context, e *env, n int) ([]row, error) {
 	agents := make([]*fleetAgent, n)
 	started := time.Now()
 	for i := range agents {
-		a := &fleetAgent{sink: &memSink{}}
+		a := &fleetAgent{sink: &memSink{state: token.NewLatest()}}
 		a.loop = &renew.Loop{
 			Auth:   login.New(vc, creds, auth, time.Now, zap.NewNop()),
 			Tokens: renew.NewTokenAPI(vc),
-			Sinks:  a.sink,
+			State:  a.sink.state,
 		}
 		agents[i] = a
 		wg.Go(func() { _ = a.loop.Run(runCtx) })
+		wg.Go(func() { a.sink.watch(runCtx) })
 	}
 	cold, ok := waitAllValid(ctx, agents, started, fleetRamp)
 	if !ok {

@@ -286,20 +286,6 @@ func TestConnectionsPerUIDCap(t *testing.T) {
 	}
 }
 
-// Write of the token the server holds keeps a later expiry a renewal gave:
-// a server that joins late (a reload moving the socket) is told the
-// renewed expiry first and the fan-out's older copy afterwards.
-func TestWriteKeepsTheRenewedExpiry(t *testing.T) {
-	s, _ := newServer(t, Options{Path: "/run/test/agent.sock"})
-	renewed := testToken
-	renewed.ExpiresAt = testToken.ExpiresAt.Add(time.Hour)
-	write(t, s, renewed)
-	write(t, s, testToken)
-	if sn, _ := s.snapshot(); !sn.tok.ExpiresAt.Equal(renewed.ExpiresAt) || sn.gen != 1 {
-		t.Errorf("expiry %v generation %d, want the renewed %v and 1", sn.tok.ExpiresAt, sn.gen, renewed.ExpiresAt)
-	}
-}
-
 // A caller that announces a body and never sends it does not keep the
 // connection past the read timeout.
 func TestUnsentBodyEndsWithTheReadTimeout(t *testing.T) {

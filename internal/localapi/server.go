@@ -1,11 +1,8 @@
 package localapi
 
 import (
-	"context"
-	"fmt"
 	"net"
 	"os"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,16 +62,19 @@ type Options struct {
 	AllowGIDs []int       // callers allowed by primary or supplementary gid
 	Version   string      // reported by /v1/status
 
-	// Sinks reports every sink's last write for /v1/status, typically
+	// State is the token and the lifecycle's state the API serves; nil
+	// serves an empty one.
+	State *token.Latest
+	// Sinks reports every file sink's last write for /v1/status, typically
 	// (*sink.Fanout).Statuses; nil reports none.
 	Sinks func() []sink.Status
-	// Metrics is served on /metrics; nil creates a fresh one (see Metrics()).
+	// Metrics is served on /metrics; nil creates a fresh one of State (see Metrics()).
 	Metrics *Metrics
 }
 
-// Server is the socket sink and the local API. It is a sink.Sink: Write
-// makes a token available to callers. Serve (or Listen, then Serve) runs
-// the HTTP server on the socket.
+// Server is the socket sink and the local API: it serves the token and
+// the lifecycle's state of a token.Latest to the callers it allows. Serve
+// (or Listen, then Serve) runs the HTTP server on the socket.
 type Server struct {
 	path     string
 	policy   atomic.Pointer[access] // who may call; Reconfigure swaps it
@@ -94,14 +94,9 @@ type Server struct {
 	conns  map[net.Conn]*tracked
 	perUID map[uint32]int // open connections by caller uid
 
+	state   *token.Latest
 	mu      sync.Mutex
-	tok     token.Token
-	gen     uint64        // 0 until the first token
-	changed chan struct{} // closed and replaced on every update
-	state   string
-	lastErr string
-	next    time.Time
-	waiters int
+	waiters int // parked long-polls
 
 	lnMu     sync.Mutex
 	perm     os.FileMode // the socket file's mode; guarded by lnMu
@@ -112,8 +107,6 @@ type Server struct {
 	onParked func() // test hook: a long-poll is parked
 }
 
-var _ sink.Sink = (*Server)(nil)
-
 // New returns the server of o, whose values the configuration has checked
 // (config.SocketSink). log should be named by the caller
 // (log.Named("sink.socket")); nil discards.
@@ -121,9 +114,12 @@ func New(o Options, log *zap.Logger) *Server {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	if o.State == nil {
+		o.State = token.NewLatest()
+	}
 	m := o.Metrics
 	if m == nil {
-		m = NewMetrics(o.Version)
+		m = NewMetrics(o.Version, o.State)
 	}
 	s := &Server{
 		path:         o.Path,
@@ -140,8 +136,7 @@ func New(o Options, log *zap.Logger) *Server {
 		maxConns:     MaxConnsPerUID,
 		conns:        map[net.Conn]*tracked{},
 		perUID:       map[uint32]int{},
-		changed:      make(chan struct{}),
-		state:        "starting",
+		state:        o.State,
 	}
 	s.policy.Store(newAccess(uint32(os.Geteuid()), o.AllowUIDs, o.AllowGIDs))
 	s.handler = &handler{s: s}
@@ -155,88 +150,15 @@ func (s *Server) Name() string { return "socket:" + s.path }
 func (s *Server) Path() string { return s.path }
 
 // Metrics returns the metrics served on /metrics, for the daemon to count
-// logins, renewals, backoffs and sink errors.
+// sink errors.
 func (s *Server) Metrics() *Metrics { return s.metrics }
 
-// Write makes t the token callers get. A token string different from the
-// current one bumps the generation and wakes long-polls; the same string
-// updates the expiry and the other details, unless t expires earlier than
-// what the server holds (a renewal, through Renewed, extended it). It never
-// blocks on callers and fails only for an empty token.
-func (s *Server) Write(_ context.Context, t token.Token) error {
-	if t.Token == "" {
-		return fmt.Errorf("socket sink %q: refusing an empty token", s.path)
-	}
-	s.mu.Lock()
-	fresh := t.Token != s.tok.Token
-	if fresh || !t.ExpiresAt.Before(s.tok.ExpiresAt) {
-		s.tok = t // else keep what a renewal told: the same token lives longer
-	}
-	if fresh {
-		s.gen++
-	}
-	gen, expires := s.gen, s.tok.ExpiresAt
-	s.broadcast()
-	s.mu.Unlock()
-	s.metrics.tokenExpiry(expires)
-	if fresh {
-		s.log.Info("token available on socket", zap.String(fieldPath, s.path), zap.String(fieldAccessor, t.Accessor), zap.Uint64(fieldGeneration, gen))
-	}
-	return nil
-}
-
-// Renewed updates the expiry (and policies, renewable) of the current
-// token after a renewal, which does not go through the sinks because the
-// token string stays the same. A t for another token than the current one
-// is ignored. The daemon calls it from its renew.Observer.
-func (s *Server) Renewed(t token.Token) {
-	s.mu.Lock()
-	if s.gen == 0 || t.Token != s.tok.Token {
-		s.mu.Unlock()
-		return
-	}
-	s.tok = t
-	s.broadcast()
-	s.mu.Unlock()
-	s.metrics.tokenExpiry(t.ExpiresAt)
-}
-
-// SetState records the lifecycle's state for /v1/health and /v1/status:
-// a short word such as "logging-in" or "renewing", the last error (nil
-// after a success), and when the next renewal or login is due (zero if
-// unknown).
-func (s *Server) SetState(state string, lastErr error, nextRenewal time.Time) {
-	msg := ""
-	if lastErr != nil {
-		msg = lastErr.Error()
-	}
-	s.mu.Lock()
-	s.state, s.lastErr, s.next = state, msg, nextRenewal
-	s.broadcast()
-	s.mu.Unlock()
-}
-
-// broadcast wakes every parked long-poll. The caller holds s.mu.
-func (s *Server) broadcast() {
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
-
-// snapshot is the server's state at one instant.
-type snapshot struct {
-	tok     token.Token
-	gen     uint64
-	state   string
-	lastErr string
-	next    time.Time
-}
+// snapshot is what the API serves at one instant.
+type snapshot token.State
 
 func (s *Server) snapshot() (snapshot, <-chan struct{}) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tok := s.tok
-	tok.Policies = slices.Clone(tok.Policies)
-	return snapshot{tok: tok, gen: s.gen, state: s.state, lastErr: s.lastErr, next: s.next}, s.changed
+	st, changed := s.state.Load()
+	return snapshot(st), changed
 }
 
 // Token states.
@@ -250,9 +172,9 @@ const (
 // token without an expiry (lease 0) never expires.
 func (sn snapshot) tokenState(now time.Time) string {
 	switch {
-	case sn.gen == 0:
+	case sn.Generation == 0:
 		return tokenNone
-	case !sn.tok.ExpiresAt.IsZero() && !now.Before(sn.tok.ExpiresAt):
+	case !sn.Token.ExpiresAt.IsZero() && !now.Before(sn.Token.ExpiresAt):
 		return tokenExpired
 	}
 	return tokenValid

@@ -31,27 +31,12 @@ const (
 	fieldWarnings   = "warnings"
 )
 
-// Publisher delivers every new token to the sinks. It should not block for
-// long: sinks retry on their own.
-type Publisher interface {
-	Publish(t token.Token)
-}
-
-// Observer receives optional notifications (sd_notify, status). Calls come
-// from the loop's goroutine and should return quickly.
-type Observer interface {
-	TokenChanged(t token.Token) // a new token was published
-	Renewed(t token.Token)      // the current token was renewed
-	Waiting(d Decision, err error)
-}
-
 // Loop logs in, keeps the token renewed and logs in again, forever. Set
 // the fields, then call Run once.
 type Loop struct {
 	Auth    Authenticator
 	Tokens  TokenAPI
-	Sinks   Publisher // may be nil
-	Observe Observer  // may be nil
+	State   *token.Latest // where the token and the lifecycle's step go; nil: a Latest of its own
 	Backoff backoff.Backoff
 	Log     *zap.Logger    // nil: no logs
 	Rand    func() float64 // nil: math/rand/v2
@@ -62,7 +47,7 @@ type Loop struct {
 }
 
 // Current returns the last good token, if any. During an outage that is
-// still the last token published; a token whose renewal was refused stays
+// still the last token it logged in for; a token whose renewal was refused stays
 // current until a login replaces it. Safe for concurrent use.
 func (l *Loop) Current() (token.Token, bool) {
 	l.mu.Lock()
@@ -79,6 +64,9 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 	if l.Log == nil {
 		l.Log = zap.NewNop()
+	}
+	if l.State == nil {
+		l.State = token.NewLatest()
 	}
 	var (
 		st      State
@@ -101,14 +89,25 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 }
 
-// wait logs the decision and sleeps until it is due; false when ctx ended.
+// wait logs the decision, makes it the state's step, and sleeps until it
+// is due; false when ctx ended.
 func (l *Loop) wait(ctx context.Context, d Decision, err error) bool {
 	dur := max(time.Until(d.At), 0)
 	l.Log.Info("waiting", zap.String(fieldAction, d.Action.String()), zap.Duration(fieldWait, dur),
 		zap.Time(fieldAt, d.At), zap.String(fieldReason, d.Reason))
-	if l.Observe != nil {
-		l.Observe.Waiting(d, err)
+	step := "renewing"
+	switch {
+	case err != nil:
+		step = "retrying-" + d.Action.String()
+	case d.Action == ActLogin:
+		step = "logging-in"
 	}
+	l.State.Update(func(s *token.State) {
+		s.Step, s.Err, s.Next = step, err, d.At
+		if err != nil {
+			s.Backoff = dur
+		}
+	})
 	t := time.NewTimer(dur)
 	defer t.Stop()
 	select {
@@ -141,7 +140,7 @@ func (l *Loop) login(ctx context.Context, st State) (State, error) {
 	}
 	l.Log.Info("new token", zap.String(fieldAccessor, tok.Accessor), zap.Duration(fieldTTL, tok.LeaseDuration),
 		zap.Bool(fieldRenewable, tok.Renewable), zap.Time(fieldExpires, tok.ExpiresAt), zap.Duration(fieldGrace, st.Grace))
-	l.update(tok)
+	l.update(tok, func(s *token.State) { s.Logins++ })
 	return st, nil
 }
 
@@ -183,15 +182,12 @@ func (l *Loop) renew(ctx context.Context, st State) (State, error) {
 	}
 	l.Log.Info("token renewed", zap.String(fieldAccessor, tok.Accessor), zap.Duration(fieldTTL, tok.LeaseDuration),
 		zap.Time(fieldExpires, tok.ExpiresAt), zap.Strings(fieldWarnings, warnings))
-	l.update(tok)
-	if l.Observe != nil {
-		l.Observe.Renewed(tok)
-	}
+	l.update(tok, func(s *token.State) { s.Renewals++ })
 	return st, nil
 }
 
 // failed records a failed step in the state and draws the next backoff.
-// The current token stays published.
+// The current token stays in the State.
 func (l *Loop) failed(ctx context.Context, st State, a Action, err error) State {
 	kind, retryAfter := Classify(err)
 	st.LastErr, st.LastAction, st.RetryAfter = kind, a, retryAfter
@@ -203,25 +199,25 @@ func (l *Loop) failed(ctx context.Context, st State, a Action, err error) State 
 	if ctx.Err() == nil {
 		l.Log.Warn(msg, zap.String(fieldKind, kind.Label()),
 			zap.Duration(fieldRetryAfter, retryAfter), zap.Error(err))
+		if a == ActLogin {
+			l.State.Update(func(s *token.State) { s.CountLoginFailure(kind.Label()) })
+		}
 	}
 	return st
 }
 
-// update makes tok current and publishes it when its string is new.
-func (l *Loop) update(tok token.Token) {
+// update makes tok current, in the loop and in its State (a new token
+// string is a new generation there), with count (a login or a renewal
+// more) and no backoff.
+func (l *Loop) update(tok token.Token, count func(*token.State)) {
 	l.mu.Lock()
-	changed := !l.have || l.current.Token != tok.Token
 	l.current, l.have = tok, true
 	l.mu.Unlock()
-	if !changed {
-		return
-	}
-	if l.Sinks != nil {
-		l.Sinks.Publish(tok)
-	}
-	if l.Observe != nil {
-		l.Observe.TokenChanged(tok)
-	}
+	l.State.Update(func(s *token.State) {
+		s.SetToken(tok, time.Now())
+		count(s)
+		s.Backoff = 0
+	})
 }
 
 func (l *Loop) rand() float64 {

@@ -1,6 +1,9 @@
 // Package token is the Vault token the agent passes from the login to the
-// sinks: its string, its accessor and policies, and its lease. It imports
-// nothing of the agent's, so every other package may use it.
+// sinks (Token: its string, its accessor and policies, its lease), and the
+// one place it is delivered through: Latest, the latest State of the token
+// and its lifecycle, which the renew loop writes and the sinks, the socket
+// API, the metrics, sd_notify and exec read. It imports nothing of the
+// agent's, so every other package may use it.
 package token
 
 import (

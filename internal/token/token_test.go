@@ -29,3 +29,30 @@ func TestOfClampsTheLease(t *testing.T) {
 		}
 	}
 }
+
+func TestLatest(t *testing.T) {
+	l := NewLatest()
+	st, changed := l.Load()
+	if st.Step != "starting" || st.Generation != 0 {
+		t.Fatalf("new Latest: %+v", st)
+	}
+	now := time.Now()
+	l.Update(func(s *State) { s.SetToken(Token{Token: "a", Accessor: "1"}, now) })
+	select {
+	case <-changed:
+	default:
+		t.Fatal("Update did not wake the reader")
+	}
+	l.Update(func(s *State) {
+		s.SetToken(Token{Token: "a", Accessor: "1", LeaseDuration: time.Hour}, now.Add(time.Minute))
+	})
+	if st, _ := l.Load(); st.Generation != 1 || !st.Since.Equal(now) || st.Token.LeaseDuration != time.Hour {
+		t.Fatalf("a renewal changed the generation or lost the lease: %+v", st)
+	}
+	l.Update(func(s *State) { s.SetToken(Token{Token: "b"}, now); s.CountLoginFailure("transient") })
+	kept, _ := l.Load()
+	l.Update(func(s *State) { s.CountLoginFailure("transient") })
+	if st, _ := l.Load(); st.Generation != 2 || st.LoginFailures["transient"] != 2 || kept.LoginFailures["transient"] != 1 {
+		t.Fatalf("state %+v, kept %+v: want generation 2, 2 failures now and 1 in the state kept before", st, kept)
+	}
+}
