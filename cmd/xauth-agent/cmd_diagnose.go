@@ -69,14 +69,7 @@ func diagnoseArgs(args []string, s streams) (diagnoseOptions, *options, error) {
 	fs.StringVar(&do.stsEndpoint, "aws-sts-endpoint", "", "")
 	fs.StringVar(&do.iamEndpoint, "aws-iam-endpoint", "", "")
 	o := agentFlags(fs)
-	operands, afterDash, err := parse(fs, args, s.stderr, helpText(diagnoseUsage))
-	if err == nil {
-		err = noOperands(operands, afterDash)
-	}
-	if err == nil {
-		err = o.finish(fs, s)
-	}
-	if err != nil {
+	if err := o.parse(fs, args, s, s.stderr, helpText(diagnoseUsage)); err != nil {
 		return do, nil, err
 	}
 	switch {

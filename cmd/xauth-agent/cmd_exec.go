@@ -71,8 +71,8 @@ func execArgs(args []string, s streams) (eo execOptions, o *options, argv []stri
 	splay := fs.String("splay", "0s", "")
 	fs.BoolVar(&eo.restart, "restart", false, "")
 	operands, argv, err := parse(fs, args, s.stderr, helpText(execUsage))
-	if err == nil && len(operands) > 0 {
-		err = noOperands(operands, nil)
+	if err == nil {
+		err = noOperands(operands)
 	}
 	if err == nil {
 		err = o.finish(fs, s)

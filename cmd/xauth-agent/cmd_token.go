@@ -102,7 +102,7 @@ func apiArgs(fs *flag.FlagSet, args []string, usage string, s streams, verb bool
 	case verb && len(operands) > 1:
 		operands = operands[1:]
 	}
-	return "", noOperands(operands, nil)
+	return "", noOperands(operands)
 }
 
 // explainClientError says what a failed call to the agent means; its kind

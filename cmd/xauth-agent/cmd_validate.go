@@ -32,14 +32,7 @@ Exit codes:
 func runValidate(_ context.Context, args []string, s streams) error {
 	fs := flag.NewFlagSet("xauth-agent validate", flag.ContinueOnError)
 	o := agentFlags(fs)
-	operands, afterDash, err := parse(fs, args, s.stdout, helpText(validateUsage))
-	if err == nil {
-		err = noOperands(operands, afterDash)
-	}
-	if err == nil {
-		err = o.finish(fs, s)
-	}
-	if err != nil {
+	if err := o.parse(fs, args, s, s.stdout, helpText(validateUsage)); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(o)

@@ -234,11 +234,24 @@ func (o *options) finish(fs *flag.FlagSet, s streams) error {
 }
 
 // noOperands refuses operands where a command takes none.
-func noOperands(operands, afterDash []string) error {
-	if rest := append(operands, afterDash...); len(rest) > 0 {
-		return usageError(fmt.Errorf("unexpected argument %q (flags start with --)", rest[0]))
+func noOperands(operands []string) error {
+	if len(operands) > 0 {
+		return usageError(fmt.Errorf("unexpected argument %q (flags start with --)", operands[0]))
 	}
 	return nil
+}
+
+// parse parses the command line of a command that takes the agent's flags
+// (fs, on which agentFlags defined o) and no operands; help goes to w.
+func (o *options) parse(fs *flag.FlagSet, args []string, s streams, w io.Writer, help func(io.Writer)) error {
+	operands, afterDash, err := parse(fs, args, w, help)
+	if err == nil {
+		err = noOperands(append(operands, afterDash...))
+	}
+	if err == nil {
+		err = o.finish(fs, s)
+	}
+	return err
 }
 
 // loadConfig is the configuration check that startup, SIGHUP and validate
@@ -279,14 +292,7 @@ func loadAgent(o *options) (*config.Config, *zap.Logger, zap.AtomicLevel, error)
 func parseAgent(args []string, s streams) (*options, error) {
 	fs := flag.NewFlagSet("xauth-agent", flag.ContinueOnError)
 	o := agentFlags(fs)
-	operands, afterDash, err := parse(fs, args, s.stderr, helpWithFlags(fs, usageHead, exitCodesHelp))
-	if err == nil {
-		err = noOperands(operands, afterDash)
-	}
-	if err == nil {
-		err = o.finish(fs, s)
-	}
-	return o, err
+	return o, o.parse(fs, args, s, s.stderr, helpWithFlags(fs, usageHead, exitCodesHelp))
 }
 
 // runAgent is xauth-agent without a subcommand: --once, or the daemon.
