@@ -102,16 +102,16 @@ func exitCode(err error) int {
 	return failure.Of(err).ExitCode()
 }
 
-// done ends a command successfully without a message (after --help or
+// exitQuietly ends a command successfully without a message (after --help or
 // --version).
-var done = exitError{code: failure.ExitOK}
+var exitQuietly = exitError{code: failure.ExitOK}
 
 // usageError is a bad command line: exit 2.
 func usageError(err error) error { return failure.Mark(failure.Config, err) }
 
 // parse parses args into fs, whose flags the caller defined, and is every
 // command's help check: -h, -help or --help prints help to w and ends the
-// command (done); a bad flag is a usageError. Flags and operands may mix
+// command (exitQuietly); a bad flag is a usageError. Flags and operands may mix
 // until a "--"; it returns the operands before it, and those after it.
 func parse(fs *flag.FlagSet, args []string, w io.Writer, help func(w io.Writer)) (operands, afterDash []string, err error) {
 	fs.SetOutput(io.Discard)
@@ -120,7 +120,7 @@ func parse(fs *flag.FlagSet, args []string, w io.Writer, help func(w io.Writer))
 		switch err := fs.Parse(args); {
 		case errors.Is(err, flag.ErrHelp):
 			help(w)
-			return nil, nil, done
+			return nil, nil, exitQuietly
 		case err != nil:
 			return nil, nil, usageError(err)
 		}
@@ -206,7 +206,7 @@ func (o *options) finish(fs *flag.FlagSet, s streams) error {
 	o.stderr = s.stderr
 	if o.showVersion {
 		fmt.Fprintln(s.stdout, "xauth-agent", version)
-		return done
+		return exitQuietly
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
