@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 // The environment variables of the credential chain: the AWS SDK's names.
@@ -104,7 +106,7 @@ const (
 // the files; only the container endpoint and IMDS are asked later, on
 // Retrieve, through an aws.CredentialsCache. The SDK's retryer owns their
 // retries (bounded, local); the lifecycle owns retries against Vault. An
-// error wraps ErrCredentials. No source here calls a regional AWS API (web
+// error wraps failure.Credentials. No source here calls a regional AWS API (web
 // identity, which would call STS, is not supported), so there is no region.
 func AWSCredentials(ctx context.Context, imdsV2Only bool) (aws.CredentialsProvider, error) {
 	if c, ok, err := envCredentials(); err != nil || ok {
@@ -138,9 +140,9 @@ func AWSCredentials(ctx context.Context, imdsV2Only bool) (aws.CredentialsProvid
 }
 
 // chainError is a credential source configured in a way the agent cannot
-// use: what is wrong, and what to do. It wraps ErrCredentials.
+// use: what is wrong, and what to do. It wraps failure.Credentials.
 func chainError(fix, format string, args ...any) error {
-	return fmt.Errorf("%w: %s\nfix: %s", ErrCredentials, fmt.Sprintf(format, args...), fix)
+	return fmt.Errorf("%w: %s\nfix: %s", failure.Credentials, fmt.Sprintf(format, args...), fix)
 }
 
 // firstEnv is the first of keys that is set (not empty), and its value.

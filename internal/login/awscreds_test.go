@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 // chainEnv is every variable the credential chain reads.
@@ -284,8 +286,8 @@ func TestAWSCredentialsChain(t *testing.T) {
 				if err == nil {
 					t.Fatal("AWSCredentials: no error")
 				}
-				if !errors.Is(err, ErrCredentials) {
-					t.Errorf("error does not wrap ErrCredentials: %v", err)
+				if !errors.Is(err, failure.Credentials) {
+					t.Errorf("error does not wrap failure.Credentials: %v", err)
 				}
 				for _, s := range tt.wantErr {
 					if s = r.Replace(s); !strings.Contains(err.Error(), s) {
@@ -412,8 +414,8 @@ func TestAWSCredentialsUnresolvedProfileKeys(t *testing.T) {
 					if err == nil {
 						t.Fatal("no error")
 					}
-					if !errors.Is(err, ErrCredentials) {
-						t.Errorf("error does not wrap ErrCredentials: %v", err)
+					if !errors.Is(err, failure.Credentials) {
+						t.Errorf("error does not wrap failure.Credentials: %v", err)
 					}
 					want := []string{`aws profile "` + profile + `" in ` + path + " sets " + tt.key + ":", "instance profile", "aws configure export-credentials --profile " + profile + " --format env"}
 					if named {
@@ -453,7 +455,7 @@ func TestAWSCredentialsContainerRelativeURINotAPath(t *testing.T) {
 		t.Setenv(envContainerRelativeURI, rel)
 		t.Setenv(envContainerToken, "c-token")
 		_, err := AWSCredentials(context.Background(), false)
-		if err == nil || !errors.Is(err, ErrCredentials) || !strings.Contains(err.Error(), "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") {
+		if err == nil || !errors.Is(err, failure.Credentials) || !strings.Contains(err.Error(), "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") {
 			t.Errorf("%s=%q: err %v, want a credentials error naming the variable", envContainerRelativeURI, rel, err)
 		}
 	}
@@ -482,8 +484,8 @@ func TestContainerURIHosts(t *testing.T) {
 			if (err == nil) != tt.ok {
 				t.Fatalf("checkContainerURI(%q) = %v, want ok %v", tt.uri, err, tt.ok)
 			}
-			if err != nil && (!errors.Is(err, ErrCredentials) || !strings.Contains(err.Error(), envContainerFullURI)) {
-				t.Errorf("error %q does not wrap ErrCredentials or name %s", err, envContainerFullURI)
+			if err != nil && (!errors.Is(err, failure.Credentials) || !strings.Contains(err.Error(), envContainerFullURI)) {
+				t.Errorf("error %q does not wrap failure.Credentials or name %s", err, envContainerFullURI)
 			}
 		})
 	}
@@ -530,8 +532,8 @@ func TestIMDSOptions(t *testing.T) {
 			}
 			got, err := imdsOptions(prof, tt.v2Only)
 			if tt.wantErr != "" {
-				if err == nil || !errors.Is(err, ErrCredentials) || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v, want one wrapping ErrCredentials naming %q", err, tt.wantErr)
+				if err == nil || !errors.Is(err, failure.Credentials) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one wrapping failure.Credentials naming %q", err, tt.wantErr)
 				}
 				return
 			}
@@ -569,8 +571,8 @@ func TestNewIMDS(t *testing.T) {
 	t.Run("named profile missing", func(t *testing.T) {
 		isolateAWS(t)
 		t.Setenv(envProfile, "nope")
-		if _, err := NewIMDS(context.Background(), false); !errors.Is(err, ErrCredentials) || !strings.Contains(err.Error(), `"nope"`) {
-			t.Errorf("error %v, want one wrapping ErrCredentials naming the profile", err)
+		if _, err := NewIMDS(context.Background(), false); !errors.Is(err, failure.Credentials) || !strings.Contains(err.Error(), `"nope"`) {
+			t.Errorf("error %v, want one wrapping failure.Credentials naming the profile", err)
 		}
 	})
 }
@@ -606,8 +608,8 @@ func TestSharedFileUnreadable(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !errors.Is(err, ErrCredentials) || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), dir) {
-				t.Fatalf("error %v, want one wrapping ErrCredentials naming %s and %s", err, tt.wantErr, dir)
+			if err == nil || !errors.Is(err, failure.Credentials) || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), dir) {
+				t.Fatalf("error %v, want one wrapping failure.Credentials naming %s and %s", err, tt.wantErr, dir)
 			}
 		})
 	}
