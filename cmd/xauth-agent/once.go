@@ -70,22 +70,24 @@ func runOnce(ctx context.Context, cfg *config.Config, output string, stdout, std
 	return code
 }
 
-// authenticator builds the login client of cfg.Auth.Type: ec2 (the signed
-// instance identity document and the nonce file) or iam (signed
-// GetCallerIdentity).
+// authenticator loads the AWS SDK's configuration and builds the login
+// client of cfg.Auth.Type: ec2 (the signed instance identity document and
+// the nonce file) or iam (signed GetCallerIdentity).
 func authenticator(ctx context.Context, cfg *config.Config, vc *api.Client, log *zap.Logger) (renew.Authenticator, error) {
-	if cfg.Auth.Type == "ec2" {
-		md, err := login.NewIMDS(ctx, cfg.Auth.IMDSv2Only)
-		if err != nil {
-			return nil, err
-		}
-		return login.NewEC2(vc, md, cfg.Auth, time.Now, log.Named("login")), nil
-	}
-	creds, err := login.AWSCredentials(ctx, cfg.Auth.IMDSv2Only)
+	a, err := login.LoadAWS(ctx, cfg.Auth)
 	if err != nil {
 		return nil, err
 	}
-	return login.New(vc, creds, cfg.Auth, time.Now, log.Named("login")), nil
+	lg := log.Named("login")
+	if cfg.Auth.Type == "ec2" {
+		return login.NewEC2(vc, a.IMDS, cfg.Auth, time.Now, lg), nil
+	}
+	if r := a.AssumeRole; r != nil {
+		lg.Info("aws credentials: assuming a role with the AWS SDK's credentials", zap.String("role_arn", r.ARN),
+			zap.String("session_name", r.SessionName), zap.Duration("duration", r.Duration),
+			zap.String("sts_client_region", r.Region), zap.String("sts_client_endpoint", r.Endpoint))
+	}
+	return login.New(vc, a.Credentials, cfg.Auth, time.Now, lg), nil
 }
 
 func buildSinks(cfg *config.Config, log *zap.Logger) ([]sink.Sink, error) {
