@@ -31,8 +31,15 @@ const (
 	fieldCredSrc  = "credentials_source"
 )
 
+// vaultTimeout bounds one request to Vault, answer included.
+const vaultTimeout = 30 * time.Second
+
 // NewVaultClient builds a vault/api client from the typed config. Its own
-// retries are off: the lifecycle owns retrying. It carries no token.
+// retries are off: the lifecycle owns retrying. It carries no token. Each
+// request is bounded by vaultTimeout through the HTTP client rather than
+// vault/api's own timeout, which cancels the request's context as the call
+// returns, before the answer's body is read: the connection was then closed
+// and every renewal dialled Vault anew.
 func NewVaultClient(v config.Vault) (*api.Client, error) {
 	cfg := api.DefaultConfig()
 	if cfg.Error != nil {
@@ -40,7 +47,8 @@ func NewVaultClient(v config.Vault) (*api.Client, error) {
 	}
 	cfg.Address = v.Address
 	cfg.MaxRetries = 0
-	cfg.Timeout = 30 * time.Second
+	cfg.Timeout = 0
+	cfg.HttpClient.Timeout = vaultTimeout
 	tls := &api.TLSConfig{
 		CACert:        v.CACert,
 		CAPath:        v.CAPath,
