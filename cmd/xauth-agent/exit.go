@@ -5,7 +5,7 @@ const (
 	exitOK            = 0 // token obtained and written
 	exitRuntime       = 1 // unexpected runtime failure
 	exitUsage         = 2 // bad flags or configuration
-	exitCredentials   = 3 // no AWS credentials (IMDS, env, profile)
+	exitCredentials   = 3 // no AWS credentials (the SDK's chain, assume_role_arn) or identity document
 	exitUnreachable   = 4 // Vault unreachable or unavailable (network, 5xx, 429)
 	exitRefused       = 5 // Vault refused the login (role, binding, header, region)
 	exitSink          = 6 // a sink cannot be written
@@ -16,7 +16,9 @@ const exitCodesHelp = `Exit codes:
   0  token obtained and written to every sink
   1  unexpected runtime failure
   2  usage or configuration error
-  3  AWS credentials or the EC2 instance identity document unavailable (IMDS, environment, profile)
+  3  AWS credentials (the AWS SDK's chain: environment, web identity, profile,
+     SSO, credential_process, assumed role, IMDS) or the EC2 instance
+     identity document unavailable
   4  Vault unreachable or unavailable (network error, HTTP 5xx or 429)
   5  login refused by Vault (role, principal binding, server ID header, region)
   6  a sink cannot be written (directory missing, symlink at the target)
