@@ -2,7 +2,6 @@ package awsfake
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -85,7 +84,7 @@ func TestAssumeRoleWithWebIdentity(t *testing.T) {
 
 func TestSSOGetRoleCredentials(t *testing.T) {
 	fx := newFixture(t, federationOptions())
-	get := func(token, role, account string) (int, http.Header, []byte) {
+	get := func(token, role, account string) reply {
 		q := url.Values{"role_name": {role}, "account_id": {account}}
 		req, err := http.NewRequest("GET", fx.fake.URL()+"/federation/credentials?"+q.Encode(), nil)
 		if err != nil {
@@ -94,23 +93,14 @@ func TestSSOGetRoleCredentials(t *testing.T) {
 		if token != "" {
 			req.Header.Set("x-amz-sso_bearer_token", token)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, resp.Header, b
+		return send(t, req)
 	}
-	status, _, body := get(ssoToken, "VaultSecondary", acctSecondary)
-	if status != 200 {
-		t.Fatalf("status %d: %s", status, body)
+	r := get(ssoToken, "VaultSecondary", acctSecondary)
+	if r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
 	}
 	var v roleCredentialsResponse
-	if err := json.Unmarshal(body, &v); err != nil {
+	if err := json.Unmarshal([]byte(r.body), &v); err != nil {
 		t.Fatal(err)
 	}
 	c := v.RoleCredentials
@@ -131,9 +121,9 @@ func TestSSOGetRoleCredentials(t *testing.T) {
 		{ssoToken, "VaultSecondary", acctPrimary, 403, "ForbiddenException"},
 		{"", "VaultSecondary", acctSecondary, 400, "InvalidRequestException"},
 	} {
-		status, h, body := get(tt.token, tt.role, tt.account)
-		if status != tt.status || h.Get("X-Amzn-Errortype") != tt.errType {
-			t.Errorf("%+v: status %d, error type %q: %s", tt, status, h.Get("X-Amzn-Errortype"), body)
+		r := get(tt.token, tt.role, tt.account)
+		if r.status != tt.status || r.header.Get("X-Amzn-Errortype") != tt.errType {
+			t.Errorf("%+v: status %d, error type %q: %s", tt, r.status, r.header.Get("X-Amzn-Errortype"), r.body)
 		}
 	}
 	if n := fx.fake.Counts()["GetRoleCredentials"]; n != 5 {
