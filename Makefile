@@ -11,6 +11,12 @@ STATICCHECK_VERSION := v0.8.2
 AEMM_VERSION        := v1.13.0
 CONSUL_TEMPLATE_VERSION := v0.41.1
 NFPM_VERSION        := v2.44.0
+CYCLONEDX_GOMOD_VERSION := v1.10.0
+# Prometheus v3.16.0's promtool (the module's v0.316.0), built without service discovery
+# (remove_all_sd): rule checks need none of it, and it would add the Kubernetes and cloud SDKs.
+PROMTOOL_VERSION    := v0.316.0
+RELEASE_DIR        ?= $(BIN)/release
+RELEASE_ARCHES     := amd64 arm64
 export XAUTH_BIN_DIR := $(BIN)
 
 .PHONY: help build build-e2e tools lint test test-unit test-units test-e2e fuzz fuzz-run stress demo bench clean
@@ -23,7 +29,7 @@ help: ## list targets
 build: ## build the agent (static, stripped) into bin/xauth-agent
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/xauth-agent ./cmd/xauth-agent
 
-build-e2e: ## build the loopback Vault server (real Vault core) into bin/
+build-e2e: ## build the loopback Vault server (real Vault cores: one, or an HA cluster with -nodes) into bin/
 	cd e2e && $(GO) build -o $(BIN)/vault-loopback ./cmd/vault-loopback
 
 tools: $(BIN)/staticcheck $(BIN)/ec2-metadata-mock $(BIN)/consul-template ## install pinned tools into bin/
@@ -37,6 +43,13 @@ $(BIN)/ec2-metadata-mock:
 $(BIN)/consul-template:
 	GOBIN=$(BIN) $(GO) install github.com/hashicorp/consul-template@$(CONSUL_TEMPLATE_VERSION)
 
+# -trimpath: each SBOM names the tool's own hashes, which must not depend on this machine's paths.
+$(BIN)/cyclonedx-gomod:
+	GOBIN=$(BIN) $(GO) install -trimpath github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_GOMOD_VERSION)
+
+$(BIN)/promtool:
+	GOBIN=$(BIN) $(GO) install -tags remove_all_sd github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+
 lint: tools ## gofmt, go vet, staticcheck, go mod tidy check (both modules)
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>&1); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
@@ -46,7 +59,7 @@ lint: tools ## gofmt, go vet, staticcheck, go mod tidy check (both modules)
 	cd e2e && $(BIN)/staticcheck ./...
 	cd e2e && $(GO) mod tidy -e -diff
 
-test: lint test-unit test-units fuzz-run test-e2e test-packages ## everything CI runs
+test: lint test-unit test-units fuzz-run test-e2e test-packages test-release test-rules ## everything CI runs
 
 test-unit: ## agent module tests with the race detector
 	$(GO) test -race -count=1 ./...
@@ -66,6 +79,27 @@ package: $(BIN)/nfpm ## .deb and .rpm (static binary, units, config) into bin/pa
 test-packages: package ## packages: lintian without errors, contents, conffile, scripts, size <= 10 MB
 	scripts/check-packages.sh
 
+.PHONY: release test-release test-rules
+# Each architecture's binary is make build's (static, -trimpath, stripped), with GOARCH set.
+release: $(BIN)/nfpm $(BIN)/cyclonedx-gomod ## linux/amd64 and arm64: binaries, deb, rpm, tar.gz, SBOMs, SHA256SUMS into bin/release/
+	rm -rf $(RELEASE_DIR)
+	for arch in $(RELEASE_ARCHES); do \
+		GOARCH=$$arch $(MAKE) --no-print-directory build BIN=$(RELEASE_DIR)/stage/linux_$$arch || exit 1; \
+	done
+	GO=$(GO) XAUTH_VERSION=$(VERSION) packaging/release.sh $(RELEASE_DIR) $(RELEASE_ARCHES)
+
+# A second release, built in another directory with another umask, time zone and locale (Go's
+# build cache serves the compiled packages again), must be byte for byte the first.
+test-release: release ## release: built twice and identical; each artifact's architecture, contents, packages, SBOM
+	rm -rf $(BIN)/release-again
+	umask 0027 && TZ=NPT-5:45 LC_ALL=C.UTF-8 $(MAKE) --no-print-directory release RELEASE_DIR=$(BIN)/release-again >/dev/null
+	GO=$(GO) XAUTH_VERSION=$(VERSION) scripts/check-release.sh $(RELEASE_DIR) $(BIN)/release-again $(RELEASE_ARCHES)
+	rm -rf $(BIN)/release-again
+
+test-rules: $(BIN)/promtool ## Prometheus rules: promtool check rules, promtool test rules
+	$(BIN)/promtool check rules deploy/prometheus/xauth-agent.rules.yml
+	cd deploy/prometheus && $(BIN)/promtool test rules xauth-agent.rules.test.yml
+
 test-e2e: build build-e2e tools ## end-to-end tests on the real Vault + loopback AWS
 	cd e2e && $(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v /cmd/)
 
@@ -83,7 +117,7 @@ demo: build build-e2e tools ## the seed scenario on loopback: stack up, client1 
 	cd e2e && $(GO) run ./cmd/demo
 
 bench: build build-e2e tools ## side-by-side figures against HashiCorp's reference client
-	cd e2e && $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./bench/
+	cd e2e && $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m ./bench/
 
 clean: ## remove bin/
 	rm -rf $(BIN)

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/api"
+
 	"github.com/xauth-agent/xauth-agent/e2e/faultproxy"
 	"github.com/xauth-agent/xauth-agent/e2e/stack"
 )
@@ -82,7 +84,13 @@ func (d *daemonProc) stop(t *testing.T, sig syscall.Signal) (int, time.Duration)
 // shortRole creates an IAM role whose tokens live 4 s, at most 12 s.
 func shortRole(t *testing.T, name string) {
 	t.Helper()
-	_, err := st.Vault.Logical().Write("auth/aws/role/"+name, map[string]any{
+	shortRoleOn(t, st.Vault, name)
+}
+
+// shortRoleOn creates the short-lived role through the root client vc.
+func shortRoleOn(t *testing.T, vc *api.Client, name string) {
+	t.Helper()
+	_, err := vc.Logical().Write("auth/aws/role/"+name, map[string]any{
 		"auth_type": "iam", "policies": "admin",
 		"bound_iam_principal_arn": "arn:aws:iam::222222222222:role/vault-secondary*",
 		"token_ttl":               "4s", "token_max_ttl": "12s",

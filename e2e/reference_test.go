@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/vault/api"
 	awsauth "github.com/hashicorp/vault/api/auth/aws"
 
 	"github.com/xauth-agent/xauth-agent/e2e/stack"
@@ -16,6 +17,13 @@ import (
 // environment, to show the loopback stack behaves like the real thing.
 func referenceLogin(t *testing.T, instance, role, header string) (string, error) {
 	t.Helper()
+	return referenceLoginAt(t, st.Vault, instance, role, header)
+}
+
+// referenceLoginAt logs in like referenceLogin through the Vault vc
+// points at (its token is not used).
+func referenceLoginAt(t *testing.T, vc *api.Client, instance, role, header string) (string, error) {
+	t.Helper()
 	for _, kv := range st.Instances[instance].CredsEnv() {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
@@ -24,7 +32,7 @@ func referenceLogin(t *testing.T, instance, role, header string) (string, error)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := st.Vault.Clone()
+	c, err := vc.Clone()
 	if err != nil {
 		t.Fatal(err)
 	}

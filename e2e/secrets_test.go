@@ -19,6 +19,7 @@ package e2e
 import (
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -28,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/e2e/faultproxy"
 	"github.com/xauth-agent/xauth-agent/e2e/stack"
 )
 
@@ -393,4 +395,55 @@ func TestWithDebugLog(t *testing.T) {
 			t.Errorf("withDebugLog(%q, %q) = %q, want %q", tt.args, tt.env, got, tt.want)
 		}
 	}
+}
+
+// longBase64RE finds runs of base64 as long as a signed header set or a
+// session token; a redacted echo has none.
+var longBase64RE = regexp.MustCompile(`[A-Za-z0-9+/]{100,}`)
+
+// Something between the agent and Vault that echoes requests back (a
+// misbehaving proxy): --once prints the refusal with the echo redacted, and
+// the daemon's renewal warn line does not show the token. The leak scan
+// checks every line besides.
+func TestEchoingProxyLeaksNothing(t *testing.T) {
+	shortRole(t, "echo-short")
+	proxy, err := faultproxy.Start(st.VaultAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+
+	t.Run("once", func(t *testing.T) {
+		proxy.Set(faultproxy.Fault{Mode: faultproxy.Echo, Status: http.StatusBadRequest})
+		res := runAgent(t, "client1", nil, "--once", "--vault-addr", proxy.URL(), "--role", "vault-role", "--header-value", stack.HeaderValue)
+		if res.code != exitRefused {
+			t.Fatalf("exit %d, want %d: %s", res.code, exitRefused, res.stderr)
+		}
+		if !strings.Contains(res.stderr, "PUT /v1/auth/aws/login") || !strings.Contains(res.stderr, `"iam_request_headers":"[redacted]"`) {
+			t.Errorf("stderr should show the echo with the signed headers redacted:\n%s", res.stderr)
+		}
+		if m := longBase64RE.FindString(res.stderr); m != "" || authSignatureRE.MatchString(res.stderr) {
+			t.Errorf("stderr shows signed material (%.40s...):\n%s", m, res.stderr)
+		}
+	})
+
+	t.Run("daemon renewal", func(t *testing.T) {
+		proxy.Set(faultproxy.Fault{Mode: faultproxy.Pass})
+		file := filepath.Join(t.TempDir(), "token")
+		d := startDaemon(t, "client1", nil, "--vault-addr", proxy.URL(), "--role", "echo-short",
+			"--header-value", stack.HeaderValue, "--sink-file", file)
+		waitFor(t, 15*time.Second, "the first token", func() bool { return readToken(file) != "" })
+		tok := readToken(file)
+		proxy.Set(faultproxy.Fault{Mode: faultproxy.Echo, Status: http.StatusForbidden})
+		waitFor(t, 15*time.Second, "a renewal refused by the echo", func() bool {
+			return strings.Contains(d.stderr.String(), `"msg":"renewal failed"`)
+		})
+		log := d.stderr.String()
+		if strings.Contains(log, tok) {
+			t.Fatal("the token reached the daemon's log")
+		}
+		if !strings.Contains(log, "X-Vault-Token: [redacted]") {
+			t.Errorf("the warn line should show the echo, redacted:\n%s", log)
+		}
+	})
 }

@@ -1,19 +1,33 @@
 #!/usr/bin/env bash
-# build.sh: makes bin/packages/xauth-agent_VERSION-1_ARCH.deb and xauth-agent-VERSION-1.ARCH.rpm
-# with nfpm (packaging/nfpm.yaml). Run by `make package`, which first builds the static binary
-# (CGO_ENABLED=0) into bin/packages/stage/ and installs bin/nfpm. Here:
+# build.sh: packages one architecture's static binary with nfpm (packaging/nfpm.yaml):
+#   OUT/xauth-agent_VERSION-1_ARCH.deb and OUT/xauth-agent-VERSION-1.RPMARCH.rpm, and with
+#   XAUTH_PKG_FORMATS="deb rpm tar.gz" also OUT/xauth-agent-VERSION-linux-ARCH.tar.gz.
+# `make package` runs it for this machine's architecture (OUT bin/packages, STAGE
+# bin/packages/stage); `make release` (packaging/release.sh) once per release architecture.
+# The caller builds the binary into STAGE/xauth-agent first (`make build`: static, -trimpath,
+# stripped) and installs bin/nfpm. Here:
 #   - the version from packaging/version.sh;
-#   - stage/changelog.Debian.gz for this version (Debian wants one in every package);
-#   - stage/xauth-agent.8.gz, the man page, from --help;
-#   - stage/THIRD-PARTY-LICENSES: the license and notice texts of the Go standard library and
+#   - STAGE/changelog.Debian.gz for this version (Debian wants one in every package);
+#   - STAGE/xauth-agent.8.gz, the man page, from --help;
+#   - STAGE/THIRD-PARTY-LICENSES: the license and notice texts of the Go standard library and
 #     of every module linked into the binary, as the binary's module list names them;
-#   - then nfpm, once per format.
-# XAUTH_PKG_MAINTAINER overrides the Maintainer ("Name <address>").
+#   - then nfpm, once per format, and tar for the tarball.
+# Every time stamp is SOURCE_DATE_EPOCH (default: the commit's time), so the same commit gives
+# the same bytes.
+# Environment:
+#   GOARCH                the binary's architecture (default: go env GOARCH)
+#   XAUTH_PKG_OUT         OUT (default bin/packages)
+#   XAUTH_PKG_STAGE       STAGE (default OUT/stage)
+#   XAUTH_PKG_FORMATS     default "deb rpm"
+#   XAUTH_PKG_HELP_BIN    a binary of the same source this machine can run, for the man page
+#                         when GOARCH is not this machine's (default STAGE/xauth-agent)
+#   XAUTH_PKG_MAINTAINER  the Maintainer ("Name <address>")
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-readonly out=bin/packages
-readonly stage=$out/stage
+readonly out=${XAUTH_PKG_OUT:-bin/packages}
+readonly stage=${XAUTH_PKG_STAGE:-$out/stage}
+readonly formats=${XAUTH_PKG_FORMATS:-deb rpm}
 readonly nfpm=bin/nfpm
 GO=${GO:-go}
 
@@ -24,16 +38,19 @@ fail() {
 
 [[ -x $nfpm ]] || fail "$nfpm not found: run make package"
 [[ -x $stage/xauth-agent ]] || fail "$stage/xauth-agent not found: run make package"
+arch=$("$GO" env GOARCH)
+buildinfo=$("$GO" version -m "$stage/xauth-agent")
 # A cgo build needs the glibc it was linked against (2.34 on Debian 12), which Amazon Linux 2
 # and RHEL 8 do not have; the packages carry a static binary.
-grep -qE '^\s+build\s+CGO_ENABLED=0$' <<<"$("$GO" version -m "$stage/xauth-agent")" ||
+grep -qE '^\s+build\s+CGO_ENABLED=0$' <<<"$buildinfo" ||
 	fail "$stage/xauth-agent was built with cgo: build it with CGO_ENABLED=0 (make package does)"
+grep -qE "^\s+build\s+GOARCH=$arch\$" <<<"$buildinfo" ||
+	fail "$stage/xauth-agent was not built for $arch: build it with GOARCH=$arch, or package it with that GOARCH"
 
 version=$(packaging/version.sh)
 commit=$(git rev-parse HEAD)
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
 export XAUTH_PKG_VERSION=$version
-arch=$("$GO" env GOARCH)
 export XAUTH_PKG_ARCH=$arch
 export XAUTH_PKG_STAGE=$stage
 export XAUTH_PKG_MAINTAINER=${XAUTH_PKG_MAINTAINER:-"xauth-agent maintainers <maintainers@users.noreply.r-seed-e9b28b6f.example>"}
@@ -84,7 +101,7 @@ add_texts() { # add_texts NAME DIR
 	done <<<"$files"
 }
 add_texts "Go standard library $("$GO" env GOVERSION)" "$("$GO" env GOROOT)"
-mapfile -t deps < <("$GO" version -m "$stage/xauth-agent" | awk '$1 == "dep" { print $2 }')
+mapfile -t deps < <(awk '$1 == "dep" { print $2 }' <<<"$buildinfo")
 while read -r path ver dir; do
 	[[ -n $dir ]] || fail "module $path $ver is not in the module cache: run go mod download"
 	add_texts "$path $ver" "$dir"
@@ -105,10 +122,16 @@ for id in "${!licenses[@]}"; do
 		fail "a module is under $id, which packaging/nfpm.yaml's license ($declared) and packaging/copyright lack"
 done
 
-# xauth-agent.8.gz: the man page is the --help text, so it cannot drift from the flags. Needs a
-# binary this machine can run (no cross-architecture packages).
-help=$("$stage/xauth-agent" --help 2>&1) || true
-[[ $help == Usage:* ]] || fail "$stage/xauth-agent --help printed no usage:"$'\n'"$help"
+# xauth-agent.8.gz: the man page is the --help text, so it cannot drift from the flags. It needs
+# a binary this machine can run: for another architecture, XAUTH_PKG_HELP_BIN, built from the
+# same source (the flags do not depend on the architecture).
+help_bin=${XAUTH_PKG_HELP_BIN:-$stage/xauth-agent}
+if [[ $help_bin == "$stage/xauth-agent" && $arch != "$("$GO" env GOHOSTARCH)" ]]; then
+	fail "cannot run the $arch binary on this $("$GO" env GOHOSTARCH) machine for the man page:" \
+		"set XAUTH_PKG_HELP_BIN to a binary of the same source built for this machine"
+fi
+help=$("$help_bin" --help 2>&1) || true
+[[ $help == Usage:* ]] || fail "$help_bin --help printed no usage:"$'\n'"$help"
 # Plain text for roff: \ becomes \e, - becomes \- (a minus, so that copied flags work), and
 # every line starts with \& so that none can begin with a request (. or ').
 roff() { sed -e 's/\\/\\e/g' -e 's/-/\\-/g' -e 's/^/\\\&/'; }
@@ -133,8 +156,38 @@ roff() { sed -e 's/\\/\\e/g' -e 's/-/\\-/g' -e 's/^/\\\&/'; }
 	printf '.fi\n'
 } | gzip -9n >"$stage/xauth-agent.8.gz"
 
-rm -f "$out"/*.deb "$out"/*.rpm
-for packager in deb rpm; do
-	"$nfpm" package --config packaging/nfpm.yaml --packager "$packager" --target "$out/"
+# The tarball: the same files for an installation by hand, laid out like the repository, so
+# that deploy/systemd/README.md's install commands work in the unpacked directory.
+tarball() {
+	local name=xauth-agent-$version-linux-$arch
+	local tree=$stage/tar dir=$stage/tar/$name
+	rm -rf "$tree"
+	install -d -m 0755 "$dir" "$dir/bin" "$dir/deploy" "$dir/deploy/systemd" "$dir/man" "$dir/man/man8"
+	install -m 0755 "$stage/xauth-agent" "$dir/bin/"
+	install -m 0644 deploy/systemd/xauth-agent.service deploy/systemd/xauth-agent@.service \
+		deploy/systemd/xauth-agent.sysusers deploy/systemd/xauth-agent.tmpfiles \
+		deploy/systemd/agent.hcl.example deploy/systemd/README.md "$dir/deploy/systemd/"
+	install -m 0644 "$stage/xauth-agent.8.gz" "$dir/man/man8/"
+	install -m 0644 README.md LICENSE "$stage/THIRD-PARTY-LICENSES" "$dir/"
+	# Same bytes every time: names sorted, one time stamp, owner root, no user or group names
+	# (ustar has no atime or ctime), and gzip -n stores no name or time.
+	tar --create --format=ustar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 \
+		--numeric-owner --directory="$tree" "$name" | gzip -9n >"$out/$name.tar.gz"
+	rm -rf "$tree"
+	echo "created package: $out/$name.tar.gz"
+}
+
+# Only this architecture's packages: a release puts every architecture's in one directory.
+rpm_arch=$arch
+case $arch in
+amd64) rpm_arch=x86_64 ;;
+arm64) rpm_arch=aarch64 ;;
+esac
+rm -f "$out/xauth-agent_"*"_$arch.deb" "$out/xauth-agent-"*".$rpm_arch.rpm" "$out/xauth-agent-"*"-linux-$arch.tar.gz"
+for format in $formats; do
+	case $format in
+	deb | rpm) "$nfpm" package --config packaging/nfpm.yaml --packager "$format" --target "$out/" ;;
+	tar.gz) tarball ;;
+	*) fail "XAUTH_PKG_FORMATS: unknown format $format (deb, rpm, tar.gz)" ;;
+	esac
 done
-ls -l "$out"/*.deb "$out"/*.rpm

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# check-packages.sh: checks the .deb and the .rpm that `make package` put in bin/packages/:
+# check-packages.sh [DEB RPM STAGE]: checks a .deb and an .rpm of one architecture, by default
+# the ones `make package` put in bin/packages/ (STAGE bin/packages/stage holds the files
+# packaging/build.sh packaged); scripts/check-release.sh passes each release architecture's:
 #   - packaging/version.sh turns `git describe` output into versions that dpkg and rpm accept
 #     and order alike, and both packages carry the version of HEAD;
 #   - each package is at most 10 MB;
 #   - each holds exactly the expected files, with their modes, byte for byte the files of the
-#     tree (the binary: the one make package built, static, and it runs);
+#     tree (the binary: the one in STAGE, static, and it runs where this machine can run it);
+#   - the package's architecture (deb Architecture, rpm ARCH) is the binary's ELF machine;
 #   - /etc/xauth-agent/agent.hcl is a conffile (deb) and %config(noreplace) (rpm);
 #   - the maintainer scripts are in both (dpkg-deb -I, rpm --scripts) and parse with sh -n;
 #   - lintian reports no error for the deb; its overrides are listed with their reasons;
-#   - as root, where a private overlay of / can be mounted: install, reinstall over an edited
-#     config, remove and purge both packages in that overlay (the machine is not changed).
+#   - as root, where a private overlay of / can be mounted, for this machine's architecture:
+#     install, reinstall over an edited config, remove and purge both packages in that overlay
+#     (the machine is not changed). The maintainer scripts are the same for every architecture.
 # Needs dpkg-deb, rpm and lintian (Debian: apt-get install rpm lintian). Outside CI (CI=true) a
 # missing rpm or lintian skips its checks with a message; in CI it fails. Exits 1 on the first
 # failure.
@@ -17,7 +21,6 @@ set -euo pipefail
 
 readonly max_size=$((10 * 1000 * 1000))
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-readonly dir=bin/packages stage=bin/packages/stage
 GO=${GO:-go}
 
 fail() {
@@ -34,12 +37,22 @@ have() {
 }
 
 command -v dpkg-deb >/dev/null || fail "dpkg-deb not found: apt-get install dpkg"
-shopt -s nullglob
-debs=("$dir"/xauth-agent_*.deb) rpms=("$dir"/xauth-agent-*.rpm)
-shopt -u nullglob
-((${#debs[@]} == 1 && ${#rpms[@]} == 1)) ||
-	fail "want one .deb and one .rpm in $dir, found: ${debs[*]:-no deb} ${rpms[*]:-no rpm}; run make package"
-deb=${debs[0]} rpm=${rpms[0]}
+if (($# == 3)); then
+	deb=$1 rpm=$2 stage=$3
+	[[ -f $deb && -f $rpm && -d $stage ]] || fail "want DEB RPM STAGE, got: $*"
+elif (($# == 0)); then
+	readonly dir=bin/packages stage=bin/packages/stage
+	shopt -s nullglob
+	debs=("$dir"/xauth-agent_*.deb) rpms=("$dir"/xauth-agent-*.rpm)
+	shopt -u nullglob
+	((${#debs[@]} == 1 && ${#rpms[@]} == 1)) ||
+		fail "want one .deb and one .rpm in $dir, found: ${debs[*]:-no deb} ${rpms[*]:-no rpm}; run make package"
+	deb=${debs[0]} rpm=${rpms[0]}
+else
+	fail "usage: check-packages.sh [DEB RPM STAGE]"
+fi
+arch=$(dpkg-deb -f "$deb" Architecture)
+host_arch=$("$GO" env GOHOSTARCH)
 have_rpm=false have_lintian=false
 if have rpm rpm; then have_rpm=true; fi
 if have lintian lintian; then have_lintian=true; fi
@@ -145,11 +158,26 @@ if $have_rpm; then
 	ok "contents: ${rpm##*/}: ${#expected[@]} files, modes and bytes as expected"
 fi
 
-# The binary: static, so that it runs on any glibc (Amazon Linux 2, RHEL 8), and it runs.
+# The binary: of the package's architecture by its ELF header; static, so that it runs on any
+# glibc (Amazon Linux 2, RHEL 8); and it runs, where this machine can run it. The rpm's binary
+# has the deb's bytes (the digests above).
+elf=$(scripts/elf-arch.sh "$tmp/deb/usr/bin/xauth-agent")
+[[ $elf == "$arch" ]] || fail "$deb: Architecture $arch, but /usr/bin/xauth-agent is an $elf ELF binary"
+if $have_rpm; then
+	rpm_arch=$(rpm -qp --qf '%{ARCH}' "$rpm")
+	case $arch:$rpm_arch in
+	amd64:x86_64 | arm64:aarch64) ;;
+	*) fail "$rpm: ARCH $rpm_arch, but its binary is $arch" ;;
+	esac
+fi
 grep -qE '^\s+build\s+CGO_ENABLED=0$' <<<"$("$GO" version -m "$tmp/deb/usr/bin/xauth-agent")" ||
 	fail "$deb: /usr/bin/xauth-agent was built with cgo"
-"$tmp/deb/usr/bin/xauth-agent" --version >/dev/null || fail "$deb: /usr/bin/xauth-agent --version failed"
-ok "binary: static (CGO_ENABLED=0), runs"
+if [[ $arch == "$host_arch" ]]; then
+	"$tmp/deb/usr/bin/xauth-agent" --version >/dev/null || fail "$deb: /usr/bin/xauth-agent --version failed"
+	ok "binary: $arch ELF (deb Architecture$($have_rpm && echo ", rpm ARCH $rpm_arch")), static (CGO_ENABLED=0), runs"
+else
+	ok "binary: $arch ELF (deb Architecture$($have_rpm && echo ", rpm ARCH $rpm_arch")), static (CGO_ENABLED=0); not run on this $host_arch machine"
+fi
 
 # --- conffile ----------------------------------------------------------------------------
 readonly conf=/etc/xauth-agent/agent.hcl
@@ -248,7 +276,9 @@ install_test() { # install_test KIND: prints what it did, fails on the first sur
 		exec chroot "$base/root" sh -s <"$base/test.sh"
 	' _ "$base"
 }
-if ((EUID != 0)); then
+if [[ $arch != "$host_arch" ]]; then
+	ok "install test: only for this machine's architecture ($host_arch); the scripts are the same"
+elif ((EUID != 0)); then
 	echo "check-packages: SKIP: install test: needs root"
 elif ! unshare --mount --fork sh -c "mkdir -p $tmp/probe/u $tmp/probe/w $tmp/probe/r &&
 	mount -t overlay overlay -o lowerdir=/,upperdir=$tmp/probe/u,workdir=$tmp/probe/w $tmp/probe/r" 2>/dev/null; then

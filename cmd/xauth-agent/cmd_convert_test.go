@@ -69,3 +69,19 @@ func TestConvertUsage(t *testing.T) {
 		}
 	}
 }
+
+// mode 0000 gets the same answer from convert, validate and startup, for a
+// Vault Agent config and a native one: refused, exit 2.
+func TestModeZeroRefusedEverywhere(t *testing.T) {
+	va := writeFile(t, "vault {\n  address = \"http://127.0.0.1:1\"\n}\nauto_auth {\n  method \"aws\" {\n    config = { type = \"iam\", role = \"r\" }\n  }\n"+
+		"  sink \"file\" {\n    config = { path = \"/run/xa-test/token\", mode = 0000 }\n  }\n}\n")
+	native := writeFile(t, "vault {\n  address = \"http://127.0.0.1:1\"\n}\nsink \"socket\" {\n  path = \"/run/xa-test/agent.sock\"\n  mode = \"0000\"\n}\n")
+	for file, want := range map[string]string{va: ":9: sink mode 0000 leaves no permission bits", native: `:6: sink "socket" "/run/xa-test/agent.sock": mode "0000" gives no one access`} {
+		for _, args := range [][]string{{"convert", file}, {"validate", "--config", file}, {"--once", "--config", file}} {
+			code, stdout, stderr := runCLI(t, nil, args...)
+			if code != exitUsage || !strings.Contains(stderr, file+want) || stdout != "" {
+				t.Errorf("xauth-agent %q: exit %d, want %d and %q\nstdout %q\nstderr:\n%s", args, code, exitUsage, want, stdout, stderr)
+			}
+		}
+	}
+}

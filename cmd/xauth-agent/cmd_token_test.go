@@ -31,7 +31,7 @@ func startAPI(t *testing.T, tok *sink.Token, o localapi.Options) *localapi.Serve
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	o.Path = filepath.Join(dir, "agent.sock")
+	o.Path, o.Mode, o.GID = filepath.Join(dir, "agent.sock"), localapi.DefaultMode, -1
 	s, err := localapi.New(o, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
@@ -12,8 +11,10 @@ import (
 
 const validateUsage = `Usage: xauth-agent validate [--config FILE] [flags]
 
-Runs the configuration pipeline the agent runs at startup (file, environment,
-flags, checks) without touching the network. It prints every error, each with
+Runs the configuration checks the agent runs at startup and on SIGHUP (file,
+environment, flags, every setting, sink owners and groups looked up on this
+host, sink paths distinct, Vault TLS files readable) without touching the
+network or the sink directories. It prints every error, each with
 the file:line, variable or flag that set it, and every warning about a risky
 choice (a sink others can read, tls_skip_verify, ignored Vault Agent stanzas).
 On success it prints "ok" and a summary. --config also accepts a Vault Agent
@@ -37,7 +38,7 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "xauth-agent validate:", err)
 		return exitUsage
 	}
-	cfg, err := config.Load(o.configPath, os.LookupEnv, o.overrides)
+	cfg, err := loadConfig(o)
 	if err != nil {
 		fmt.Fprintln(stderr, "xauth-agent validate: configuration:", err)
 		return exitUsage

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +21,21 @@ func writeFile(t *testing.T, src string) string {
 	return path
 }
 
+// trustedCA writes a CA certificate's PEM to a file, for a vault.ca_cert
+// that must load.
+func trustedCA(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	srv.Close()
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func TestValidate(t *testing.T) {
+	t.Setenv("VAULT_CACERT", trustedCA(t)) // iam.hcl names a CA file this host lacks
 	native := writeFile(t, `vault {
   address = "https://vault.example:8200"
   tls_skip_verify = true
@@ -91,6 +108,36 @@ sink "file" {
 			}
 			if tt.wantCode != exitOK && strings.Contains(stdout, "ok") {
 				t.Errorf("stdout says ok on an error:\n%s", stdout)
+			}
+		})
+	}
+}
+
+// validate refuses exactly what startup refuses, with the same message and
+// exit code 2: one check, config.Load and the Vault client's TLS files.
+func TestValidateEqualsStartup(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct{ name, src, want string }{
+		{"unknown sink owner", "sink \"file\" {\n  path = \"" + dir + "/t\"\n  owner = \"no-such-user-xauth\"\n}\n", `:6: sink "` + dir + `/t": owner "no-such-user-xauth": no such user on this host`},
+		{"unknown sink group", "sink \"file\" {\n  path = \"" + dir + "/t\"\n  group = \"no-such-group-xauth\"\n}\n", `group "no-such-group-xauth": no such group`},
+		{"owner is chown's unchanged", "sink \"file\" {\n  path = \"" + dir + "/t\"\n  owner = \"4294967295\"\n}\n", `owner "4294967295": id 4294967295 is out of range`},
+		{"unknown socket group", "sink \"socket\" {\n  path = \"" + dir + "/s\"\n  group = \"no-such-group-xauth\"\n}\n", `:6: sink "socket" "` + dir + `/s": group "no-such-group-xauth"`},
+		{"mode 0000", "sink \"file\" {\n  path = \"" + dir + "/t\"\n  mode = \"0000\"\n}\n", `:6: sink "` + dir + `/t": mode "0000" gives no one access`},
+		{"file sink at the socket", "sink \"socket\" {\n  path = \"" + dir + "/s\"\n}\nsink \"file\" {\n  path = \"" + dir + "/s\"\n}\n", `sink "file" (`},
+		{"CA file missing", "", "vault tls settings (ca_cert, client_cert, client_key): Error loading CA File: open " + dir + "/no-such-ca.pem"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vault := "vault {\n  address = \"http://127.0.0.1:1\"\n}\n"
+			if tt.src == "" {
+				vault = "vault {\n  address = \"http://127.0.0.1:1\"\n  ca_cert = \"" + dir + "/no-such-ca.pem\"\n}\n"
+			}
+			path := writeFile(t, vault+tt.src)
+			for _, args := range [][]string{{"validate", "--config", path}, {"--once", "--config", path}, {"--config", path}} {
+				code, stdout, stderr := runCLI(t, nil, args...)
+				if code != exitUsage || !strings.Contains(stderr, tt.want) || tt.src != "" && !strings.Contains(stderr, path) {
+					t.Errorf("xauth-agent %q: exit %d, want %d with %q and the file's name; stdout %q\nstderr:\n%s", args, code, exitUsage, tt.want, stdout, stderr)
+				}
 			}
 		})
 	}

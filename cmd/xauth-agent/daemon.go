@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
-	"reflect"
 	"sync"
 	"syscall"
 	"time"
@@ -68,12 +67,39 @@ func (s *session) stop() {
 // API's state and the metrics.
 type observer struct {
 	notify  *daemon.Notifier
-	sock    *localapi.Server  // nil without a socket sink
 	metrics *localapi.Metrics // nil-safe
 	mu      sync.Mutex
-	tok     sink.Token
+	sock    *localapi.Server // nil without a socket sink; a reload may replace it
+	tok     sink.Token       // the latest token, with its renewed expiry
 	have    bool
 	last    renew.Action // the step the previous Waiting scheduled
+	state   string       // what the previous Waiting told the socket, for a new one
+	lastErr error
+	next    time.Time
+}
+
+// setSock makes s the local API the observer keeps informed (nil: none).
+// A new server gets the current token, with the expiry its last renewal
+// gave, and the lifecycle's state at once.
+func (o *observer) setSock(s *localapi.Server) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.sock = s
+	if s == nil {
+		return
+	}
+	if o.have {
+		_ = s.Write(context.Background(), o.tok) // fails only for an empty token
+	}
+	if o.state != "" {
+		s.SetState(o.state, o.lastErr, o.next)
+	}
+}
+
+func (o *observer) socket() *localapi.Server {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.sock
 }
 
 func (o *observer) status(state string) string {
@@ -99,8 +125,8 @@ func (o *observer) TokenChanged(t sink.Token) {
 
 func (o *observer) Renewed(t sink.Token) {
 	o.set(t)
-	if o.sock != nil {
-		o.sock.Renewed(t) // renewals keep the token string, so they bypass the sinks
+	if s := o.socket(); s != nil {
+		s.Renewed(t) // renewals keep the token string, so they bypass the sinks
 	}
 	o.metrics.Renewed()
 	o.metrics.Backoff(0)
@@ -124,8 +150,12 @@ func (o *observer) Waiting(d renew.Decision, err error) {
 	case d.Action == renew.ActLogin:
 		state = "logging-in"
 	}
-	if o.sock != nil {
-		o.sock.SetState(state, err, d.At)
+	o.mu.Lock()
+	o.state, o.lastErr, o.next = state, err, d.At
+	sock := o.sock
+	o.mu.Unlock()
+	if sock != nil {
+		sock.SetState(state, err, d.At)
 	}
 	o.notify.Status(o.status(state))
 }
@@ -158,37 +188,39 @@ func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.At
 	})
 	fan.WriteFailed = metrics.SinkError
 	defer fan.Close()
+	d := &agentDaemon{o: o, fan: fan, obs: obs, metrics: metrics, level: level, log: log}
+	defer func() { // on any way out: no socket file is left behind
+		if d.api != nil {
+			d.api.stop()
+		}
+	}()
 
+	var sock *localapi.Server
 	if cfg.Socket != nil {
-		sc := cfg.Socket
-		sock, err := localapi.New(localapi.Options{Path: sc.Path, Mode: sc.Mode, Group: sc.Group,
-			AllowUIDs: sc.AllowUIDs, AllowGIDs: sc.AllowGIDs, Version: version,
-			Sinks: fan.Statuses, Metrics: metrics}, log.Named("sink.socket"))
-		if err != nil {
+		var err error
+		if sock, err = localapi.New(d.socketOptions(cfg.Socket), log.Named("sink.socket")); err != nil {
 			fmt.Fprintln(stderr, "xauth-agent:", err)
 			return exitUsage
 		}
-		obs.sock = sock
 	}
-	sinks, code := checkedSinks(cfg, obs.sock, log, stderr)
+	sinks, code := checkedSinks(cfg, sock, log, stderr)
 	if code != exitOK {
 		return code
 	}
-	serveDone := make(chan error, 1)
-	if obs.sock != nil {
-		if err := obs.sock.Listen(); err != nil {
+	if sock != nil {
+		if err := sock.Listen(); err != nil {
 			fmt.Fprintln(stderr, "xauth-agent:", err)
 			return exitSink
 		}
-		go func() { serveDone <- obs.sock.Serve(ctx) }()
-	} else {
-		close(serveDone)
+		d.api = serveAPI(ctx, sock)
+		obs.setSock(sock)
 	}
 	fan.Set(ctx, sinks)
 	sess, err := startSession(ctx, cfg, fan, obs, log)
 	if err != nil {
 		return fail(stderr, err)
 	}
+	d.sess = sess
 	notify.Status(obs.status("logging-in"))
 	log.Info("daemon started", zap.String("config", cfg.Source), zap.Int("sinks", len(sinks)))
 
@@ -201,28 +233,74 @@ func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.At
 	for {
 		select {
 		case <-ctx.Done():
-			code := shutdown(notify, sess, fan, log)
-			if serveDone != nil {
-				<-serveDone // the socket file is gone before we exit
-			}
-			return code
-		case err, ok := <-serveDone:
-			if ok && err != nil {
+			return shutdown(notify, d.sess, fan, log) // the deferred stop removes the socket file
+		case err := <-d.apiDone():
+			d.api = nil // its result is taken: nothing to stop
+			obs.setSock(nil)
+			if err != nil {
 				fmt.Fprintln(stderr, "xauth-agent: local API socket:", err)
 				return exitSink
 			}
-			serveDone = nil
-		case err := <-sess.done:
+		case err := <-d.sess.done:
 			fmt.Fprintln(stderr, "xauth-agent: lifecycle stopped:", err)
 			return exitRuntime
 		case <-watchdog:
 			notify.Watchdog()
 		case <-hup:
 			notify.Reloading()
-			sess = reload(ctx, o, sess, fan, obs, level, log)
+			d.reload(ctx)
 			notify.Ready(obs.status("renewing"))
 		}
 	}
+}
+
+// agentDaemon is the daemon's state that a reload changes: the login
+// session, the sinks and the local API.
+type agentDaemon struct {
+	o       *options
+	fan     *sink.Fanout
+	obs     *observer
+	metrics *localapi.Metrics
+	level   zap.AtomicLevel
+	log     *zap.Logger
+	sess    *session
+	api     *apiServer // nil without a socket sink
+}
+
+// apiServer is a local API server (sink "socket") being served.
+type apiServer struct {
+	srv    *localapi.Server
+	cancel context.CancelFunc
+	done   chan error // Serve's result
+}
+
+// serveAPI serves srv, which is listening already, until ctx ends or stop.
+func serveAPI(ctx context.Context, srv *localapi.Server) *apiServer {
+	ctx, cancel := context.WithCancel(ctx)
+	a := &apiServer{srv: srv, cancel: cancel, done: make(chan error, 1)}
+	go func() { a.done <- srv.Serve(ctx) }()
+	return a
+}
+
+// stop ends the server: its connections close and its socket file goes.
+// Call it once, and not after its result was taken from done.
+func (a *apiServer) stop() {
+	a.cancel()
+	<-a.done
+}
+
+// apiDone is the serving server's result channel; nil (never ready) when
+// there is none.
+func (d *agentDaemon) apiDone() <-chan error {
+	if d.api == nil {
+		return nil
+	}
+	return d.api.done
+}
+
+func (d *agentDaemon) socketOptions(sc *config.SocketSink) localapi.Options {
+	return localapi.Options{Path: sc.Path, Mode: sc.Mode, GID: sc.GID, AllowUIDs: sc.AllowUIDs, AllowGIDs: sc.AllowGIDs,
+		Version: version, Sinks: d.fan.Statuses, Metrics: d.metrics}
 }
 
 // checkedSinks builds the configured file sinks, adds the socket (if any),
@@ -245,21 +323,31 @@ func checkedSinks(cfg *config.Config, sock *localapi.Server, log *zap.Logger, st
 	return sinks, exitOK
 }
 
-// reload re-reads and validates the whole configuration. On any error it
-// keeps the running one. Sinks and the log level are swapped in place; a
-// change to the vault or auth settings starts a new session (a new login).
-func reload(ctx context.Context, o *options, sess *session, fan *sink.Fanout, obs *observer, level zap.AtomicLevel, log *zap.Logger) *session {
-	keep := func(why string, err error) *session {
+// reload re-reads and checks the whole configuration, as startup does. On
+// any error it keeps the running one. The sinks, the local API's settings
+// and the log level change in place; a change to the vault or auth
+// settings starts a new session (a new login).
+//
+// The socket: a change of mode, group, allow_uids or allow_gids applies to
+// the running server at once, and the connections of callers no longer
+// allowed are closed (long-polls included); a new path starts a server
+// there and stops the old one, whose callers reconnect; a removed sink
+// "socket" stops it. Steps that can fail run first, and are undone when a
+// later one fails.
+func (d *agentDaemon) reload(ctx context.Context) {
+	log := d.log
+	keep := func(why string, err error) {
 		log.Error("reload failed, keeping the running configuration: "+why, zap.Error(err))
-		return sess
 	}
-	cfg, err := config.Load(o.configPath, os.LookupEnv, o.overrides)
+	cfg, err := loadConfig(d.o)
 	if err != nil {
-		return keep("the configuration is invalid", err)
+		keep("the configuration is invalid", err)
+		return
 	}
 	newLevel, err := zap.ParseAtomicLevel(cfg.Log.Level)
 	if err != nil {
-		return keep("log level", err)
+		keep("log level", err)
+		return
 	}
 	sinks, err := buildSinks(cfg, log)
 	if err == nil {
@@ -270,32 +358,80 @@ func reload(ctx context.Context, o *options, sess *session, fan *sink.Fanout, ob
 		}
 	}
 	if err != nil {
-		return keep("a sink cannot be written", err)
+		keep("a sink cannot be written", err)
+		return
 	}
-	if cfg.Log.Format != sess.cfg.Log.Format {
+	if cfg.Log.Format != d.sess.cfg.Log.Format {
 		log.Warn("log format changes take effect on restart")
 	}
-	if !reflect.DeepEqual(cfg.Socket, sess.cfg.Socket) {
-		log.Warn("sink \"socket\" changes take effect on restart; the running socket stays as it is")
+
+	sock, undo, err := d.prepareSocket(cfg.Socket)
+	if err != nil {
+		keep("sink \"socket\" cannot change", err)
+		return
 	}
-	if obs.sock != nil {
-		sinks = append(sinks, obs.sock) // the same server: its socket is already live
-	}
-	if cfg.Vault != sess.cfg.Vault || cfg.Auth != sess.cfg.Auth || cfg.Lifecycle.MinBackoff != sess.cfg.Lifecycle.MinBackoff || cfg.Lifecycle.MaxBackoff != sess.cfg.Lifecycle.MaxBackoff {
-		next, err := startSession(ctx, cfg, fan, obs, log)
+	old := d.sess.cfg
+	if cfg.Vault != old.Vault || cfg.Auth != old.Auth || cfg.Lifecycle.MinBackoff != old.Lifecycle.MinBackoff || cfg.Lifecycle.MaxBackoff != old.Lifecycle.MaxBackoff {
+		next, err := startSession(ctx, cfg, d.fan, d.obs, log)
 		if err != nil {
-			return keep("cannot start the new login", err)
+			undo()
+			keep("cannot start the new login", err)
+			return
 		}
-		sess.stop()
-		sess = next
+		d.sess.stop()
+		d.sess = next
 		log.Info("reloaded: vault or auth settings changed, logging in again", zap.String("role", cfg.Auth.Role))
 	} else {
-		sess.cfg = cfg
+		d.sess.cfg = cfg
 		log.Info("reloaded")
 	}
-	fan.Set(ctx, sinks)
-	level.SetLevel(newLevel.Level())
-	return sess
+	if d.api != nil && d.api.srv != sock {
+		d.obs.setSock(nil)
+		d.api.stop()
+		d.api = nil
+	}
+	if sock != nil && d.api == nil {
+		d.api = serveAPI(ctx, sock)
+		d.obs.setSock(sock)
+	}
+	if d.api != nil {
+		sinks = append(sinks, d.api.srv)
+	}
+	d.fan.Set(ctx, sinks)
+	d.level.SetLevel(newLevel.Level())
+}
+
+// prepareSocket applies the sink "socket" of a reloaded configuration (nil:
+// none) as far as it can be undone: the running server is reconfigured in
+// place, or a server for a new path is made, checked and listening, not yet
+// serving. It returns the server the daemon is to serve (nil: none), and
+// undo, which restores the running server's settings or closes the new one.
+func (d *agentDaemon) prepareSocket(sc *config.SocketSink) (*localapi.Server, func(), error) {
+	if sc == nil {
+		return nil, func() {}, nil
+	}
+	if cur := d.api; cur != nil && cur.srv.Path() == sc.Path {
+		if err := cur.srv.Reconfigure(d.socketOptions(sc)); err != nil {
+			return nil, nil, err
+		}
+		prev := d.sess.cfg.Socket
+		return cur.srv, func() {
+			if err := cur.srv.Reconfigure(d.socketOptions(prev)); err != nil {
+				d.log.Error("could not restore the socket's previous settings", zap.Error(err))
+			}
+		}, nil
+	}
+	srv, err := localapi.New(d.socketOptions(sc), d.log.Named("sink.socket"))
+	if err == nil {
+		err = srv.Check()
+	}
+	if err == nil {
+		err = srv.Listen()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return srv, srv.Close, nil
 }
 
 // shutdown stops the lifecycle, then applies revoke_on_exit and

@@ -93,7 +93,7 @@ func authenticator(ctx context.Context, cfg *config.Config, vc *api.Client, log 
 func buildSinks(cfg *config.Config, log *zap.Logger) ([]sink.Sink, error) {
 	var sinks []sink.Sink
 	for _, fs := range cfg.Sinks {
-		f, err := sink.NewFile(sink.FileOptions{Path: fs.Path, Mode: fs.Mode, Owner: fs.Owner, Group: fs.Group, Format: fs.Format}, log.Named("sink.file"))
+		f, err := sink.NewFile(sink.FileOptions{Path: fs.Path, Mode: fs.Mode, UID: fs.UID, GID: fs.GID, Format: fs.Format}, log.Named("sink.file"))
 		if err != nil {
 			return nil, err
 		}

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/login"
 )
 
 // version is set by the linker (-X main.version=...).
@@ -131,10 +132,27 @@ func withStdin(f func(ctx context.Context, args []string, stdin io.Reader, stdou
 	}
 }
 
+// loadConfig is the configuration check that startup, SIGHUP and validate
+// share, so that validate passes exactly what startup accepts: config.Load
+// (file, environment, flags, every setting checked, sink owners and groups
+// resolved on this host, sink paths distinct), then the Vault client's TLS
+// files read as the client will read them. It touches neither the network
+// nor the sink directories. Its errors wrap config.ErrInvalid (exit 2).
+func loadConfig(o *options) (*config.Config, error) {
+	cfg, err := config.Load(o.configPath, os.LookupEnv, o.overrides)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := login.NewVaultClient(cfg.Vault); err != nil {
+		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+	}
+	return cfg, nil
+}
+
 // loadAgent runs the config pipeline and builds the logger (on stderr,
 // which o carries), logging the config's warnings.
 func loadAgent(o *options) (*config.Config, *zap.Logger, zap.AtomicLevel, error) {
-	cfg, err := config.Load(o.configPath, os.LookupEnv, o.overrides)
+	cfg, err := loadConfig(o)
 	if err != nil {
 		return nil, nil, zap.AtomicLevel{}, fmt.Errorf("configuration: %w", err)
 	}

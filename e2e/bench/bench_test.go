@@ -36,7 +36,7 @@ func (e *env) note(format string, args ...any) {
 // b.N is irrelevant) and prints the table. A measurement that cannot be
 // taken fails the benchmark rather than printing a made-up figure.
 func BenchmarkSideBySide(b *testing.B) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	e := &env{binDir: stack.BinDir(), tmp: b.TempDir(), logs: &lockedBuffer{}}
 	for _, name := range []string{"xauth-agent", "vault-loopback", "ec2-metadata-mock"} {
@@ -70,6 +70,7 @@ func BenchmarkSideBySide(b *testing.B) {
 	step("daemon", func() ([]row, error) { return measureDaemon(ctx, e) })
 	step("outage simulation", func() ([]row, error) { return simulateOutages(), nil })
 	step("fleet", func() ([]row, error) { return measureFleet(ctx, e, fleetSize(b)) })
+	step("ha fleet", func() ([]row, error) { return measureHAFleet(ctx, e, fleetSize(b)) })
 	step("socket api", func() ([]row, error) { return measureSocketAPI(ctx, e) })
 
 	printTable(os.Stdout, machine(), rows, e.notes)

@@ -84,11 +84,7 @@ func (m *memSink) since(t time.Time) []time.Time {
 // behind a fault proxy: a cold start, then Vault answers 503 for
 // fleetOutage (long enough for every token to expire), then it is back.
 func measureFleet(ctx context.Context, e *env, n int) ([]row, error) {
-	if _, err := e.st.Vault.Logical().WriteWithContext(ctx, "auth/"+stack.Mount+"/role/"+fleetRole, map[string]any{
-		"auth_type": "iam", "policies": "admin",
-		"bound_iam_principal_arn": "arn:aws:iam::222222222222:role/vault-secondary*",
-		"token_ttl":               fleetTTL.String(), "token_max_ttl": fleetMaxTTL.String(),
-	}); err != nil {
+	if err := writeFleetRole(ctx, e.st.Vault); err != nil {
 		return nil, err
 	}
 	proxy, err := faultproxy.Start(e.st.VaultAddr)
@@ -96,32 +92,13 @@ func measureFleet(ctx context.Context, e *env, n int) ([]row, error) {
 		return nil, err
 	}
 	defer proxy.Close()
-	vc, err := fleetVaultClient(proxy.URL(), n)
+	vc, err := fleetVaultClient(proxy.URL(), n, nil)
 	if err != nil {
 		return nil, err
 	}
-	in := e.st.Instances["client1"]
-	creds := credentials.NewStaticCredentialsProvider(in.Creds.AccessKeyID, in.Creds.SecretAccessKey, in.Creds.SessionToken)
-	auth := config.Auth{
-		Method: "aws", Type: "iam", Role: fleetRole, Mount: stack.Mount, HeaderValue: stack.HeaderValue,
-		STSRegion: "us-east-1", STSEndpoint: "https://sts.amazonaws.com",
-	}
-
-	runCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() { stop(); wg.Wait() }()
-	agents := make([]*fleetAgent, n)
 	started := time.Now()
-	for i := range agents {
-		a := &fleetAgent{sink: &memSink{}}
-		a.loop = &renew.Loop{
-			Auth:   login.New(vc, creds, auth, time.Now, zap.NewNop()),
-			Tokens: renew.NewTokenAPI(vc),
-			Sinks:  a.sink,
-		}
-		agents[i] = a
-		wg.Go(func() { _ = a.loop.Run(runCtx) })
-	}
+	agents, stop := startFleet(ctx, e, n, func(int) *api.Client { return vc })
+	defer stop()
 	cold, ok := waitAllValid(ctx, agents, started, fleetRamp)
 	if !ok {
 		return nil, fmt.Errorf("cold start: only %d of %d agents held a valid token after %v (proxy saw %v)",
@@ -149,35 +126,11 @@ func measureFleet(ctx context.Context, e *env, n int) ([]row, error) {
 	for _, c := range during {
 		out.outageRequests += c
 	}
-	var recovered bool
-	out.allValid, recovered = waitAllValid(ctx, agents, back, fleetWatch)
-	if !recovered {
-		out.allValid = -1
-	}
-	perSecond := map[int]int{}
-	for _, a := range agents {
-		if t, ok := a.sink.firstAfter(back); ok {
-			out.relogins = append(out.relogins, t.Sub(back))
-		}
-		for _, t := range a.sink.since(back) {
-			perSecond[int(t.Sub(back)/time.Second)]++
-		}
-	}
-	slices.Sort(out.relogins)
-	for _, c := range perSecond {
-		out.peakPerSecond = max(out.peakPerSecond, c)
-	}
+	out.recover(ctx, agents, back)
 	after := proxy.RequestsByPath()
 	awsAfter := e.st.AWS.Counts()
 
-	checked, bad := 0, 0
-	for _, i := range rand.Perm(n)[:min(fleetSample, n)] {
-		checked++
-		tok, _ := agents[i].loop.Current()
-		if err := checkToken(ctx, e.st, tok.Token); err != nil {
-			bad++
-		}
-	}
+	checked, bad := sampleTokens(agents, func(tok string) error { return checkToken(ctx, e.st, tok) })
 
 	e.note("fleet: %d lifecycles (renew.Loop + login.Client, one shared Vault client) in the bench process, role token_ttl %v, token_max_ttl %v; cold start %d logins in %s (%.0f logins/s end to end, Vault and the fleet sharing %d cores)",
 		n, fleetTTL, fleetMaxTTL, coldLogins, secs(cold), float64(coldLogins)/cold.Seconds(), runtime.NumCPU())
@@ -201,6 +154,80 @@ func measureFleet(ctx context.Context, e *env, n int) ([]row, error) {
 		n, virtualRuns, steady.outageRequests, secs(percentile(steady.relogins, 10)), secs(percentile(steady.relogins, 50)),
 		secs(percentile(steady.relogins, 90)), secs(percentile(steady.relogins, 100)), steady.peakPerSecond, secs(steady.allValid))
 	return rows, nil
+}
+
+// sampleTokens checks the current tokens of fleetSample agents picked at
+// random.
+func sampleTokens(agents []*fleetAgent, check func(token string) error) (checked, bad int) {
+	for _, i := range rand.Perm(len(agents))[:min(fleetSample, len(agents))] {
+		checked++
+		tok, _ := agents[i].loop.Current()
+		if err := check(tok.Token); err != nil {
+			bad++
+		}
+	}
+	return checked, bad
+}
+
+// writeFleetRole creates the fleet's role through the root client vc.
+func writeFleetRole(ctx context.Context, vc *api.Client) error {
+	_, err := vc.Logical().WriteWithContext(ctx, "auth/"+stack.Mount+"/role/"+fleetRole, map[string]any{
+		"auth_type": "iam", "policies": "admin",
+		"bound_iam_principal_arn": "arn:aws:iam::222222222222:role/vault-secondary*",
+		"token_ttl":               fleetTTL.String(), "token_max_ttl": fleetMaxTTL.String(),
+	})
+	return err
+}
+
+// startFleet starts n lifecycles, as the daemon runs them, on client1's
+// credentials and the fleet's role; agent i talks to Vault through
+// client(i). stop ends them and waits for them.
+func startFleet(ctx context.Context, e *env, n int, client func(i int) *api.Client) (agents []*fleetAgent, stop func()) {
+	in := e.st.Instances["client1"]
+	creds := credentials.NewStaticCredentialsProvider(in.Creds.AccessKeyID, in.Creds.SecretAccessKey, in.Creds.SessionToken)
+	auth := config.Auth{
+		Method: "aws", Type: "iam", Role: fleetRole, Mount: stack.Mount, HeaderValue: stack.HeaderValue,
+		STSRegion: "us-east-1", STSEndpoint: "https://sts.amazonaws.com",
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	agents = make([]*fleetAgent, n)
+	for i := range agents {
+		vc := client(i)
+		a := &fleetAgent{sink: &memSink{}}
+		a.loop = &renew.Loop{
+			Auth:   login.New(vc, creds, auth, time.Now, zap.NewNop()),
+			Tokens: renew.NewTokenAPI(vc),
+			Sinks:  a.sink,
+		}
+		agents[i] = a
+		wg.Go(func() { _ = a.loop.Run(runCtx) })
+	}
+	return agents, func() { cancel(); wg.Wait() }
+}
+
+// recover waits for every agent to hold a valid token after Vault's
+// return at back and fills in the outcome's recovery figures: when, each
+// agent's first new token, and the busiest second.
+func (o *fleetOutcome) recover(ctx context.Context, agents []*fleetAgent, back time.Time) {
+	var recovered bool
+	o.allValid, recovered = waitAllValid(ctx, agents, back, fleetWatch)
+	if !recovered {
+		o.allValid = -1
+	}
+	perSecond := map[int]int{}
+	for _, a := range agents {
+		if t, ok := a.sink.firstAfter(back); ok {
+			o.relogins = append(o.relogins, t.Sub(back))
+		}
+		for _, t := range a.sink.since(back) {
+			perSecond[int(t.Sub(back)/time.Second)]++
+		}
+	}
+	slices.Sort(o.relogins)
+	for _, c := range perSecond {
+		o.peakPerSecond = max(o.peakPerSecond, c)
+	}
 }
 
 // fleetRows turns an outcome into the table's fleet rows. "Spread over
@@ -241,8 +268,8 @@ func fleetRows(label string, o fleetOutcome) []row {
 
 // fleetVaultClient is the client login.NewVaultClient builds (no retries
 // of its own, 30 s timeout, no token), with a connection pool big enough
-// for n agents sharing it.
-func fleetVaultClient(addr string, n int) (*api.Client, error) {
+// for n agents sharing it; count, when not nil, counts its requests.
+func fleetVaultClient(addr string, n int, count *requestCounter) (*api.Client, error) {
 	cfg := api.DefaultConfig()
 	if cfg.Error != nil {
 		return nil, cfg.Error
@@ -252,6 +279,9 @@ func fleetVaultClient(addr string, n int) (*api.Client, error) {
 	cfg.Timeout = 30 * time.Second
 	if t, ok := cfg.HttpClient.Transport.(*http.Transport); ok {
 		t.MaxIdleConns, t.MaxIdleConnsPerHost = n, n
+	}
+	if count != nil {
+		cfg.HttpClient.Transport = count.wrap(cfg.HttpClient.Transport)
 	}
 	c, err := api.NewClient(cfg)
 	if err != nil {

@@ -25,6 +25,10 @@
 //     Retry-After header when set, and a Vault-style JSON body
 //     {"errors":["..."]}, without contacting the target.
 //   - Latency forwards each request after a delay.
+//   - Echo answers every request with a fixed status (503 when zero) and the
+//     request itself (its headers and body, as text), without contacting the
+//     target: a misbehaving proxy or debugging endpoint that hands back what
+//     it was sent, token and signed headers included.
 //
 // A real outage kills the connections that exist, not only new ones, so
 // switching into Refuse or Hang from another mode closes every client
@@ -75,6 +79,8 @@ const (
 	Status
 	// Latency forwards requests after Fault.Delay.
 	Latency
+	// Echo answers every request with Fault.Status and the request itself.
+	Echo
 )
 
 func (m Mode) String() string {
@@ -89,6 +95,8 @@ func (m Mode) String() string {
 		return "status"
 	case Latency:
 		return "latency"
+	case Echo:
+		return "echo"
 	}
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
@@ -96,7 +104,7 @@ func (m Mode) String() string {
 // Fault is the proxy's behaviour. The zero Fault is Pass.
 type Fault struct {
 	Mode Mode
-	// Status is the status Status mode answers with; zero means 503.
+	// Status is the status Status and Echo modes answer with; zero means 503.
 	Status int
 	// RetryAfter, when not empty, is sent as the Retry-After header in
 	// Status mode, e.g. "30".
@@ -192,7 +200,7 @@ func (p *Proxy) URL() string {
 // know, on a Status outside 200-599, and when leaving Refuse cannot listen on
 // the proxy's port again. After Close, Set does nothing.
 func (p *Proxy) Set(f Fault) {
-	if f.Mode < Pass || f.Mode > Latency {
+	if f.Mode < Pass || f.Mode > Echo {
 		panic(fmt.Sprintf("faultproxy: unknown mode %d", int(f.Mode)))
 	}
 	if f.Status == 0 {
@@ -369,6 +377,8 @@ func (p *Proxy) serveHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(http.ErrAbortHandler)
 			}
 			p.forward.ServeHTTP(w, r)
+		case Echo:
+			writeEcho(w, r, f.Status)
 		default:
 			p.forward.ServeHTTP(w, r)
 		}
@@ -414,6 +424,17 @@ func writeStatus(w http.ResponseWriter, f Fault) {
 	}
 	w.WriteHeader(f.Status)
 	writeErrors(w, fmt.Sprintf("faultproxy: injected %d %s", f.Status, http.StatusText(f.Status)))
+}
+
+// writeEcho answers with status and r itself, headers and body, as text.
+func writeEcho(w http.ResponseWriter, r *http.Request, status int) {
+	dump, err := httputil.DumpRequest(r, true)
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(dump)
 }
 
 // upstreamError answers 502 when the target cannot be reached in Pass or

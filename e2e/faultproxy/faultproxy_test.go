@@ -327,6 +327,31 @@ func TestLatency(t *testing.T) {
 	}
 }
 
+func TestEcho(t *testing.T) {
+	p := newProxy(t, newBackend(t).URL)
+	c := newClient(t, 5*time.Second)
+	p.Set(Fault{Mode: Echo, Status: http.StatusForbidden})
+	req, err := http.NewRequest(http.MethodPut, p.URL()+"/v1/auth/token/renew-self", strings.NewReader(`{"x":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Vault-Token", "hvs.echoed")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Backend") != "" {
+		t.Fatalf("got %d (backend %q), want 403 from the proxy", resp.StatusCode, resp.Header.Get("X-Backend"))
+	}
+	for _, want := range []string{"PUT /v1/auth/token/renew-self HTTP/1.1", "X-Vault-Token: hvs.echoed", `{"x":1}`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("echo lacks %q:\n%s", want, b)
+		}
+	}
+}
+
 func TestCounts(t *testing.T) {
 	p := newProxy(t, newBackend(t).URL)
 	c := newClient(t, 5*time.Second)

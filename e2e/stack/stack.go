@@ -2,8 +2,9 @@
 // (vault-loopback, built from github.com/hashicorp/vault), the awsfake
 // STS/IAM/EC2 emulator, and one amazon-ec2-metadata-mock per simulated
 // instance, with Vault configured as the seed's steps 9-10 do. The e2e
-// tests, the bench and `make demo` share it. Close stops every process it
-// started.
+// tests, the bench and `make demo` share it. StartCluster adds a Vault HA
+// cluster (Cluster) on the same AWS fake and emulators. Close stops every
+// process it started.
 package stack
 
 import (
@@ -112,11 +113,15 @@ type Stack struct {
 	Sources   *Sources    // principals of the AWS SDK's other credential sources
 	Vault     *api.Client // root client
 
-	procs   []*exec.Cmd
-	stdin   io.Closer
+	opts    Options
 	tmp     string
 	logOnce sync.Once
 	logW    io.Writer
+
+	mu       sync.Mutex // guards what StartCluster adds after Start
+	procs    []*exec.Cmd
+	stdins   []io.Closer
+	clusters []*Cluster
 }
 
 // BinDir finds the binaries make builds: $XAUTH_BIN_DIR (the Makefile
@@ -155,7 +160,7 @@ func PositiveEnv(name string, def int) (int, error) {
 // Start brings the whole scenario up. On error everything started so far
 // is stopped.
 func Start(ctx context.Context, o Options) (s *Stack, err error) {
-	started := &Stack{Instances: map[string]*Instance{}}
+	started := &Stack{Instances: map[string]*Instance{}, opts: o}
 	s = started
 	defer func() {
 		if err != nil { // "return nil, err" has already cleared s
@@ -199,16 +204,21 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if s.AWS, err = awsfake.Start(opts); err != nil {
 		return nil, fmt.Errorf("start aws fake: %w", err)
 	}
-	if err = s.startVault(ctx, o); err != nil {
+	hello, err := s.launchVault(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.VaultAddr, s.RootToken = hello.Addr, hello.RootToken
+	if s.Vault, err = rootClient(s.VaultAddr, s.RootToken); err != nil {
 		return nil, err
 	}
 	for _, in := range instances {
-		if in.IMDS, err = s.startIMDS(ctx, o, in); err != nil {
+		if in.IMDS, err = s.startIMDS(ctx, in); err != nil {
 			return nil, err
 		}
 		in.AWS = s.AWS.URL()
 	}
-	if err = s.configureVault(ctx); err != nil {
+	if err = configureScenario(ctx, s.Vault, s.AWS.URL()); err != nil {
 		return nil, fmt.Errorf("configure vault: %w", err)
 	}
 	return s, nil
@@ -216,11 +226,11 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 
 // logs is where child processes write; several write at once, so the
 // caller's writer is guarded by a lock.
-func (s *Stack) logs(o Options) io.Writer {
-	if o.Logs == nil {
+func (s *Stack) logs() io.Writer {
+	if s.opts.Logs == nil {
 		return io.Discard
 	}
-	s.logOnce.Do(func() { s.logW = &lockedWriter{w: o.Logs} })
+	s.logOnce.Do(func() { s.logW = &lockedWriter{w: s.opts.Logs} })
 	return s.logW
 }
 
@@ -235,23 +245,37 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-func (s *Stack) startVault(ctx context.Context, o Options) error {
-	cmd := exec.Command(filepath.Join(o.BinDir, "vault-loopback"))
+// vaultHello is the line vault-loopback prints once Vault is up.
+type vaultHello struct {
+	Addr      string   `json:"addr"`  // the first node
+	Addrs     []string `json:"addrs"` // every node
+	RootToken string   `json:"root_token"`
+	UnsealKey string   `json:"unseal_key"` // base64, as sys/unseal takes it
+	Control   string   `json:"control"`    // the control API (stop and start nodes)
+}
+
+// launchVault starts a vault-loopback process with args, waits for its
+// hello line and leaves the process to Close.
+func (s *Stack) launchVault(ctx context.Context, args ...string) (vaultHello, error) {
+	var hello vaultHello
+	cmd := exec.Command(filepath.Join(s.opts.BinDir, "vault-loopback"), args...)
 	cmd.Env = append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true")
-	cmd.Stderr = s.logs(o)
+	cmd.Stderr = s.logs()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return err
+		return hello, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return err
+		return hello, err
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start vault-loopback (build it with make build-e2e): %w", err)
+		return hello, fmt.Errorf("start vault-loopback (build it with make build-e2e): %w", err)
 	}
-	s.procs, s.stdin = append(s.procs, cmd), stdin
+	s.mu.Lock()
+	s.procs, s.stdins = append(s.procs, cmd), append(s.stdins, stdin)
+	s.mu.Unlock()
 	line := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -264,46 +288,51 @@ func (s *Stack) startVault(ctx context.Context, o Options) error {
 	select {
 	case l, ok := <-line:
 		if !ok {
-			return errors.New("vault-loopback exited before printing its address")
-		}
-		var hello struct {
-			Addr      string `json:"addr"`
-			RootToken string `json:"root_token"`
+			return hello, errors.New("vault-loopback exited before printing its address")
 		}
 		if err := json.Unmarshal([]byte(l), &hello); err != nil {
-			return fmt.Errorf("vault-loopback said %q: %w", l, err)
+			return hello, fmt.Errorf("vault-loopback said %q: %w", l, err)
 		}
-		s.VaultAddr, s.RootToken = hello.Addr, hello.RootToken
+		return hello, nil
 	case <-time.After(60 * time.Second):
-		return errors.New("vault-loopback did not start within 60s")
+		return hello, errors.New("vault-loopback did not start within 60s")
 	case <-ctx.Done():
-		return ctx.Err()
+		return hello, ctx.Err()
 	}
+}
+
+// rootClient is a Vault client for addr with the root token and without
+// vault/api's own retries.
+func rootClient(addr, rootToken string) (*api.Client, error) {
 	cfg := api.DefaultConfig()
-	cfg.Address = s.VaultAddr
+	cfg.Address = addr
 	cfg.MaxRetries = 0
 	c, err := api.NewClient(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c.SetToken(s.RootToken)
-	s.Vault = c
-	return nil
+	c.SetToken(rootToken)
+	return c, nil
 }
 
-// configureVault does the seed's steps 9-10 over Vault's HTTP API.
-func (s *Stack) configureVault(ctx context.Context) error {
-	if err := s.Vault.Sys().PutPolicyWithContext(ctx, "admin", AdminPolicy); err != nil {
+// configureScenario does the seed's steps 9-10 over Vault's HTTP API,
+// with c's root token, pointing Vault's AWS calls at awsURL.
+func configureScenario(ctx context.Context, c *api.Client, awsURL string) error {
+	if err := c.Sys().PutPolicyWithContext(ctx, "admin", AdminPolicy); err != nil {
 		return err
 	}
-	return s.EnableAWSMount(ctx, Mount, HeaderValue)
+	return enableAWSMount(ctx, c, awsURL, Mount, HeaderValue)
 }
 
 // EnableAWSMount enables the aws auth method at mount and configures it
 // like the seed: config/client (vault-primary's keys, endpoints at the
 // fake), config/sts for the secondary account, and the three roles.
 func (s *Stack) EnableAWSMount(ctx context.Context, mount, headerValue string) error {
-	if err := s.Vault.Sys().EnableAuthWithOptionsWithContext(ctx, mount, &api.EnableAuthOptions{Type: "aws"}); err != nil {
+	return enableAWSMount(ctx, s.Vault, s.AWS.URL(), mount, headerValue)
+}
+
+func enableAWSMount(ctx context.Context, c *api.Client, awsURL, mount, headerValue string) error {
+	if err := c.Sys().EnableAuthWithOptionsWithContext(ctx, mount, &api.EnableAuthOptions{Type: "aws"}); err != nil {
 		return err
 	}
 	writes := []struct {
@@ -312,7 +341,7 @@ func (s *Stack) EnableAWSMount(ctx context.Context, mount, headerValue string) e
 	}{
 		{"config/client", map[string]any{
 			"access_key": vaultAccessKey, "secret_key": vaultSecretKey,
-			"sts_endpoint": s.AWS.URL(), "iam_endpoint": s.AWS.URL(), "endpoint": s.AWS.URL(),
+			"sts_endpoint": awsURL, "iam_endpoint": awsURL, "endpoint": awsURL,
 			"sts_region": "us-east-1", "max_retries": 0,
 			"iam_server_id_header_value": headerValue,
 		}},
@@ -326,14 +355,14 @@ func (s *Stack) EnableAWSMount(ctx context.Context, mount, headerValue string) e
 		{"role/vault-role2", map[string]any{"auth_type": "iam", "bound_iam_principal_arn": "arn:aws:iam::222222222222:role/secondary*", "policies": "admin"}},
 	}
 	for _, w := range writes {
-		if _, err := s.Vault.Logical().WriteWithContext(ctx, "auth/"+mount+"/"+w.path, w.data); err != nil {
+		if _, err := c.Logical().WriteWithContext(ctx, "auth/"+mount+"/"+w.path, w.data); err != nil {
 			return fmt.Errorf("write auth/%s/%s: %w", mount, w.path, err)
 		}
 	}
 	return nil
 }
 
-func (s *Stack) startIMDS(ctx context.Context, o Options, in *Instance) (string, error) {
+func (s *Stack) startIMDS(ctx context.Context, in *Instance) (string, error) {
 	port, err := freePort()
 	if err != nil {
 		return "", err
@@ -341,13 +370,15 @@ func (s *Stack) startIMDS(ctx context.Context, o Options, in *Instance) (string,
 	if err := s.writeIMDSConfig(in, port, time.Now().Add(6*time.Hour)); err != nil {
 		return "", err
 	}
-	cmd := exec.Command(filepath.Join(o.BinDir, "ec2-metadata-mock"), "-c", s.imdsConfigPath(in), "-w")
-	cmd.Stdout, cmd.Stderr = s.logs(o), s.logs(o)
+	cmd := exec.Command(filepath.Join(s.opts.BinDir, "ec2-metadata-mock"), "-c", s.imdsConfigPath(in), "-w")
+	cmd.Stdout, cmd.Stderr = s.logs(), s.logs()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return "", fmt.Errorf("start ec2-metadata-mock (install it with make tools): %w", err)
 	}
+	s.mu.Lock()
 	s.procs = append(s.procs, cmd)
+	s.mu.Unlock()
 	url := "http://127.0.0.1:" + port
 	if err := waitIMDS(ctx, url); err != nil {
 		return "", fmt.Errorf("imds for %s: %w", in.Name, err)
@@ -432,6 +463,11 @@ type Secret = awsfake.Secret
 // and the credentials it has minted so far).
 func (s *Stack) Secrets() []Secret {
 	out := []Secret{{Kind: "vault root token", Value: s.RootToken}, {Kind: "aws secret access key (vault-primary)", Value: vaultSecretKey}}
+	s.mu.Lock()
+	for _, c := range s.clusters {
+		out = append(out, Secret{Kind: "vault root token (cluster)", Value: c.RootToken}, Secret{Kind: "vault unseal key (cluster)", Value: c.unsealKey})
+	}
+	s.mu.Unlock()
 	for _, in := range s.Instances {
 		out = append(out,
 			Secret{Kind: "aws secret access key (" + in.Name + ")", Value: in.Creds.SecretAccessKey},
@@ -450,10 +486,13 @@ func (s *Stack) Secrets() []Secret {
 	return out
 }
 
-// Close stops every process the stack started and removes its files.
+// Close stops every process the stack started (clusters included) and
+// removes its files.
 func (s *Stack) Close() {
-	if s.stdin != nil {
-		_ = s.stdin.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, in := range s.stdins {
+		_ = in.Close()
 	}
 	for _, p := range s.procs {
 		_ = p.Process.Signal(syscall.SIGTERM)

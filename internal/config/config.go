@@ -175,19 +175,22 @@ const DefaultNonceFile = "/var/lib/xauth-agent/nonce"
 
 // FileSink is a file the token is written to.
 type FileSink struct {
-	Path   string // absolute and clean
-	Mode   os.FileMode
-	Owner  string // user name or numeric uid; empty: the agent's user
-	Group  string // group name or numeric gid; empty: the agent's group
-	Format string // FormatToken, FormatJSON or FormatEnv
+	Path   string      // absolute and clean
+	Mode   os.FileMode // never 0: a file no one may read is refused
+	Owner  string      // user name or numeric uid, as written; empty: the agent's user
+	Group  string      // group name or numeric gid, as written; empty: the agent's group
+	UID    int         // Owner resolved on this host; -1 when Owner is empty
+	GID    int         // Group resolved on this host; -1 when Group is empty
+	Format string      // FormatToken, FormatJSON or FormatEnv
 }
 
 // SocketSink is the local API: the token over HTTP on a unix socket, for
 // callers whose uid or gid is allowed.
 type SocketSink struct {
-	Path      string // absolute and clean
-	Mode      os.FileMode
-	Group     string
+	Path      string      // absolute and clean
+	Mode      os.FileMode // never 0
+	Group     string      // group name or numeric gid, as written; empty: the agent's group
+	GID       int         // Group resolved on this host; -1 when Group is empty
 	AllowUIDs []int
 	AllowGIDs []int
 }
@@ -294,6 +297,9 @@ type loader struct {
 
 	// sinkFrom[i] says where cfg.Sinks[i] was defined: "config.hcl:20" or "--sink-file".
 	sinkFrom []string
+
+	// socketFrom says where cfg.Socket was defined: "config.hcl:30".
+	socketFrom string
 
 	errs []error
 }

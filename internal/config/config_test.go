@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -37,7 +38,7 @@ auth "aws" {
 sink "file" {
   path   = "/run/xauth-agent/token"
   mode   = "0400"
-  owner  = "app"
+  owner  = "root"
   group  = "1001"
   format = "json"
 }
@@ -131,7 +132,7 @@ func TestLoadLifecycle(t *testing.T) {
 
 func TestLoad(t *testing.T) {
 	vaultOnly := `vault { address = "https://vault.example:8200" }`
-	tokenSink := FileSink{Path: "/run/xauth-agent/token", Mode: 0o600, Format: FormatToken}
+	tokenSink := FileSink{Path: "/run/xauth-agent/token", Mode: 0o600, UID: -1, GID: -1, Format: FormatToken}
 
 	tests := []struct {
 		name string
@@ -182,8 +183,8 @@ func TestLoad(t *testing.T) {
 						IMDSv2Only:  true,
 					},
 					Sinks: []FileSink{
-						{Path: "/run/xauth-agent/token", Mode: 0o400, Owner: "app", Group: "1001", Format: FormatJSON},
-						{Path: "/run/xauth-agent/env", Mode: 0o600, Format: FormatToken},
+						{Path: "/run/xauth-agent/token", Mode: 0o400, Owner: "root", Group: "1001", UID: 0, GID: 1001, Format: FormatJSON},
+						{Path: "/run/xauth-agent/env", Mode: 0o600, UID: -1, GID: -1, Format: FormatToken},
 					},
 					Log:       Log{Level: "debug", Format: "console"},
 					Lifecycle: Lifecycle{MinBackoff: time.Second, MaxBackoff: 5 * time.Minute},
@@ -316,8 +317,8 @@ sink "file" { path = "/run/xauth-agent/token" }
 				return expected(path, func(c *Config) {
 					c.Sinks = []FileSink{
 						tokenSink,
-						{Path: "/run/app/token.json", Mode: 0o600, Format: FormatJSON},
-						{Path: "/run/other/token.json", Mode: 0o600, Format: FormatJSON},
+						{Path: "/run/app/token.json", Mode: 0o600, UID: -1, GID: -1, Format: FormatJSON},
+						{Path: "/run/other/token.json", Mode: 0o600, UID: -1, GID: -1, Format: FormatJSON},
 					}
 					c.Warnings = nil
 				})
@@ -344,15 +345,15 @@ sink "file" {
 }
 sink "file" {
   path   = "/run/b"
-  mode   = "0000"
+  mode   = "0400"
   format = "token"
 }
 `,
 			want: func(path string) *Config {
 				return expected(path, func(c *Config) {
 					c.Sinks = []FileSink{
-						{Path: "/run/a", Mode: 0o600, Format: FormatEnv},
-						{Path: "/run/b", Mode: 0, Format: FormatToken},
+						{Path: "/run/a", Mode: 0o600, UID: -1, GID: -1, Format: FormatEnv},
+						{Path: "/run/b", Mode: 0o400, UID: -1, GID: -1, Format: FormatToken},
 					}
 					c.Warnings = nil
 				})
@@ -705,13 +706,50 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "two sinks with the same path",
 			file: vaultOnly + "sink \"file\" {\n  path = \"/run/t\"\n}\nsink \"file\" {\n  path = \"/run/./t\"\n}\n",
-			want: []string{`sink path "/run/t" is used by two sinks`, "FILE:3", "FILE:6"},
+			want: []string{`sink "file" (FILE:3) and sink "file" (FILE:6) both use "/run/t"`, "give each its own path"},
 		},
 		{
 			name: "sink-file with the path of a file sink",
 			file: vaultOnly + "sink \"file\" {\n  path = \"/run/t\"\n}\n",
-			o:    Overrides{SinkFiles: []string{"/run/t"}},
-			want: []string{`sink path "/run/t" is used by two sinks`, "FILE:3", "--sink-file"},
+			o:    Overrides{SinkFiles: []string{"/run//t"}},
+			want: []string{`sink "file" (FILE:3) and sink "file" (--sink-file) both use "/run/t"`},
+		},
+		{
+			name: "file sink at the socket's path",
+			file: vaultOnly + "sink \"socket\" {\n  path = \"/run/x/agent.sock\"\n}\nsink \"file\" {\n  path = \"/run/x/../x/agent.sock\"\n}\n",
+			want: []string{`sink "file" (FILE:6) and sink "socket" (FILE:3) both use "/run/x/agent.sock"`},
+		},
+		{
+			name: "sink at the ec2 nonce file",
+			file: vaultOnly + "auth \"aws\" {\n  type = \"ec2\"\n}\n",
+			o:    Overrides{SinkFiles: []string{DefaultNonceFile}},
+			want: []string{`sink "file" (--sink-file) and auth.nonce_file (the default) both use "` + DefaultNonceFile + `"`},
+		},
+		{
+			name: "sink mode 0000",
+			file: vaultOnly + "sink \"file\" {\n  path = \"/run/t\"\n  mode = \"0000\"\n}\n",
+			want: []string{`FILE:4: sink "/run/t": mode "0000" gives no one access`, `use "0600"`},
+		},
+		{
+			name: "socket mode 0000",
+			file: vaultOnly + "sink \"socket\" {\n  path = \"/run/a.sock\"\n  mode = 0\n}\n",
+			want: []string{`FILE:4: sink "socket" "/run/a.sock": mode "0" gives no one access`},
+		},
+		{
+			name: "unknown sink owner and group",
+			file: vaultOnly + "sink \"file\" {\n  path = \"/run/t\"\n  owner = \"no-such-user-xauth\"\n  group = \"no-such-group-xauth\"\n}\n",
+			want: []string{`FILE:4: sink "/run/t": owner "no-such-user-xauth": no such user on this host; create the user, or give a numeric uid`,
+				`FILE:5: sink "/run/t": group "no-such-group-xauth": no such group on this host`},
+		},
+		{
+			name: "owner is chown's unchanged",
+			file: vaultOnly + "sink \"file\" {\n  path = \"/run/t\"\n  owner = \"4294967295\"\n  group = 4294967296\n}\n",
+			want: []string{`FILE:4: sink "/run/t": owner "4294967295": id 4294967295 is out of range`, `FILE:5: sink "/run/t": group "4294967296": id 4294967296 is out of range`},
+		},
+		{
+			name: "unknown socket group",
+			file: vaultOnly + "sink \"socket\" {\n  path = \"/run/a.sock\"\n  group = \"no-such-group-xauth\"\n}\n",
+			want: []string{`FILE:4: sink "socket" "/run/a.sock": group "no-such-group-xauth": no such group on this host`},
 		},
 		{
 			name: "relative sink-file",
@@ -947,9 +985,9 @@ func TestLoadSocketSink(t *testing.T) {
 		wantErr    string
 	}{
 		{"defaults", "sink \"socket\" {\n  path = \"/run/xauth-agent/agent.sock\"\n  allow_uids = [1000]\n}\n",
-			&SocketSink{Path: "/run/xauth-agent/agent.sock", Mode: 0o660, AllowUIDs: []int{1000}}, ""},
-		{"all set", "sink \"socket\" {\n  path = \"/run/a.sock\"\n  mode = \"0600\"\n  group = \"app\"\n  allow_uids = [1, 2]\n  allow_gids = [3]\n}\n",
-			&SocketSink{Path: "/run/a.sock", Mode: 0o600, Group: "app", AllowUIDs: []int{1, 2}, AllowGIDs: []int{3}}, ""},
+			&SocketSink{Path: "/run/xauth-agent/agent.sock", Mode: 0o660, GID: -1, AllowUIDs: []int{1000}}, ""},
+		{"all set", "sink \"socket\" {\n  path = \"/run/a.sock\"\n  mode = \"0600\"\n  group = \"root\"\n  allow_uids = [1, 2]\n  allow_gids = [3]\n}\n",
+			&SocketSink{Path: "/run/a.sock", Mode: 0o600, Group: "root", GID: 0, AllowUIDs: []int{1, 2}, AllowGIDs: []int{3}}, ""},
 		{"relative path", "sink \"socket\" {\n  path = \"agent.sock\"\n}\n", nil, "config.hcl:3: socket path \"agent.sock\" is not absolute"},
 		{"two sockets", "sink \"socket\" {\n  path = \"/run/a.sock\"\n}\nsink \"socket\" {\n  path = \"/run/b.sock\"\n}\n", nil, "config.hcl:5: a second sink \"socket\""},
 		{"unknown key", "sink \"socket\" {\n  path = \"/run/a.sock\"\n  allow_users = [1]\n}\n", nil, `"allow_users"`},
@@ -972,5 +1010,23 @@ func TestLoadSocketSink(t *testing.T) {
 				t.Errorf("Socket = %+v, want %+v", got.Socket, tt.want)
 			}
 		})
+	}
+}
+
+// Sink paths meet when their directories are one through a symlink, as
+// /var/run and /run are.
+func TestSinkPathsMeetThroughSymlinks(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "run"), filepath.Join(dir, "varrun")); err != nil {
+		t.Fatal(err)
+	}
+	a, b := filepath.Join(dir, "run", "token"), filepath.Join(dir, "varrun", "token")
+	_, err := Load("", environ(map[string]string{"VAULT_ADDR": "https://vault.example:8200"}), Overrides{SinkFiles: []string{a, b}})
+	want := fmt.Sprintf(`sink "file" (--sink-file) and sink "file" (--sink-file) both use %q and %q (the same file)`, a, b)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Load = %v, want an error containing %q", err, want)
 	}
 }

@@ -463,6 +463,7 @@ func (l *loader) applySink(s sinkBlock) {
 		l.fail(fmt.Errorf("%s: sink path %q is not absolute: use a full path such as \"/run/xauth-agent/token\"", at["path"], *b.Path))
 	}
 	sink.Path = filepath.Clean(*b.Path)
+	sink.UID, sink.GID = l.ownerIDs(fmt.Sprintf("sink %q", sink.Path), sink.Owner, sink.Group, at)
 	if b.Mode != nil {
 		mode, err := parseMode(*b.Mode)
 		if err != nil {
@@ -525,6 +526,7 @@ func (l *loader) applySocketSink(s sinkBlock) {
 	if !filepath.IsAbs(*b.Path) {
 		l.fail(fmt.Errorf("%s: socket path %q is not absolute: use a full path such as \"/run/xauth-agent/agent.sock\"", at["path"], *b.Path))
 	}
+	sock.GID = l.resolve(fmt.Sprintf("sink \"socket\" %q", sock.Path), "group", sock.Group, at["group"], lookupGroup, "create the group, or give a numeric gid")
 	if b.Mode != nil {
 		mode, err := parseMode(*b.Mode)
 		if err != nil {
@@ -541,13 +543,20 @@ func (l *loader) applySocketSink(s sinkBlock) {
 		}
 	}
 	l.cfg.Socket = sock
+	l.socketFrom = at["path"]
 }
 
-// parseMode parses a sink's permission bits, written in octal as in chmod.
+// parseMode parses a sink's permission bits, written in octal as in chmod. "0000" is refused:
+// it would leave the token to root alone, which no configuration means (a sink for root is
+// "0600" with the agent running as root), and it reads too easily as "leave the mode alone",
+// which is what Vault Agent's documentation says of it.
 func parseMode(s string) (os.FileMode, error) {
 	n, err := strconv.ParseUint(s, 8, 32)
 	if err != nil || n > 0o777 {
-		return 0, errors.New(`is not an octal permission from "0000" to "0777": write it as in chmod, such as "0600"`)
+		return 0, errors.New(`is not an octal permission from "0001" to "0777": write it as in chmod, such as "0600"`)
+	}
+	if n == 0 {
+		return 0, errors.New(`gives no one access: only root could read the token or connect; use "0600" for the agent's user alone, or "0640" with group for its readers`)
 	}
 	return os.FileMode(n), nil
 }

@@ -22,7 +22,7 @@ func TestSyntaxAccepted(t *testing.T) {
 			func(c *Config) { c.Log.Level = "debug" }},
 		{"attributes on one line", addrLine + `sink "file" { path = "/run/t" mode = "0640" format = "env" }`,
 			func(c *Config) {
-				c.Sinks = []FileSink{{Path: "/run/t", Mode: 0o640, Format: FormatEnv}}
+				c.Sinks = []FileSink{{Path: "/run/t", Mode: 0o640, UID: -1, GID: -1, Format: FormatEnv}}
 				c.Warnings = []string{`sink "/run/t" (config.hcl:2) has mode 0640, which gives users other than its owner access to the token: use "0600" unless they need it`}
 			}},
 		{"commas between attributes", addrLine + `log { level = "warn", format = "console" }`,
@@ -30,7 +30,9 @@ func TestSyntaxAccepted(t *testing.T) {
 		{"quoted names", `"vault" { "address" = "https://vault.example:8200" }` + "\n" + `auth aws { role = "web" }`,
 			func(c *Config) { c.Auth.Role = "web" }},
 		{"number for a string attribute is taken as written", addrLine + "sink \"file\" {\n  path = \"/run/t\"\n  mode = 0400\n}\n",
-			func(c *Config) { c.Sinks = []FileSink{{Path: "/run/t", Mode: 0o400, Format: FormatToken}} }},
+			func(c *Config) {
+				c.Sinks = []FileSink{{Path: "/run/t", Mode: 0o400, UID: -1, GID: -1, Format: FormatToken}}
+			}},
 		{"bool in quotes", "vault {\n  address = \"https://vault.example:8200\"\n  tls_skip_verify = \"false\"\n}\n", nil},
 		{"escapes", addrLine + `auth "aws" { role = "a\"b\\c\u00e9\x41" }`,
 			func(c *Config) { c.Auth.Role = "a\"b\\c\u00e9A" }},
@@ -41,7 +43,9 @@ func TestSyntaxAccepted(t *testing.T) {
 		{"CRLF line ends", strings.ReplaceAll(addrLine+"log {\n  level = \"error\"\n}\n", "\n", "\r\n"),
 			func(c *Config) { c.Log.Level = "error" }},
 		{"socket ids as strings", addrLine + `sink "socket" { path = "/run/a.sock", allow_uids = ["1000"] }`,
-			func(c *Config) { c.Socket = &SocketSink{Path: "/run/a.sock", Mode: 0o660, AllowUIDs: []int{1000}} }},
+			func(c *Config) {
+				c.Socket = &SocketSink{Path: "/run/a.sock", Mode: 0o660, GID: -1, AllowUIDs: []int{1000}}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -72,7 +72,7 @@ func (l *loader) applyFlags(o Overrides) {
 		if !filepath.IsAbs(p) {
 			l.errs = append(l.errs, fmt.Errorf("--sink-file %q is not an absolute path: use a full path such as \"/run/xauth-agent/token\"", p))
 		}
-		l.cfg.Sinks = append(l.cfg.Sinks, FileSink{Path: filepath.Clean(p), Mode: 0o600, Format: format})
+		l.cfg.Sinks = append(l.cfg.Sinks, FileSink{Path: filepath.Clean(p), Mode: 0o600, UID: -1, GID: -1, Format: format})
 		l.sinkFrom = append(l.sinkFrom, "--sink-file")
 	}
 }

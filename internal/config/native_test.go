@@ -19,10 +19,10 @@ func everything() *Config {
 			STSRegion: "us-east-1", STSEndpoint: "https://sts.amazonaws.com", // the defaults, not written for ec2
 			Signature: SignaturePKCS7, NonceFile: "/var/lib/xauth-agent/web.nonce"},
 		Sinks: []FileSink{
-			{Path: "/run/a", Mode: 0o600, Owner: "app", Group: "1001", Format: FormatJSON},
-			{Path: "/run/b", Mode: 0o640, Format: FormatEnv},
+			{Path: "/run/a", Mode: 0o600, Owner: "root", Group: "1001", UID: 0, GID: 1001, Format: FormatJSON},
+			{Path: "/run/b", Mode: 0o640, UID: -1, GID: -1, Format: FormatEnv},
 		},
-		Socket:    &SocketSink{Path: "/run/a.sock", Mode: 0o660, Group: "app", AllowUIDs: []int{1000, 1001}, AllowGIDs: []int{20}},
+		Socket:    &SocketSink{Path: "/run/a.sock", Mode: 0o660, Group: "root", GID: 0, AllowUIDs: []int{1000, 1001}, AllowGIDs: []int{20}},
 		Log:       Log{Level: "debug", Format: "console"},
 		Lifecycle: Lifecycle{MinBackoff: 1500 * time.Millisecond, MaxBackoff: time.Hour, RevokeOnExit: true, RemoveSinksOnExit: true},
 	}
@@ -54,7 +54,7 @@ auth "aws" {
 sink "file" {
   path   = "/run/a"
   mode   = "0600"
-  owner  = "app"
+  owner  = "root"
   group  = "1001"
   format = "json"
 }
@@ -68,7 +68,7 @@ sink "file" {
 sink "socket" {
   path       = "/run/a.sock"
   mode       = "0660"
-  group      = "app"
+  group      = "root"
   allow_uids = [1000, 1001]
   allow_gids = [20]
 }

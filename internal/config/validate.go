@@ -283,19 +283,62 @@ func parseHTTPURL(s string) (*url.URL, error) {
 }
 
 func (l *loader) validateSinks() {
-	seen := map[string]string{} // path -> where its sink was defined
 	for i, s := range l.cfg.Sinks {
-		from := l.sinkFrom[i]
-		if prev, ok := seen[s.Path]; ok {
-			l.fail(fmt.Errorf("sink path %q is used by two sinks (%s and %s): give each sink its own file", s.Path, prev, from))
-			continue
-		}
-		seen[s.Path] = from
 		if s.Mode&0o077 != 0 {
 			l.warn("sink %q (%s) has mode %04o, which gives users other than its owner access to the token: use \"0600\" unless they need it",
-				s.Path, from, uint32(s.Mode.Perm()))
+				s.Path, l.sinkFrom[i], uint32(s.Mode.Perm()))
 		}
 	}
+	l.checkPathsDistinct()
+}
+
+// pathUse is a file the agent writes, for checkPathsDistinct.
+type pathUse struct {
+	path string
+	what string // `sink "file" (agent.hcl:12)`
+}
+
+// checkPathsDistinct refuses two sinks on one file, a file sink on the socket, and a sink on the
+// ec2 nonce file: each would overwrite the other, and the daemon would retry the loser forever.
+// Paths are compared clean and absolute, with the symlinks of their directories resolved where
+// the directories exist, so /var/run/token and /run/token meet when /var/run links to /run.
+func (l *loader) checkPathsDistinct() {
+	var uses []pathUse
+	for i, s := range l.cfg.Sinks {
+		uses = append(uses, pathUse{s.Path, fmt.Sprintf("sink \"file\" (%s)", l.sinkFrom[i])})
+	}
+	if s := l.cfg.Socket; s != nil {
+		uses = append(uses, pathUse{s.Path, fmt.Sprintf("sink \"socket\" (%s)", l.socketFrom)})
+	}
+	if a := l.cfg.Auth; a.Type == "ec2" && a.NonceFile != "" {
+		from := "the default"
+		if o := l.origin("auth.nonce_file"); o != "" {
+			from = strings.Trim(o, " ()")
+		}
+		uses = append(uses, pathUse{a.NonceFile, fmt.Sprintf("auth.nonce_file (%s)", from)})
+	}
+	seen := map[string]pathUse{}
+	for _, u := range uses {
+		key := canonicalPath(u.path)
+		if prev, ok := seen[key]; ok {
+			same := fmt.Sprintf("%q", u.path)
+			if prev.path != u.path {
+				same = fmt.Sprintf("%q and %q (the same file)", prev.path, u.path)
+			}
+			l.fail(fmt.Errorf("%s and %s both use %s: each would overwrite the other; give each its own path", prev.what, u.what, same))
+			continue
+		}
+		seen[key] = u
+	}
+}
+
+// canonicalPath is path cleaned, with the symlinks of its directory resolved when it exists.
+func canonicalPath(path string) string {
+	path = filepath.Clean(path)
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
+		return filepath.Join(dir, filepath.Base(path))
+	}
+	return path
 }
 
 func (l *loader) validateLog() {

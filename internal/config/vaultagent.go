@@ -387,6 +387,7 @@ func (l *loader) applyVaultAgentSink(b item) {
 
 	sink := FileSink{Mode: vaultAgentSinkMode, Format: FormatToken}
 	var pathSet, modeSet bool
+	idAt := map[string]string{} // "owner", "group" -> file:line
 	for _, k := range config {
 		switch k.name {
 		case "path":
@@ -398,13 +399,11 @@ func (l *loader) applyVaultAgentSink(b item) {
 				sink.Mode, modeSet = m, true
 			}
 		case "owner", "group":
-			s, ok := l.vaString(k)
-			if !ok {
+			s, ok := l.vaID(k)
+			if !ok || s == "" {
 				continue
 			}
-			if _, err := strconv.ParseUint(s, 10, 32); err != nil {
-				l.fail(fmt.Errorf("%s: sink %s %q is not a numeric id", k.at, k.name, s))
-			}
+			idAt[k.name] = k.at
 			if k.name == "owner" {
 				sink.Owner = s
 			} else {
@@ -424,6 +423,7 @@ func (l *loader) applyVaultAgentSink(b item) {
 	if !modeSet {
 		l.warn("sink %q (%s) has no mode: Vault Agent's default %04o is kept", sink.Path, at, vaultAgentSinkMode)
 	}
+	sink.UID, sink.GID = l.ownerIDs(fmt.Sprintf("sink %q", sink.Path), sink.Owner, sink.Group, idAt)
 	l.cfg.Sinks = append(l.cfg.Sinks, sink)
 	l.sinkFrom = append(l.sinkFrom, at)
 }
@@ -446,10 +446,39 @@ func (l *loader) vaMode(k item) (os.FileMode, bool) {
 		return 0, false
 	}
 	mode := os.FileMode(n) & os.ModePerm
+	if mode == 0 {
+		// Vault Agent documents 0000 as "leave the file's mode alone", while its code creates
+		// the file with mode 0000. Neither can be done faithfully by a sink that replaces the
+		// file on every write and always sets its mode.
+		l.fail(fmt.Errorf("%s: sink mode %s leaves no permission bits: Vault Agent documents 0000 as \"do not change the file's mode\" (its file sink then creates the file with mode 0000), "+
+			"but xauth-agent replaces the file on every write and sets its mode: write the mode the readers need, such as 0640 (Vault Agent's default) or 0600", k.at, text))
+		return 0, false
+	}
 	if int64(mode) != n || (!strings.HasPrefix(text, "0") && n > 7) {
 		l.warn("sink mode %s (%s) is read as Vault Agent reads it: %d decimal, so the file gets permissions %04o; to mean octal, write a leading zero (such as 0640)", text, k.at, n, uint32(mode))
 	}
 	return mode, true
+}
+
+// vaID reads a file sink's owner or group as Vault Agent does: a number, the uid or gid, with
+// -1 for "leave it as the agent's" (returned as ""). A quoted number is taken too.
+func (l *loader) vaID(k item) (string, bool) {
+	text := ""
+	if tok, ok := literal(k.val); ok && tok.Type == token.NUMBER {
+		text = tok.Text
+	} else if s, ok := l.vaString(k); ok {
+		text = s
+	} else {
+		return "", false
+	}
+	if text == "-1" {
+		return "", true
+	}
+	if strings.Trim(text, "0123456789") != "" || text == "" {
+		l.fail(fmt.Errorf("%s: sink %s %q is not a numeric id: Vault Agent takes the uid or gid as a number", k.at, k.name, text))
+		return "", false
+	}
+	return text, true
 }
 
 // vaDuration reads a method's min_backoff or max_backoff: a whole number of seconds (read as

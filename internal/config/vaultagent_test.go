@@ -27,7 +27,7 @@ func TestLoadVaultAgent(t *testing.T) {
 			c.Auth.HeaderValue = "vault.example.com"
 			c.Auth.STSRegion = "eu-west-1"
 			c.Auth.STSEndpoint = "https://sts.eu-west-1.amazonaws.com"
-			c.Sinks = []FileSink{{Path: "/run/vault-agent/token", Mode: 0o600, Format: FormatToken}}
+			c.Sinks = []FileSink{{Path: "/run/vault-agent/token", Mode: 0o600, UID: -1, GID: -1, Format: FormatToken}}
 			c.ExitAfterAuth = true
 		}, []string{"is a Vault Agent config", `"pid_file" (testdata/vaultagent/iam.hcl:3) is ignored`}},
 		{"ec2.hcl", func(c *Config) {
@@ -36,12 +36,12 @@ func TestLoadVaultAgent(t *testing.T) {
 			c.Auth.STSRegion, c.Auth.STSEndpoint = "us-east-1", "https://sts.amazonaws.com"
 			c.Auth.Signature = SignatureIdentity
 			c.Auth.NonceFile = DefaultNonceFile
-			c.Sinks = []FileSink{{Path: "/var/run/vault-agent/token", Mode: 0o640, Format: FormatToken}}
+			c.Sinks = []FileSink{{Path: "/var/run/vault-agent/token", Mode: 0o640, UID: -1, GID: -1, Format: FormatToken}}
 		}, []string{"nonce (testdata/vaultagent/ec2.hcl:13)", "Vault Agent's default 0640 is kept", "has mode 0640"}},
 		{"ignored.hcl", func(c *Config) {
 			c.Vault.TLSSkipVerify = true
 			c.Auth.Role = "app"
-			c.Sinks = []FileSink{{Path: "/run/vault-agent/token", Mode: 0o200, Format: FormatToken}}
+			c.Sinks = []FileSink{{Path: "/run/vault-agent/token", Mode: 0o200, UID: -1, GID: -1, Format: FormatToken}}
 		}, []string{
 			"sink mode 640 (testdata/vaultagent/ignored.hcl:19) is read as Vault Agent reads it: 640 decimal, so the file gets permissions 0200",
 			`stanza "cache" (testdata/vaultagent/ignored.hcl:24) is ignored`,
@@ -149,6 +149,15 @@ func TestLoadVaultAgentErrors(t *testing.T) {
 		{"bad mode", head + "auto_auth {\n  method \"aws\" {\n    config = { type = \"iam\", role = \"r\" }\n  }\n  sink \"file\" {\n    config = { path = \"/t\", mode = 99999 }\n  }\n}\n", []string{
 			"config.hcl:9: sink mode 99999 is not a file mode",
 		}},
+		{"mode 0000", head + "auto_auth {\n  method \"aws\" {\n    config = { type = \"iam\", role = \"r\" }\n  }\n  sink \"file\" {\n    config = { path = \"/t\", mode = 0000 }\n  }\n}\n", []string{
+			"config.hcl:9: sink mode 0000 leaves no permission bits", `Vault Agent documents 0000 as "do not change the file's mode"`, "such as 0640",
+		}},
+		{"decimal mode with no permission bits", head + "auto_auth {\n  method \"aws\" {\n    config = { type = \"iam\", role = \"r\" }\n  }\n  sink \"file\" {\n    config = { path = \"/t\", mode = 512 }\n  }\n}\n", []string{
+			"config.hcl:9: sink mode 512 leaves no permission bits",
+		}},
+		{"owner is chown's unchanged", head + "auto_auth {\n  method \"aws\" {\n    config = { type = \"iam\", role = \"r\" }\n  }\n  sink \"file\" {\n    config = { path = \"/t\", owner = 4294967295 }\n  }\n}\n", []string{
+			`config.hcl:9: sink "/t": owner "4294967295": id 4294967295 is out of range`,
+		}},
 		{"two namespaces", "vault {\n  address = \"https://v:8200\"\n  namespace = \"a\"\n}\nauto_auth {\n  method \"aws\" {\n    namespace = \"b\"\n    config = { type = \"iam\", role = \"r\" }\n  }\n}\n", []string{
 			`config.hcl:7: method namespace "b" differs from vault.namespace "a" (`,
 		}},
@@ -210,6 +219,34 @@ func TestVaultAgentModes(t *testing.T) {
 			}
 			if got := containsAny(c.Warnings, "is read as Vault Agent reads it"); got != tt.warn {
 				t.Errorf("mode %s: decimal warning %v, want %v: %q", tt.lit, got, tt.warn, c.Warnings)
+			}
+		})
+	}
+}
+
+// Vault Agent's owner and group are numbers (-1: leave it as the agent's);
+// they reach the sink as the same ids.
+func TestVaultAgentOwnerGroup(t *testing.T) {
+	tests := []struct {
+		lit          string
+		owner, group string
+		uid, gid     int
+	}{
+		{"owner = 1000, group = 1001", "1000", "1001", 1000, 1001},
+		{"owner = -1, group = 0", "", "0", -1, 0},
+		{"owner = \"1000\"", "1000", "", 1000, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.lit, func(t *testing.T) {
+			src := "vault {\n  address = \"https://v:8200\"\n}\nauto_auth {\n  method \"aws\" {\n    config = { type = \"iam\", role = \"r\" }\n  }\n" +
+				"  sink \"file\" {\n    config = { path = \"/t\", mode = 0600, " + tt.lit + " }\n  }\n}\n"
+			c, err := Load(writeConfig(t, src), nil, Overrides{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := c.Sinks[0]
+			if s.Owner != tt.owner || s.Group != tt.group || s.UID != tt.uid || s.GID != tt.gid {
+				t.Errorf("sink owner %q group %q ids %d:%d, want %q %q %d:%d", s.Owner, s.Group, s.UID, s.GID, tt.owner, tt.group, tt.uid, tt.gid)
 			}
 		})
 	}

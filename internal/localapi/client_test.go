@@ -111,7 +111,7 @@ func TestWaitHealthyTimesOut(t *testing.T) {
 
 func TestWaitHealthyStopsOnForbidden(t *testing.T) {
 	s, _ := newServer(t, Options{})
-	s.access.self = 12345 // so this test's uid is a stranger
+	s.policy.Load().self = 12345 // so this test's uid is a stranger
 	serve(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -125,7 +125,7 @@ func TestWaitHealthyStopsOnForbidden(t *testing.T) {
 // BenchmarkToken measures GET /v1/token over the real unix socket with a
 // kept-alive connection, and reports requests per second.
 func BenchmarkToken(b *testing.B) {
-	s, err := New(Options{Path: filepath.Join(socketDir(b), "agent.sock")}, nil) // no log: measure the API, not the test's log
+	s, err := New(Options{Path: filepath.Join(socketDir(b), "agent.sock"), Mode: DefaultMode, GID: -1}, nil) // no log: measure the API, not the test's log
 	if err != nil {
 		b.Fatal(err)
 	}

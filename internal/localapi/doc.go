@@ -50,6 +50,27 @@
 // makes every consumer appear in the configuration. The agent's own uid is
 // always allowed because it owns the token already.
 //
+// Reconfigure (a reload) changes the mode, group and allow lists of a
+// running server: the socket file's mode and group change at once (first
+// narrowed to what both the old and the new mode allow), requests are
+// judged by the new lists from then on, and every open connection whose
+// caller the new lists refuse, or who could no longer open the socket file
+// (its owner, group and other write bits, as the kernel checks them at
+// connect), is closed, parked long-polls included.
+//
+// # Bounds on what one caller holds
+//
+// A request's headers must arrive within 5 s and the whole request within
+// 10 s; an idle keep-alive connection is closed after 2 minutes. Each
+// response must be written within WriteTimeout (10 s) from its first byte,
+// so a caller that stops reading, or pipelines requests and never reads the
+// answers, loses the connection as soon as its socket buffer is full
+// rather than holding it; a long-poll's wait (up to MaxWait) comes before
+// its response and is not counted. One uid holds at most MaxConnsPerUID
+// (128) connections at once: a connection over the cap is closed when it
+// is accepted, and logged (at most once per DenyLogInterval per uid).
+// Long-polls parked at once are capped at 1024 in all (429 beyond).
+//
 // # Creating the socket without a window
 //
 // bind(2) creates the socket file with mode 0777 minus the umask, and the

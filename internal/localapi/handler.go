@@ -73,7 +73,7 @@ type handler struct{ s *Server }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &statusWriter{ResponseWriter: w, onStart: func() { h.s.startWriting(w) }}
 	p, ok := h.authorize(sw, r)
 	if ok {
 		h.route(sw, r, p)
@@ -95,7 +95,7 @@ func (h *handler) authorize(w http.ResponseWriter, r *http.Request) (Peer, bool)
 		writeText(w, http.StatusForbidden, "forbidden: cannot read the caller's credentials")
 		return p, false
 	}
-	if !h.s.access.allows(p) {
+	if !h.s.policy.Load().allows(p) {
 		if ok, n := h.s.denials.allow(p.UID, time.Now()); ok {
 			h.s.log.Warn("refused a caller not in allow_uids or allow_gids", zap.Uint32(fieldUID, p.UID),
 				zap.Uint32(fieldGID, p.GID), zap.Int32(fieldPID, p.PID), zap.Int(fieldSuppressed, n))
@@ -274,7 +274,7 @@ func (s *Server) await(ctx context.Context, wait time.Duration, ready func(snaps
 			sn, _ = s.snapshot()
 			return sn, nil
 		case <-ctx.Done():
-			return sn, errors.New("the agent is stopping")
+			return sn, errors.New("the agent is stopping, or no longer allows this caller")
 		}
 		sn, changed = s.snapshot()
 		if ready(sn, time.Now()) {
@@ -394,15 +394,19 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// statusWriter remembers the status code for the request log.
+// statusWriter remembers the status code for the request log, and calls
+// onStart when the response starts (to set its write deadline then, after
+// any long-poll wait).
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status  int
+	onStart func()
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+		w.onStart()
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -410,6 +414,7 @@ func (w *statusWriter) WriteHeader(code int) {
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
+		w.onStart()
 	}
 	return w.ResponseWriter.Write(b)
 }

@@ -185,7 +185,7 @@ func TestWhoMayCall(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.o.Path = "/run/test/agent.sock"
 			s, logs := newServer(t, tt.o)
-			s.access.self = agent
+			s.policy.Load().self = agent
 			write(t, s, testToken)
 			req := httptest.NewRequest(http.MethodGet, PathToken, nil)
 			req.Header.Set(RequestHeader, "true")

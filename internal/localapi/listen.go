@@ -16,6 +16,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/xauth-agent/xauth-agent/internal/sink"
 )
 
 const (
@@ -32,14 +34,20 @@ const (
 	probeTimeout = time.Second
 	// shutdownGrace bounds what Serve waits for requests on exit.
 	shutdownGrace = 2 * time.Second
+	// readTimeout bounds reading one request, headers and body.
+	readTimeout = 10 * time.Second
 )
 
 // Check proves at start-up, before any login, that Listen can work: the
-// path fits a socket address, the directory exists and the agent can write
-// there, and no other file or live agent holds the path. It changes
+// path fits a socket address, the path to the directory follows no symlink
+// others could have made (sink.CheckParents), the directory exists and the
+// agent can write there, and no other file or live agent holds the path. It changes
 // nothing. While this server is listening it only re-checks the directory.
 func (s *Server) Check() error {
 	dir := filepath.Dir(s.path)
+	if err := sink.CheckParents(dir); err != nil {
+		return fmt.Errorf("socket sink %q: %w", s.path, err)
+	}
 	if n := len(s.tempPrefix()) + 10 + 1 + len(tempSocket); n > maxSocketPath {
 		return fmt.Errorf("socket sink %q: path too long for a unix socket: the agent binds at %s<digits>/%s first (%d bytes, at most %d); use a shorter path", s.path, s.tempPrefix(), tempSocket, n, maxSocketPath)
 	}
@@ -211,13 +219,19 @@ func (s *Server) Serve(ctx context.Context) error {
 
 	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
+	// No WriteTimeout: it would run from the request's arrival and cut
+	// long-polls; each response's write is bounded from its start instead
+	// (startWriting). ReadTimeout bounds reading a whole request, body
+	// included; a long-poll's wait is not reading.
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       s.readTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
 		BaseContext:       func(net.Listener) context.Context { return base },
-		ConnContext:       withConnPeer,
+		ConnContext:       s.connContext,
+		ConnState:         s.connState,
 		ErrorLog:          stdLog(s.log),
 	}
 	done := make(chan error, 1)
@@ -246,6 +260,11 @@ func stdLog(log *zap.Logger) *stdlog.Logger {
 	}
 	return l
 }
+
+// Close stops listening and removes the socket file, for a server that
+// listens but is not serving (a reload that did not go through). A server
+// that serves stops with Serve's context instead.
+func (s *Server) Close() { s.removeSocket() }
 
 // removeSocket removes the socket file if the path still names the file
 // Listen created (a successor may have replaced it), and closes the

@@ -26,8 +26,14 @@ import (
 // caller that is not the agent's user.
 const childEnv = "XAUTH_LOCALAPI_TEST_CHILD_SOCKET"
 
+// childPollEnv makes the child long-poll instead (see childLongPoll).
+const childPollEnv = "XAUTH_LOCALAPI_TEST_CHILD_POLL"
+
 func TestMain(m *testing.M) {
 	if path := os.Getenv(childEnv); path != "" {
+		if os.Getenv(childPollEnv) != "" {
+			os.Exit(childLongPoll(path))
+		}
 		os.Exit(childClient(path))
 	}
 	code := m.Run()
@@ -59,6 +65,20 @@ func childClient(path string) int {
 	return 0
 }
 
+// childLongPoll waits up to a minute for a token other than generation 1
+// and prints the status code, or "error: ..." when the connection ends
+// first.
+func childLongPoll(path string) int {
+	c := &Client{Socket: path}
+	resp, _, err := c.get(context.Background(), PathToken, time.Minute, http.Header{"If-None-Match": {`"1"`}})
+	if err != nil {
+		fmt.Println("error:", err)
+		return 0
+	}
+	fmt.Println(resp.StatusCode)
+	return 0
+}
+
 var testToken = sink.Token{
 	Token:         "hvs.CAESIJ-secret-token",
 	Accessor:      "acc-1",
@@ -70,11 +90,18 @@ var testToken = sink.Token{
 
 // newServer makes a server on a socket in a fresh directory, without
 // starting it. The directory is world-traversable so other uids can reach
-// the socket when its mode lets them.
+// the socket when its mode lets them. A zero Mode is DefaultMode and a zero
+// GID leaves the agent's group, as the configuration's defaults do.
 func newServer(t testing.TB, o Options) (*Server, *observer.ObservedLogs) {
 	t.Helper()
 	if o.Path == "" {
 		o.Path = filepath.Join(socketDir(t), "agent.sock")
+	}
+	if o.Mode == 0 {
+		o.Mode = DefaultMode
+	}
+	if o.GID == 0 {
+		o.GID = -1
 	}
 	if o.Version == "" {
 		o.Version = "test"

@@ -7,12 +7,11 @@ import (
 	"math"
 	"net"
 	"os"
-	"os/user"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,7 +23,7 @@ import (
 // told otherwise.
 const DefaultSocket = "/run/xauth-agent/agent.sock"
 
-// DefaultMode is the socket file's mode when Options.Mode is 0.
+// DefaultMode is the socket file's mode unless the configuration sets one.
 const DefaultMode os.FileMode = 0o660
 
 // MaxWait caps the ?wait= of a long-poll.
@@ -32,6 +31,15 @@ const MaxWait = 5 * time.Minute
 
 // maxWaiters caps the long-polls parked at once; more get 429.
 const maxWaiters = 1024
+
+// WriteTimeout bounds the writing of each response, from its first byte: a caller that stops
+// reading (or pipelines requests and never reads the answers) loses its connection then. A
+// long-poll's wait comes before its response and is not counted.
+const WriteTimeout = 10 * time.Second
+
+// MaxConnsPerUID caps the connections one caller uid holds open at once; a connection over the
+// cap is closed as soon as it is accepted (logged, at most once per DenyLogInterval per uid).
+const MaxConnsPerUID = 128
 
 // Log field names.
 const (
@@ -52,8 +60,8 @@ const (
 // Options configures a Server.
 type Options struct {
 	Path      string      // absolute path of the socket file
-	Mode      os.FileMode // permission bits of the socket file; 0 means DefaultMode
-	Group     string      // group name or numeric gid for the socket file; "" leaves the agent's group
+	Mode      os.FileMode // permission bits of the socket file, 0001-0777 (0 is refused)
+	GID       int         // group of the socket file; -1 leaves the agent's group (the zero value is root's group)
 	AllowUIDs []int       // callers allowed by uid, besides the agent's own uid
 	AllowGIDs []int       // callers allowed by primary or supplementary gid
 	Version   string      // reported by /v1/status
@@ -70,15 +78,22 @@ type Options struct {
 // the HTTP server on the socket.
 type Server struct {
 	path     string
-	perm     os.FileMode
-	gid      int // -1 leaves the group unchanged
-	access   access
+	policy   atomic.Pointer[access] // who may call; Reconfigure swaps it
 	version  string
 	statuses func() []sink.Status
 	metrics  *Metrics
 	log      *zap.Logger
 	denials  denyLog
+	crowds   denyLog // connections closed over MaxConnsPerUID, logged per uid
 	handler  *handler
+
+	writeTimeout time.Duration // WriteTimeout; tests shorten it
+	readTimeout  time.Duration // readTimeout; tests shorten it
+	maxConns     int           // MaxConnsPerUID; tests lower it
+
+	connMu sync.Mutex
+	conns  map[net.Conn]*tracked
+	perUID map[uint32]int // open connections by caller uid
 
 	mu      sync.Mutex
 	tok     sink.Token
@@ -90,6 +105,8 @@ type Server struct {
 	waiters int
 
 	lnMu     sync.Mutex
+	perm     os.FileMode // the socket file's mode; guarded by lnMu
+	gid      int         // the socket file's group, -1 for the agent's; guarded by lnMu
 	ln       *net.UnixListener
 	lnFile   os.FileInfo // the socket file Listen created, to remove only our own
 	serving  bool
@@ -98,8 +115,8 @@ type Server struct {
 
 var _ sink.Sink = (*Server)(nil)
 
-// New validates o and resolves its group. log should be named by the
-// caller (log.Named("sink.socket")); nil discards.
+// New validates o. log should be named by the caller
+// (log.Named("sink.socket")); nil discards.
 func New(o Options, log *zap.Logger) (*Server, error) {
 	if o.Path == "" {
 		return nil, errors.New("socket sink: path is empty")
@@ -111,22 +128,7 @@ func New(o Options, log *zap.Logger) (*Server, error) {
 	if strings.HasSuffix(o.Path, "/") || path == "/" {
 		return nil, fmt.Errorf("socket sink %q: path names a directory; give the socket's name", o.Path)
 	}
-	perm := o.Mode
-	if perm == 0 {
-		perm = DefaultMode
-	}
-	if perm&^os.ModePerm != 0 {
-		return nil, fmt.Errorf("socket sink %q: mode %#o: only permission bits (0000-0777) are allowed", o.Path, uint32(perm))
-	}
-	gid := -1
-	if o.Group != "" {
-		g, err := lookupGroup(o.Group)
-		if err != nil {
-			return nil, fmt.Errorf("socket sink %q: group %q: %w", o.Path, o.Group, err)
-		}
-		gid = g
-	}
-	acc, err := newAccess(uint32(os.Geteuid()), o.AllowUIDs, o.AllowGIDs)
+	acc, err := checkAccess(o)
 	if err != nil {
 		return nil, fmt.Errorf("socket sink %q: %w", o.Path, err)
 	}
@@ -138,39 +140,43 @@ func New(o Options, log *zap.Logger) (*Server, error) {
 		m = NewMetrics(o.Version)
 	}
 	s := &Server{
-		path:     path,
-		perm:     perm,
-		gid:      gid,
-		access:   acc,
-		version:  o.Version,
-		statuses: o.Sinks,
-		metrics:  m,
-		log:      log,
-		denials:  denyLog{every: DenyLogInterval},
-		changed:  make(chan struct{}),
-		state:    "starting",
+		path:         path,
+		perm:         o.Mode,
+		gid:          o.GID,
+		version:      o.Version,
+		statuses:     o.Sinks,
+		metrics:      m,
+		log:          log,
+		denials:      denyLog{every: DenyLogInterval},
+		crowds:       denyLog{every: DenyLogInterval},
+		writeTimeout: WriteTimeout,
+		readTimeout:  readTimeout,
+		maxConns:     MaxConnsPerUID,
+		conns:        map[net.Conn]*tracked{},
+		perUID:       map[uint32]int{},
+		changed:      make(chan struct{}),
+		state:        "starting",
 	}
+	s.policy.Store(acc)
 	s.handler = &handler{s: s}
 	return s, nil
 }
 
-// lookupGroup turns a group name or a numeric gid into a gid.
-func lookupGroup(s string) (int, error) {
-	if strings.Trim(s, "0123456789") != "" {
-		g, err := user.LookupGroup(s)
-		if errors.As(err, new(user.UnknownGroupError)) {
-			return 0, errors.New("unknown group")
-		}
-		if err != nil {
-			return 0, err
-		}
-		s = g.Gid
+// checkAccess checks o's mode, group and allow lists, which New and Reconfigure take.
+func checkAccess(o Options) (*access, error) {
+	switch {
+	case o.Mode == 0:
+		return nil, errors.New("mode 0000 gives no one but root access: give the mode, such as 0660")
+	case o.Mode&^os.ModePerm != 0:
+		return nil, fmt.Errorf("mode %#o: only permission bits (0001-0777) are allowed", uint32(o.Mode))
+	case o.GID < -1 || o.GID >= math.MaxUint32: // 2^32-1 is chown's "unchanged"
+		return nil, fmt.Errorf("group %d is out of range", o.GID)
 	}
-	id, err := strconv.ParseUint(s, 10, 32)
-	if err != nil || id == math.MaxUint32 { // 2^32-1 is chown's "unchanged"
-		return 0, fmt.Errorf("gid %s is out of range", s)
+	acc, err := newAccess(uint32(os.Geteuid()), o.AllowUIDs, o.AllowGIDs)
+	if err != nil {
+		return nil, err
 	}
-	return int(id), nil
+	return &acc, nil
 }
 
 // Name returns "socket:" and the path.
@@ -185,7 +191,8 @@ func (s *Server) Metrics() *Metrics { return s.metrics }
 
 // Write makes t the token callers get. A token string different from the
 // current one bumps the generation and wakes long-polls; the same string
-// (a renewal) only updates the expiry and the other details. It never
+// updates the expiry and the other details, unless t expires earlier than
+// what the server holds (a renewal, through Renewed, extended it). It never
 // blocks on callers and fails only for an empty token.
 func (s *Server) Write(_ context.Context, t sink.Token) error {
 	if t.Token == "" {
@@ -193,14 +200,16 @@ func (s *Server) Write(_ context.Context, t sink.Token) error {
 	}
 	s.mu.Lock()
 	fresh := t.Token != s.tok.Token
-	s.tok = t
+	if fresh || !t.ExpiresAt.Before(s.tok.ExpiresAt) {
+		s.tok = t // else keep what a renewal told: the same token lives longer
+	}
 	if fresh {
 		s.gen++
 	}
-	gen := s.gen
+	gen, expires := s.gen, s.tok.ExpiresAt
 	s.broadcast()
 	s.mu.Unlock()
-	s.metrics.tokenExpiry(t.ExpiresAt)
+	s.metrics.tokenExpiry(expires)
 	if fresh {
 		s.log.Info("token available on socket", zap.String(fieldPath, s.path), zap.String(fieldAccessor, t.Accessor), zap.Uint64(fieldGeneration, gen))
 	}

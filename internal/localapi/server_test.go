@@ -296,7 +296,7 @@ func TestSocketModeGroupAndNoLeftovers(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to choose the socket's group")
 	}
-	s, _ := newServer(t, Options{Mode: 0o640, Group: "4242"})
+	s, _ := newServer(t, Options{Mode: 0o640, GID: 4242})
 	// What a crash between bind and rename leaves, and a stranger's directory.
 	dir := filepath.Dir(s.Path())
 	leftover := filepath.Join(dir, ".agent.sock.tmp-123")
@@ -438,10 +438,11 @@ func TestNewRejects(t *testing.T) {
 		{"empty path", Options{}, "path is empty"},
 		{"relative", Options{Path: "agent.sock"}, "absolute"},
 		{"directory", Options{Path: "/run/x/"}, "directory"},
-		{"mode bits", Options{Path: "/run/x.sock", Mode: os.ModeSetuid | 0o660}, "mode"},
-		{"unknown group", Options{Path: "/run/x.sock", Group: "no-such-group-xauth"}, "unknown group"},
-		{"negative uid", Options{Path: "/run/x.sock", AllowUIDs: []int{-1}}, "allow_uids"},
-		{"huge gid", Options{Path: "/run/x.sock", AllowGIDs: []int{1 << 32}}, "allow_gids"},
+		{"mode bits", Options{Path: "/run/x.sock", Mode: os.ModeSetuid | 0o660, GID: -1}, "mode"},
+		{"mode 0000 is no default", Options{Path: "/run/x.sock", GID: -1}, "mode 0000 gives no one but root access"},
+		{"group means unchanged", Options{Path: "/run/x.sock", Mode: 0o660, GID: 1<<32 - 1}, "group 4294967295 is out of range"},
+		{"negative uid", Options{Path: "/run/x.sock", Mode: 0o660, GID: -1, AllowUIDs: []int{-1}}, "allow_uids"},
+		{"huge gid", Options{Path: "/run/x.sock", Mode: 0o660, GID: -1, AllowGIDs: []int{1 << 32}}, "allow_gids"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,11 +35,13 @@ const (
 const vaultTimeout = 30 * time.Second
 
 // NewVaultClient builds a vault/api client from the typed config. Its own
-// retries are off: the lifecycle owns retrying. It carries no token. Each
-// request is bounded by vaultTimeout through the HTTP client rather than
-// vault/api's own timeout, which cancels the request's context as the call
-// returns, before the answer's body is read: the connection was then closed
-// and every renewal dialled Vault anew.
+// retries are off: the lifecycle owns retrying. It carries no token. Every
+// error answer it receives is redacted before vault/api reads it
+// (redactErrorBody), so errors from its calls never carry back a secret
+// the request sent. Each request is bounded by vaultTimeout through the
+// HTTP client rather than vault/api's own timeout, which cancels the
+// request's context as the call returns, before the answer's body is read:
+// the connection was then closed and every renewal dialled Vault anew.
 func NewVaultClient(v config.Vault) (*api.Client, error) {
 	cfg := api.DefaultConfig()
 	if cfg.Error != nil {
@@ -64,6 +66,7 @@ func NewVaultClient(v config.Vault) (*api.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vault client for %s: %w", v.Address, err)
 	}
+	c = c.WithResponseCallbacks(redactErrorBody)
 	c.ClearToken()
 	c.SetNamespace(v.Namespace)
 	return c, nil

@@ -173,8 +173,14 @@ func (l *Loop) renew(ctx context.Context, st State) (State, error) {
 		st.Expires = st.Expires.Add(-time.Second)
 	}
 	st.LastErr, st.LastAction, st.RetryAfter, st.Backoff = ErrNone, ActRenew, 0, 0
+	// A successful answer's warnings are server text too; error answers
+	// are redacted as they arrive (login.NewVaultClient).
+	warnings := make([]string, len(secret.Warnings))
+	for i, w := range secret.Warnings {
+		warnings[i] = login.Redact(w, tok.Token)
+	}
 	l.Log.Info("token renewed", zap.String(fieldAccessor, tok.Accessor), zap.Duration(fieldTTL, tok.LeaseDuration),
-		zap.Time(fieldExpires, tok.ExpiresAt), zap.Strings(fieldWarnings, secret.Warnings))
+		zap.Time(fieldExpires, tok.ExpiresAt), zap.Strings(fieldWarnings, warnings))
 	l.update(tok)
 	if l.Observe != nil {
 		l.Observe.Renewed(tok)

@@ -8,12 +8,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 )
 
@@ -208,4 +211,34 @@ func TestRenewSelfConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// Renewal and revocation answered by something that echoes the request
+// (the token in X-Vault-Token): the errors, which the daemon logs as warn
+// lines, show what happened but not the token.
+func TestTokenErrorsFromAnEchoingServer(t *testing.T) {
+	const token = "hvs.CAESIEchoedBackTokenValueThatMustNotLeak0123456789"
+	for _, status := range []int{http.StatusForbidden, http.StatusBadRequest, http.StatusInternalServerError, http.StatusServiceUnavailable} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			dump, _ := httputil.DumpRequest(r, true)
+			w.WriteHeader(status)
+			_, _ = w.Write(dump)
+		}))
+		vc, err := login.NewVaultClient(config.Vault{Address: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens := NewTokenAPI(vc)
+		_, renewErr := tokens.RenewSelf(context.Background(), token)
+		revokeErr := tokens.RevokeSelf(context.Background(), token)
+		srv.Close()
+		for name, err := range map[string]error{"renew": renewErr, "revoke": revokeErr} {
+			if err == nil {
+				t.Fatalf("status %d: %s succeeded", status, name)
+			}
+			if msg := err.Error(); strings.Contains(msg, token) || strings.Contains(msg, "CAESIEchoed") || !strings.Contains(msg, "X-Vault-Token: [redacted]") {
+				t.Errorf("status %d: %s error shows the token, or not the redacted echo:\n%s", status, name, msg)
+			}
+		}
+	}
 }

@@ -112,7 +112,7 @@ func TestFileCrashChild(t *testing.T) {
 	}
 	var files []*File
 	for _, c := range crashFiles {
-		f, err := NewFile(FileOptions{Path: filepath.Join(dir, c.name), Format: c.format}, nil)
+		f, err := NewFile(FileOptions{Path: filepath.Join(dir, c.name), Mode: 0o600, UID: -1, GID: -1, Format: c.format}, nil)
 		if err == nil {
 			err = f.Check()
 		}
@@ -249,7 +249,7 @@ func TestFileCrashSafety(t *testing.T) {
 		}
 	}
 	for _, c := range crashFiles {
-		f, err := NewFile(FileOptions{Path: filepath.Join(dir, c.name), Format: c.format}, nil)
+		f, err := NewFile(FileOptions{Path: filepath.Join(dir, c.name), Mode: 0o600, UID: -1, GID: -1, Format: c.format}, nil)
 		if err == nil {
 			err = f.Check()
 		}

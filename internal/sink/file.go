@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"math"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,11 +21,13 @@ import (
 
 // FileOptions configures a file sink.
 type FileOptions struct {
-	Path   string
-	Mode   os.FileMode // 0 means 0600
-	Owner  string      // user name or numeric uid; "" = unchanged (process owner)
-	Group  string      // group name or numeric gid; "" = unchanged
-	Format string      // "token" | "json" | "env"; "" means token
+	Path string
+	Mode os.FileMode // permission bits, 0001-0777; 0 is refused, not taken for a default
+	// UID and GID are the file's owner and group; -1 leaves one as the agent's. The config
+	// resolves names (config.FileSink's UID and GID), so that validate and startup refuse the
+	// same settings. The zero value is root's id.
+	UID, GID int
+	Format   string // "token" | "json" | "env"; "" means token
 }
 
 // File is a sink that keeps the token in one file, replaced atomically.
@@ -60,21 +61,19 @@ func NewFile(o FileOptions, log *zap.Logger) (*File, error) {
 	}
 	perm := o.Mode
 	if perm == 0 {
-		perm = 0o600
+		return nil, fmt.Errorf("sink %q: mode 0000 gives no one access to the token: give the mode, such as 0600", o.Path)
 	}
 	if perm&^os.ModePerm != 0 {
-		return nil, fmt.Errorf("sink %q: mode %#o: only permission bits (0000-0777) are allowed", o.Path, uint32(perm))
+		return nil, fmt.Errorf("sink %q: mode %#o: only permission bits (0001-0777) are allowed", o.Path, uint32(perm))
 	}
 	if err := checkFormat(o.Format); err != nil {
 		return nil, fmt.Errorf("sink %q: %w", o.Path, err)
 	}
-	uid, err := lookupID(o.Owner, lookupUser)
-	if err != nil {
-		return nil, fmt.Errorf("sink %q: owner %q: %w", o.Path, o.Owner, err)
+	if err := checkID(o.UID); err != nil {
+		return nil, fmt.Errorf("sink %q: owner: %w", o.Path, err)
 	}
-	gid, err := lookupID(o.Group, lookupGroup)
-	if err != nil {
-		return nil, fmt.Errorf("sink %q: group %q: %w", o.Path, o.Group, err)
+	if err := checkID(o.GID); err != nil {
+		return nil, fmt.Errorf("sink %q: group: %w", o.Path, err)
 	}
 	if log == nil {
 		log = zap.NewNop()
@@ -83,63 +82,35 @@ func NewFile(o FileOptions, log *zap.Logger) (*File, error) {
 		path:   path,
 		dir:    filepath.Dir(path),
 		perm:   perm,
-		uid:    uid,
-		gid:    gid,
+		uid:    o.UID,
+		gid:    o.GID,
 		format: o.Format,
 		log:    log,
 		rand:   rand.Reader,
 	}, nil
 }
 
-// lookupID turns a name or a numeric id into an id; "" gives -1 (unchanged).
-func lookupID(s string, byName func(string) (string, error)) (int, error) {
-	if s == "" {
-		return -1, nil
+// checkID checks that id is a uid or gid chown takes, or -1 (unchanged).
+func checkID(id int) error {
+	if id < -1 || id >= math.MaxUint32 { // 2^32-1 is chown's "unchanged" too
+		return fmt.Errorf("id %d is out of range", id)
 	}
-	if strings.Trim(s, "0123456789") != "" {
-		var err error
-		if s, err = byName(s); err != nil {
-			return 0, err
-		}
-	}
-	id, err := strconv.ParseUint(s, 10, 32)
-	if err != nil || id == math.MaxUint32 { // 2^32-1 is chown's "unchanged"
-		return 0, fmt.Errorf("id %s is out of range", s)
-	}
-	return int(id), nil
-}
-
-func lookupUser(name string) (string, error) {
-	u, err := user.Lookup(name)
-	if errors.As(err, new(user.UnknownUserError)) {
-		return "", errors.New("unknown user")
-	}
-	if err != nil {
-		return "", err
-	}
-	return u.Uid, nil
-}
-
-func lookupGroup(name string) (string, error) {
-	g, err := user.LookupGroup(name)
-	if errors.As(err, new(user.UnknownGroupError)) {
-		return "", errors.New("unknown group")
-	}
-	if err != nil {
-		return "", err
-	}
-	return g.Gid, nil
+	return nil
 }
 
 // Name returns "file:" and the path.
 func (f *File) Name() string { return "file:" + f.path }
 
-// Check proves the sink can write: the directory exists, no symlink or
+// Check proves the sink can write: the directory exists and the path to it
+// follows no symlink others could have made (CheckParents), no symlink or
 // non-file sits at the target, and a temp file can be created (and chowned,
 // when an owner or group is set) and removed there. It also removes temp
 // files a crashed write left behind. It neither creates the directory nor
 // touches the target.
 func (f *File) Check() error {
+	if err := CheckParents(f.dir); err != nil {
+		return fmt.Errorf("sink %q: %w", f.path, err)
+	}
 	fi, err := os.Stat(f.dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -221,6 +192,9 @@ func (f *File) Remove() error {
 // (exclusive, final mode) -> fchown -> write -> fsync -> rename -> fsync dir.
 // On failure it removes its temp file and the target is as it was.
 func (f *File) replace(data []byte) (err error) {
+	if err := CheckParents(f.dir); err != nil {
+		return err
+	}
 	if _, err := f.checkTarget(); err != nil {
 		return err
 	}

@@ -10,7 +10,8 @@
 // File is the file sink. It replaces its target atomically and durably: a
 // temporary file is created exclusively in the target's directory with the
 // final mode, chowned, written, fsynced and renamed over the target, and the
-// directory is fsynced. It never writes through a symlink at the target, and
+// directory is fsynced. It never writes through a symlink at the target, nor
+// through a symlink above it that others could have made (CheckParents), and
 // a failed write leaves the previous file untouched. Encode renders the
 // formats a file can hold ("token", "json", "env").
 //

@@ -1,6 +1,8 @@
 // Package vaulttest gives tests a vault/api client whose every request
 // gets one canned answer, with no network: the fuzz targets of login and
-// renew feed vault/api's decoding through it.
+// renew feed vault/api's decoding through it; and Echo, a fake Vault that
+// hands each request back, for the tests that no secret it carried comes
+// back out in an error or a log line.
 package vaulttest
 
 import (

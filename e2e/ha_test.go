@@ -1,0 +1,447 @@
+package e2e
+
+// The HA tests run the agent against a three-node Vault cluster
+// (stack.Cluster: real cores on shared in-memory HA storage, standbys that
+// forward requests to the active node). The cluster starts on first use,
+// next to the suite's single Vault, with the same AWS fake and IMDS
+// emulators; every test leaves it whole again (haCluster's cleanup).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/xauth-agent/xauth-agent/e2e/faultproxy"
+	"github.com/xauth-agent/xauth-agent/e2e/stack"
+)
+
+const haNodes = 3
+
+var ha struct {
+	once sync.Once
+	cl   *stack.Cluster
+	err  error
+}
+
+// haCluster returns the suite's cluster, started on first use. The test's
+// cleanup brings every node back: running, unsealed, standbys forwarding.
+func haCluster(t *testing.T) *stack.Cluster {
+	t.Helper()
+	ha.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		start := time.Now()
+		ha.cl, ha.err = st.StartCluster(ctx, haNodes)
+		t.Logf("%d-node Vault cluster up and configured in %v", haNodes, time.Since(start).Round(10*time.Millisecond))
+	})
+	if ha.err != nil {
+		t.Fatalf("start the HA cluster: %v", ha.err)
+	}
+	t.Cleanup(func() {
+		if err := ha.cl.Heal(haCtx(t, time.Minute)); err != nil {
+			t.Errorf("bring the HA cluster back: %v", err)
+		}
+	})
+	return ha.cl
+}
+
+// haCtx is a context for cluster operations that ends with the test or
+// after d.
+func haCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// haClient is a root client on node i.
+func haClient(t *testing.T, cl *stack.Cluster, i int) *api.Client {
+	t.Helper()
+	c, err := cl.Client(i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// haActive waits for the active node.
+func haActive(t *testing.T, cl *stack.Cluster) int {
+	t.Helper()
+	i, err := cl.Active(haCtx(t, 30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return i
+}
+
+// haStandby is a node that answers as a standby now.
+func haStandby(t *testing.T, cl *stack.Cluster) int {
+	t.Helper()
+	s := cl.Standbys(haCtx(t, 10*time.Second))
+	if len(s) == 0 {
+		t.Fatalf("no standby: nodes are %v", cl.States(haCtx(t, 10*time.Second)))
+	}
+	return s[0]
+}
+
+// haNode is node i as the cluster process counts it.
+func haNode(t *testing.T, cl *stack.Cluster, i int) stack.Node {
+	t.Helper()
+	nodes, err := cl.Nodes(haCtx(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nodes[i]
+}
+
+// startHADaemon starts the daemon on client1 with role, writing file and
+// talking to Vault at addrs.
+func startHADaemon(t *testing.T, role, file string, addrs ...string) *daemonProc {
+	t.Helper()
+	if len(addrs) != 1 {
+		t.Fatalf("the agent takes one Vault address (--vault-addr); got %d", len(addrs))
+	}
+	return startDaemon(t, "client1", nil, "--vault-addr", addrs[0], "--role", role,
+		"--header-value", stack.HeaderValue, "--sink-file", file)
+}
+
+// refuses reports whether a TCP connection to the http:// address addr is
+// refused, as it is to a stopped Vault server.
+func refuses(addr string) bool {
+	u, err := url.Parse(addr)
+	if err != nil {
+		return false
+	}
+	c, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
+	if err == nil {
+		c.Close()
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// sinkWatch samples a token file every 100 ms and asks the cluster about
+// every sample; a token Vault refuses is a dead sample.
+//
+// No client keeps a token alive while Vault answers nobody: a renewal
+// sent shortly before expiry that waits out a leader change (seconds on a
+// loaded machine) comes back too late, whoever sent it. The watch measures
+// such stalls itself (its own lookups wait just as long) and checks what
+// the agent controls: outside a stall, and from afterStall after one, the
+// sink holds a live token.
+type sinkWatch struct {
+	cl    *stack.Cluster
+	path  string
+	start time.Time
+	stopc chan struct{}
+	done  chan struct{}
+
+	samples int
+	dead    []time.Duration // when, since the watch started (never the token itself)
+	stalls  []span          // lookups slower than stallAfter, since the watch started
+	tokens  map[string]bool
+	errs    []error // samples the cluster gave no answer about
+}
+
+const (
+	// stallAfter is a lookup slow enough to say that the cluster answered
+	// nobody meanwhile; an answer takes milliseconds.
+	stallAfter = 250 * time.Millisecond
+	// afterStall is how soon after a stall the sink must hold a live token
+	// again: the agent's pending request is answered and, if its token died
+	// meanwhile, it logs in again.
+	afterStall = 3 * time.Second
+)
+
+type span struct{ from, to time.Duration }
+
+func watchSink(cl *stack.Cluster, path string) *sinkWatch {
+	w := &sinkWatch{cl: cl, path: path, start: time.Now(), stopc: make(chan struct{}), done: make(chan struct{}), tokens: map[string]bool{}}
+	go func() {
+		defer close(w.done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			w.sample()
+			select {
+			case <-w.stopc:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return w
+}
+
+func (w *sinkWatch) sample() {
+	tok := readToken(w.path)
+	if tok == "" {
+		return
+	}
+	at := time.Since(w.start)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	valid, err := w.cl.TokenValid(ctx, tok)
+	if took := time.Since(w.start) - at; took > stallAfter {
+		w.stalls = append(w.stalls, span{at, at + took})
+	}
+	w.samples++
+	w.tokens[tok] = true
+	switch {
+	case err != nil:
+		w.errs = append(w.errs, err)
+	case !valid:
+		w.dead = append(w.dead, at)
+	}
+}
+
+// stop ends the watch; its figures are final afterwards.
+func (w *sinkWatch) stop() *sinkWatch {
+	close(w.stopc)
+	<-w.done
+	return w
+}
+
+// check fails the test on a dead sample outside a stall and its
+// afterStall, an unanswered sample, or fewer than minTokens distinct
+// tokens.
+func (w *sinkWatch) check(t *testing.T, name string, minTokens int) {
+	t.Helper()
+	var longest time.Duration
+	for _, s := range w.stalls {
+		longest = max(longest, s.to-s.from)
+	}
+	var inStall int
+	var dead []time.Duration
+	for _, d := range w.dead {
+		if slices.ContainsFunc(w.stalls, func(s span) bool { return s.from <= d && d <= s.to+afterStall }) {
+			inStall++
+		} else {
+			dead = append(dead, d)
+		}
+	}
+	t.Logf("%s: %d samples, %d tokens; the cluster stalled %d times (longest %v), %d dead samples during or right after a stall",
+		name, w.samples, len(w.tokens), len(w.stalls), longest.Round(time.Millisecond), inStall)
+	if len(dead) > 0 {
+		t.Errorf("%s: %d of %d samples held a token Vault refuses while the cluster answered (at %v)", name, len(dead), w.samples, dead)
+	}
+	if len(w.errs) > 0 {
+		t.Errorf("%s: the cluster gave no answer about %d samples: %v", name, len(w.errs), w.errs[0])
+	}
+	if len(w.tokens) < minTokens {
+		t.Errorf("%s: %d distinct tokens, want at least %d (renewal and re-login across the window)", name, len(w.tokens), minTokens)
+	}
+}
+
+// The harness itself: each control does what it says, and the storage
+// outlives the whole cluster going down. Each control's duration is logged.
+func TestHAClusterControls(t *testing.T) {
+	cl := haCluster(t)
+	ctx := haCtx(t, 2*time.Minute)
+	timed := func(what string, control func() error) {
+		t.Helper()
+		start := time.Now()
+		if err := control(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		t.Logf("%s: %v", what, time.Since(start).Round(time.Millisecond))
+	}
+	addrs := cl.Addrs()
+	active := haActive(t, cl)
+	created, err := haClient(t, cl, haStandby(t, cl)).Auth().Token().CreateWithContext(ctx, &api.TokenCreateRequest{Policies: []string{"admin"}, TTL: "1h"})
+	if err != nil {
+		t.Fatalf("create a token through a standby: %v", err)
+	}
+	tok := created.Auth.ClientToken
+
+	var next int
+	timed("step down", func() (err error) { next, err = cl.StepDown(ctx); return err })
+	if next == active || cl.States(ctx)[active] != stack.Standby {
+		t.Fatalf("after step-down: active %d (was %d), nodes %v", next, active, cl.States(ctx))
+	}
+
+	// Not the node that stepped down: it sleeps through Vault's 10 s
+	// step-down pause and its shutdown waits for that.
+	standby := -1
+	for _, i := range cl.Standbys(ctx) {
+		if i != active {
+			standby = i
+		}
+	}
+	if standby < 0 {
+		t.Fatalf("no standby besides the node that stepped down: nodes %v", cl.States(ctx))
+	}
+	timed("seal a standby (restart it sealed)", func() error { return cl.Seal(ctx, standby) })
+	_, err = haClient(t, cl, standby).Auth().Token().LookupSelfWithContext(ctx)
+	var re *api.ResponseError
+	if !errors.As(err, &re) || re.StatusCode != 503 {
+		t.Fatalf("a request to the sealed node: %v, want a 503", err)
+	}
+	timed("unseal it, ready", func() error { return cl.Unseal(ctx, standby) })
+
+	active = haActive(t, cl)
+	timed("seal the active node", func() error { return cl.Seal(ctx, active) })
+	if next := haActive(t, cl); next == active {
+		t.Fatal("the sealed active node is still active")
+	}
+	timed("unseal it, ready", func() error { return cl.Unseal(ctx, active) })
+
+	active = haActive(t, cl)
+	timed("stop the active node", func() error { return cl.Stop(ctx, active) })
+	if !refuses(addrs[active]) {
+		t.Fatalf("stopped node %d: %s does not refuse connections", active, addrs[active])
+	}
+	if next := haActive(t, cl); next == active {
+		t.Fatal("the stopped node is still active")
+	}
+	timed("start it, ready", func() error { return cl.Start(ctx, active) })
+	if s := cl.States(ctx)[active]; s != stack.Standby {
+		t.Fatalf("node %d after its restart: %v, want standby", active, s)
+	}
+
+	timed("stop every node", func() error { return cl.StopAll(ctx) })
+	for i, a := range addrs {
+		if !refuses(a) {
+			t.Fatalf("whole cluster stopped: node %d (%s) does not refuse connections", i, a)
+		}
+	}
+	timed("start every node, ready", func() error { return cl.StartAll(ctx) })
+	if valid, err := cl.TokenValid(ctx, tok); err != nil || !valid {
+		t.Fatalf("a token issued before the whole cluster went down: valid %v, %v", valid, err)
+	}
+}
+
+// (a) The daemon talks to a standby only: its logins and renewals reach the
+// active node by request forwarding, never by redirect.
+func TestHAStandbyForwardsLoginAndRenewal(t *testing.T) {
+	cl := haCluster(t)
+	shortRoleOn(t, haClient(t, cl, haActive(t, cl)), "ha-standby")
+	standby := haStandby(t, cl)
+	proxy, err := faultproxy.Start(cl.Addrs()[standby]) // counts the daemon's requests by path
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	before := haNode(t, cl, standby)
+	file := filepath.Join(t.TempDir(), "token")
+	startHADaemon(t, "ha-standby", file, proxy.URL())
+
+	waitFor(t, 15*time.Second, "the first token", func() bool { return readToken(file) != "" })
+	w := watchSink(cl, file)
+	time.Sleep(20 * time.Second) // the observation window: 4 s tokens, 12 s at most
+	w.stop().check(t, "sink", 2)
+
+	after := haNode(t, cl, standby)
+	paths := proxy.RequestsByPath()
+	renewals, logins := paths["/v1/auth/token/renew-self"], paths["/v1/auth/aws/login"]
+	t.Logf("via standby node %d: %d logins, %d renewals; the node served %d requests, redirected %d",
+		standby, logins, renewals, after.Requests-before.Requests, after.Redirects-before.Redirects)
+	if renewals < 2 || logins < 2 {
+		t.Errorf("want ≥ 2 renewals and a re-login; got %d renewals, %d logins", renewals, logins)
+	}
+	if after.Redirects != before.Redirects {
+		t.Errorf("the standby redirected %d requests instead of forwarding them", after.Redirects-before.Redirects)
+	}
+	if got := after.Requests - before.Requests; got < proxy.Requests() {
+		t.Errorf("the standby served %d requests, fewer than the %d the daemon sent", got, proxy.Requests())
+	}
+	if s := cl.States(haCtx(t, 10*time.Second))[standby]; s != stack.Standby {
+		t.Errorf("node %d is %v at the end, so the test did not run against a standby", standby, s)
+	}
+}
+
+// (b) The active node steps down, twice, while two daemons run: one
+// pointed at the node that was active, one at a standby. Their sinks never
+// hold a token Vault refuses.
+func TestHAFailoverStepDownNoDeadToken(t *testing.T) {
+	cl := haCluster(t)
+	shortRoleOn(t, haClient(t, cl, haActive(t, cl)), "ha-stepdown")
+	addrs := cl.Addrs()
+	active, standby := haActive(t, cl), haStandby(t, cl)
+	runs := []*struct {
+		name  string
+		node  int
+		file  string
+		d     *daemonProc
+		watch *sinkWatch
+	}{{name: "daemon on the active node", node: active}, {name: "daemon on a standby node", node: standby}}
+	for _, r := range runs {
+		r.file = filepath.Join(t.TempDir(), "token")
+		r.d = startHADaemon(t, "ha-stepdown", r.file, addrs[r.node])
+	}
+	for _, r := range runs {
+		waitFor(t, 15*time.Second, "the first token of the "+r.name, func() bool { return readToken(r.file) != "" })
+		r.watch = watchSink(cl, r.file)
+	}
+
+	start := time.Now()
+	time.Sleep(4 * time.Second)
+	for range 2 {
+		from := haActive(t, cl)
+		begun := time.Now()
+		to, err := cl.StepDown(haCtx(t, time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("node %d stepped down, node %d active and every standby forwarding after %v", from, to, time.Since(begun).Round(time.Millisecond))
+		time.Sleep(8 * time.Second) // across a renewal and a re-login
+	}
+	for _, r := range runs {
+		r.watch.stop().check(t, r.name, 2)
+		t.Logf("%s: %d failed attempts logged across the step-downs", r.name, failedAttempts(r.d.stderr.String(), start))
+	}
+}
+
+// failedAttempts counts the logins and renewals the agent's JSON log says
+// failed at or after since (one line per attempt). A stopped node refuses
+// connections, so no server sees those attempts: the agent's log does.
+func failedAttempts(log string, since time.Time) int {
+	n := 0
+	for line := range strings.Lines(log) {
+		var l struct {
+			TS  time.Time `json:"ts"`
+			Msg string    `json:"msg"`
+		}
+		if json.Unmarshal([]byte(line), &l) != nil || l.TS.Before(since) {
+			continue
+		}
+		if l.Msg == "login failed" || l.Msg == "renewal failed" {
+			n++
+		}
+	}
+	return n
+}
+
+// HashiCorp's reference client logs in through each standby, and a
+// refusal comes back through forwarding with Vault's own message.
+func TestHAReferenceClientViaStandby(t *testing.T) {
+	cl := haCluster(t)
+	ctx := haCtx(t, time.Minute)
+	for _, i := range cl.Standbys(ctx) {
+		before := haNode(t, cl, i)
+		vc := haClient(t, cl, i)
+		tok, err := referenceLoginAt(t, vc, "client1", "vault-role", stack.HeaderValue)
+		if err != nil {
+			t.Fatalf("reference login through standby %d: %v", i, err)
+		}
+		if valid, err := cl.TokenValid(ctx, tok); err != nil || !valid {
+			t.Fatalf("the token from standby %d: valid %v, %v", i, valid, err)
+		}
+		_, err = referenceLoginAt(t, vc, "client1", "vault-role2", stack.HeaderValue)
+		if err == nil || !strings.Contains(err.Error(), `does not belong to the role "vault-role2"`) {
+			t.Fatalf("refused login through standby %d: %v, want Vault's refusal", i, err)
+		}
+		if after := haNode(t, cl, i); after.Redirects != before.Redirects {
+			t.Errorf("standby %d redirected instead of forwarding", i)
+		}
+	}
+}
