@@ -43,15 +43,15 @@ type AWS struct {
 	// (AWS_EC2_METADATA_*, the profile's ec2_metadata_*), without the IMDSv1
 	// fallback when auth.imds_v2_only is set. Base's instance role uses it.
 	IMDS *imds.Client
-	// AssumeRole describes the STS client of auth.assume_role_arn; nil
-	// without one.
-	AssumeRole *AssumeRoleClient
+	// AssumeRole is the role of auth.assume_role_arn and the STS client
+	// that assumes it; nil without one.
+	AssumeRole *AssumedRole
 }
 
-// AssumeRoleClient is where and how auth.assume_role_arn is assumed. The STS
-// client follows the AWS SDK's settings, not sts_region and sts_endpoint
-// (which only say what the login request is signed for).
-type AssumeRoleClient struct {
+// AssumedRole is auth.assume_role_arn, its defaults filled in, and where it
+// is assumed. The STS client follows the AWS SDK's settings, not sts_region
+// and sts_endpoint (which only say what the login request is signed for).
+type AssumedRole struct {
 	config.AssumeRole
 	Region   string // the SDK's region (AWS_REGION, AWS_DEFAULT_REGION, the profile's region), else IMDS's
 	Endpoint string // the STS endpoint for Region, or AWS_ENDPOINT_URL_STS
@@ -78,7 +78,7 @@ func LoadAWS(ctx context.Context, auth config.Auth) (*AWS, error) {
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, credentialsError(err, profileOf(nil))
+		return nil, credentialsError(err, chain{profile: profileOf(nil)})
 	}
 	profile := profileOf(cfg.ConfigSources)
 	md.Client = imds.NewFromConfig(cfg, func(o *imds.Options) {
@@ -89,11 +89,11 @@ func LoadAWS(ctx context.Context, auth config.Auth) (*AWS, error) {
 	a := &AWS{Base: cfg.Credentials, IMDS: md.Client}
 	creds := cfg.Credentials
 	if r := auth.AssumeRole; r.ARN != "" {
-		if a.AssumeRole, creds, err = assumeRole(ctx, cfg, md.Client, r, profile); err != nil {
+		if a.AssumeRole, creds, err = assumeRole(ctx, cfg, md.Client, r); err != nil {
 			return nil, err
 		}
 	}
-	a.Credentials = &explained{p: creds, profile: profile}
+	a.Credentials = &explained{p: creds, chain: chain{profile: profile, imds: aws.IsCredentialsProvider(cfg.Credentials, (*ec2rolecreds.Provider)(nil))}}
 	return a, nil
 }
 
@@ -104,7 +104,7 @@ type imdsHolder struct{ *imds.Client }
 // assumeRole puts an sts:AssumeRole of r on top of cfg's credentials: an STS
 // client from cfg (its region, AWS_ENDPOINT_URL_STS, its retryer), the
 // result cached and renewed assumedExpiryWindow before it expires.
-func assumeRole(ctx context.Context, cfg aws.Config, md *imds.Client, r config.AssumeRole, profile string) (*AssumeRoleClient, aws.CredentialsProvider, error) {
+func assumeRole(ctx context.Context, cfg aws.Config, md *imds.Client, r config.AssumeRole) (*AssumedRole, aws.CredentialsProvider, error) {
 	if cfg.Region == "" {
 		out, err := md.GetRegion(ctx, nil)
 		if err != nil {
@@ -117,7 +117,7 @@ func assumeRole(ctx context.Context, cfg aws.Config, md *imds.Client, r config.A
 		r.SessionName = defaultSessionName()
 	}
 	client := sts.NewFromConfig(cfg)
-	c := &AssumeRoleClient{AssumeRole: r, Region: cfg.Region, Endpoint: stsEndpoint(ctx, client.Options())}
+	c := &AssumedRole{AssumeRole: r, Region: cfg.Region, Endpoint: stsEndpoint(ctx, client.Options())}
 	p := stscreds.NewAssumeRoleProvider(client, r.ARN, func(o *stscreds.AssumeRoleOptions) {
 		o.RoleSessionName = r.SessionName
 		o.Duration = r.Duration
@@ -179,14 +179,20 @@ func profileOf(sources []any) string {
 // explained is a credentials provider whose errors wrap ErrCredentials and
 // say what to do.
 type explained struct {
-	p       aws.CredentialsProvider
-	profile string
+	p     aws.CredentialsProvider
+	chain chain
+}
+
+// chain is what the fixes of credentialsError need to know of the chain.
+type chain struct {
+	profile string // the shared config profile in use
+	imds    bool   // the chain ends at the instance role
 }
 
 func (e *explained) Retrieve(ctx context.Context) (aws.Credentials, error) {
 	c, err := e.p.Retrieve(ctx)
 	if err != nil {
-		return c, credentialsError(err, e.profile)
+		return c, credentialsError(err, e.chain)
 	}
 	return c, nil
 }
@@ -194,9 +200,11 @@ func (e *explained) Retrieve(ctx context.Context) (aws.Credentials, error) {
 // credentialsError wraps an error of the AWS SDK's credential chain in
 // ErrCredentials, with a one-line fix for the failures it recognises. The
 // SDK's message is kept, except where it can carry a secret (the output of
-// a credential_process that is not the JSON the SDK expects). profile is
-// the shared config profile in use, for the fixes that name it.
-func credentialsError(err error, profile string) error {
+// a credential_process that is not the JSON the SDK expects). c says what
+// the chain is: its profile, for the fixes that name it, and whether it
+// ends at the instance role, where a timeout is most likely IMDS's.
+func credentialsError(err error, c chain) error {
+	profile := c.profile
 	if profile == "" {
 		profile = profileOf(nil)
 	}
@@ -238,7 +246,8 @@ func credentialsError(err error, profile string) error {
 	case strings.Contains(msg, "Missing Region") || strings.Contains(msg, "region is required"):
 		fix = "set AWS_REGION (or region in the AWS profile) for the AWS SDK's STS client; sts_region does not set it, it only says what the login request is signed for"
 	case code == "AccessDenied" && strings.HasPrefix(operation, "STS "):
-		fix = "the role's trust policy must allow the caller named above to call sts:" + strings.TrimPrefix(operation, "STS ") + ", with the ExternalId it requires (assume_role_external_id)"
+		fix = "the role's trust policy must allow the caller named above to call sts:" + strings.TrimPrefix(operation, "STS ") +
+			", with the ExternalId it requires (assume_role_external_id, or external_id in the profile)"
 	case (code == "ExpiredToken" || code == "InvalidClientTokenId") && strings.HasPrefix(operation, "STS "):
 		fix = "STS refused the credentials the role is assumed with: check the source they come from (xauth-agent diagnose shows it)"
 	case strings.Contains(msg, "loopback/ecs/eks") || strings.Contains(msg, "local HTTP cred provider") || strings.Contains(msg, "failed to resolve host"):
@@ -247,9 +256,9 @@ func credentialsError(err error, profile string) error {
 		fix = "IMDS has no IAM role for this instance: attach an instance profile (aws ec2 associate-iam-instance-profile --instance-id <id> --iam-instance-profile Name=<profile>)"
 	case strings.Contains(msg, "AWS_EC2_METADATA_DISABLED"):
 		fix = "AWS_EC2_METADATA_DISABLED=true turns the instance role off, and no other source is configured: unset it, or give the agent another source"
-	case errors.As(err, &timeout) && timeout.Timeout() || strings.Contains(msg, "deadline exceeded"):
+	case (errors.As(err, &timeout) && timeout.Timeout() || strings.Contains(msg, "deadline exceeded")) && (c.imds || strings.Contains(msg, "ec2imds")):
 		fix = "IMDS did not answer in time: inside a container the IMDSv2 token PUT needs HttpPutResponseHopLimit >= 2 (aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2)"
-	case strings.HasPrefix(operation, "STS ") && strings.Contains(msg, "request send failed"):
+	case strings.HasPrefix(operation, "STS ") && (strings.Contains(msg, "request send failed") || strings.Contains(msg, "deadline exceeded")):
 		fix = "the AWS SDK's STS client got no answer: check that this host reaches the STS endpoint of AWS_REGION (or AWS_ENDPOINT_URL_STS), and HTTPS_PROXY if it needs a proxy"
 	default:
 		fix = "check the instance profile (aws ec2 describe-iam-instance-profile-associations), or the AWS_* environment / profile"

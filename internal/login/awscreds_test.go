@@ -444,6 +444,18 @@ func TestCredentialsErrors(t *testing.T) {
 				"[profile base]\naws_access_key_id = AKIABASE\naws_secret_access_key = base-secret\n")
 			return iamAuth()
 		}, true, []string{"MFA", "fix: the agent cannot ask for an MFA code"}},
+		{"IMDS accepts the token PUT and never answers it", func(t *testing.T, home string) config.Auth {
+			stop := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				select { // a hop limit of 1 drops the answer: the client sees nothing
+				case <-stop:
+				case <-r.Context().Done():
+				}
+			}))
+			t.Cleanup(func() { close(stop); srv.Close() })
+			t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", srv.URL)
+			return iamAuth()
+		}, false, []string{"deadline exceeded", "fix: IMDS did not answer in time", "--http-put-response-hop-limit 2"}},
 		{"IMDS disabled and nothing else", func(t *testing.T, home string) config.Auth {
 			t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 			return iamAuth()
@@ -468,7 +480,9 @@ func TestCredentialsErrors(t *testing.T) {
 				if tt.loadErr {
 					t.Fatal("LoadAWS: no error")
 				}
-				_, err = a.Credentials.Retrieve(context.Background())
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				_, err = a.Credentials.Retrieve(ctx)
 			} else if !tt.loadErr {
 				t.Fatalf("LoadAWS: %v", err)
 			}
@@ -500,7 +514,7 @@ func TestCredentialsErrors(t *testing.T) {
 // provider) is wrapped once, and keeps what it wraps.
 func TestCredentialsErrorWrapsOnce(t *testing.T) {
 	base := errors.New("boom")
-	err := credentialsError(base, "default")
+	err := credentialsError(base, chain{profile: "default"})
 	if !errors.Is(err, ErrCredentials) || !errors.Is(err, base) {
 		t.Fatalf("%v does not wrap both ErrCredentials and the SDK's error", err)
 	}

@@ -100,7 +100,7 @@ func (c *Client) Login(ctx context.Context) (*api.Secret, error) {
 	creds, err := c.creds.Retrieve(ctx)
 	if err != nil {
 		if !errors.Is(err, ErrCredentials) {
-			err = credentialsError(err, "")
+			err = credentialsError(err, chain{})
 		}
 		return nil, err
 	}
