@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
-	"io"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 )
@@ -22,30 +22,27 @@ Exit codes:
   2  usage error, or the file uses something xauth-agent cannot do the same way
 `
 
-var errConvertArgs = errors.New("give one config file: xauth-agent convert FILE")
-
 // runConvert is `xauth-agent convert FILE`.
-func runConvert(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	if wantsHelp(args) {
-		fmt.Fprint(stdout, convertUsage)
-		return exitOK
-	}
-	if len(args) != 1 {
-		fmt.Fprintln(stderr, "xauth-agent convert:", errConvertArgs)
-		return exitUsage
-	}
-	cfg, err := config.Load(args[0], nil, config.Overrides{})
+func runConvert(_ context.Context, args []string, s streams) error {
+	fs := flag.NewFlagSet("xauth-agent convert", flag.ContinueOnError)
+	operands, afterDash, err := parse(fs, args, s.stdout, helpText(convertUsage))
 	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent convert: configuration:", err)
-		return exitUsage
+		return err
 	}
-	printWarnings(stderr, cfg.Warnings)
+	files := append(operands, afterDash...)
+	if len(files) != 1 {
+		return usageError(errors.New("give one config file: xauth-agent convert FILE"))
+	}
+	cfg, err := config.Load(files[0], nil, config.Overrides{})
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	printWarnings(s.stderr, cfg.Warnings)
 	if cfg.ExitAfterAuth {
-		fmt.Fprintln(stderr, "warning: exit_after_auth has no native setting: run xauth-agent --once --config <the converted file>")
+		fmt.Fprintln(s.stderr, "warning: exit_after_auth has no native setting: run xauth-agent --once --config <the converted file>")
 	}
-	if _, err := stdout.Write(config.NativeHCL(cfg)); err != nil {
-		fmt.Fprintln(stderr, "xauth-agent convert:", err)
-		return exitRuntime
+	if _, err := s.stdout.Write(config.NativeHCL(cfg)); err != nil {
+		return err
 	}
-	return exitOK
+	return nil
 }

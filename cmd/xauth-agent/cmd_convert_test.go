@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 func TestConvert(t *testing.T) {
@@ -15,11 +16,11 @@ func TestConvert(t *testing.T) {
 		wantOut  []string
 		wantErr  []string
 	}{
-		{"iam.hcl", exitOK, []string{`auth "aws" {`, `mount        = "aws-prod"`, `header_value = "vault.example.com"`, `sts_region   = "eu-west-1"`, `mode   = "0600"`},
+		{"iam.hcl", failure.ExitOK, []string{`auth "aws" {`, `mount        = "aws-prod"`, `header_value = "vault.example.com"`, `sts_region   = "eu-west-1"`, `mode   = "0600"`},
 			[]string{"exit_after_auth has no native setting", `"pid_file"`}},
-		{"ec2.hcl", exitOK, []string{`type       = "ec2"`, `signature  = "identity"`, `mode   = "0640"`}, []string{"nonce"}},
-		{"ignored.hcl", exitOK, []string{`mode   = "0200"`, "tls_skip_verify = true"}, []string{`stanza "template"`}},
-		{"unsupported.hcl", exitUsage, nil, []string{`auto_auth method "approle" is not supported`}},
+		{"ec2.hcl", failure.ExitOK, []string{`type       = "ec2"`, `signature  = "identity"`, `mode   = "0640"`}, []string{"nonce"}},
+		{"ignored.hcl", failure.ExitOK, []string{`mode   = "0200"`, "tls_skip_verify = true"}, []string{`stanza "template"`}},
+		{"unsupported.hcl", failure.ExitUsage, nil, []string{`auto_auth method "approle" is not supported`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -37,7 +38,7 @@ func TestConvert(t *testing.T) {
 					t.Errorf("stderr does not contain %q:\n%s", w, stderr)
 				}
 			}
-			if code != exitOK {
+			if code != failure.ExitOK {
 				if stdout != "" {
 					t.Errorf("stdout on error:\n%s", stdout)
 				}
@@ -64,7 +65,7 @@ func TestConvert(t *testing.T) {
 
 func TestConvertUsage(t *testing.T) {
 	for _, args := range [][]string{{"convert"}, {"convert", "a", "b"}} {
-		if code, _, stderr := runCLI(t, nil, args...); code != exitUsage || !strings.Contains(stderr, "convert FILE") {
+		if code, _, stderr := runCLI(t, nil, args...); code != failure.ExitUsage || !strings.Contains(stderr, "convert FILE") {
 			t.Errorf("%q: exit %d, stderr %q", args, code, stderr)
 		}
 	}
@@ -79,8 +80,8 @@ func TestModeZeroRefusedEverywhere(t *testing.T) {
 	for file, want := range map[string]string{va: ":9: sink mode 0000 leaves no permission bits", native: `:6: sink "socket" "/run/xa-test/agent.sock": mode "0000" gives no one access`} {
 		for _, args := range [][]string{{"convert", file}, {"validate", "--config", file}, {"--once", "--config", file}} {
 			code, stdout, stderr := runCLI(t, nil, args...)
-			if code != exitUsage || !strings.Contains(stderr, file+want) || stdout != "" {
-				t.Errorf("xauth-agent %q: exit %d, want %d and %q\nstdout %q\nstderr:\n%s", args, code, exitUsage, want, stdout, stderr)
+			if code != failure.ExitUsage || !strings.Contains(stderr, file+want) || stdout != "" {
+				t.Errorf("xauth-agent %q: exit %d, want %d and %q\nstdout %q\nstderr:\n%s", args, code, failure.ExitUsage, want, stdout, stderr)
 			}
 		}
 	}

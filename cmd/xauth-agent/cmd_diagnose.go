@@ -3,16 +3,16 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
-	"strings"
 
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/diagnose"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 const diagnoseUsage = `Usage: xauth-agent diagnose [--config FILE | flags] [--output text|json]
@@ -57,87 +57,44 @@ type diagnoseOptions struct {
 	output      string
 	stsEndpoint string
 	iamEndpoint string
-	help        bool
 }
 
-// splitDiagnoseFlags takes diagnose's own flags out of args and returns the
-// rest, in order, for parseFlags. It accepts -name and --name, with "=value"
-// or the value as the next argument. It does not know which of parseFlags'
-// flags take a value, so it scans every argument up to "--": a value of
-// another flag spelled like one of diagnose's flags would be taken for it.
-func splitDiagnoseFlags(args []string) (diagnoseOptions, []string, error) {
-	o := diagnoseOptions{output: "text"}
-	own := map[string]*string{"output": &o.output, "aws-sts-endpoint": &o.stsEndpoint, "aws-iam-endpoint": &o.iamEndpoint}
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			rest = append(rest, args[i:]...)
-			break
-		}
-		if !strings.HasPrefix(a, "-") { // a value of one of parseFlags' flags
-			rest = append(rest, a)
-			continue
-		}
-		name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
-		name, value, hasValue := strings.Cut(name, "=")
-		if name == "h" || name == "help" {
-			o.help = true
-			continue
-		}
-		dst, ok := own[name]
-		if !ok {
-			rest = append(rest, a)
-			continue
-		}
-		if !hasValue {
-			if i+1 == len(args) {
-				return o, nil, fmt.Errorf("flag needs an argument: --%s", name)
-			}
-			i++
-			value = args[i]
-		}
-		*dst = value
+// diagnoseArgs parses diagnose's command line: the agent's flags
+// (agentFlags) but --once, --sink-file and --sink-format, which do not
+// apply, and diagnose's own.
+func diagnoseArgs(args []string, s streams) (diagnoseOptions, *options, error) {
+	var do diagnoseOptions
+	fs := flag.NewFlagSet("xauth-agent diagnose", flag.ContinueOnError)
+	fs.StringVar(&do.output, "output", "text", "")
+	fs.StringVar(&do.stsEndpoint, "aws-sts-endpoint", "", "")
+	fs.StringVar(&do.iamEndpoint, "aws-iam-endpoint", "", "")
+	o := agentFlags(fs)
+	if err := o.parse(fs, args, s, s.stderr, helpText(diagnoseUsage)); err != nil {
+		return do, nil, err
 	}
-	switch o.output {
-	case "text", "json":
-	default:
-		return o, nil, fmt.Errorf("--output %q: use text or json", o.output)
+	switch {
+	case o.once || len(o.overrides.SinkFiles) > 0 || o.overrides.SinkFormat != nil:
+		return do, nil, usageError(errors.New("--once, --sink-file and --sink-format do not apply to diagnose, which writes no token"))
+	case do.output != "text" && do.output != "json":
+		return do, nil, usageError(fmt.Errorf("--output %q: use text or json", do.output))
 	}
-	for name, v := range map[string]string{"aws-sts-endpoint": o.stsEndpoint, "aws-iam-endpoint": o.iamEndpoint} {
+	for name, v := range map[string]string{"aws-sts-endpoint": do.stsEndpoint, "aws-iam-endpoint": do.iamEndpoint} {
 		if v == "" {
 			continue
 		}
 		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return o, nil, fmt.Errorf("--%s %q: use an http:// or https:// URL with a host", name, v)
+			return do, nil, usageError(fmt.Errorf("--%s %q: use an http:// or https:// URL with a host", name, v))
 		}
 	}
-	return o, rest, nil
+	return do, o, nil
 }
 
 // runDiagnose is `xauth-agent diagnose`: args are the arguments after the
 // word "diagnose".
-func runDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	do, rest, err := splitDiagnoseFlags(args)
+func runDiagnose(ctx context.Context, args []string, s streams) error {
+	do, o, err := diagnoseArgs(args, s)
 	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent diagnose:", err)
-		return exitUsage
-	}
-	if do.help {
-		fmt.Fprint(stderr, diagnoseUsage)
-		return exitOK
-	}
-	o, err := parseFlags(rest, stderr)
-	switch {
-	case errors.Is(err, errVersion):
-		fmt.Fprintln(stdout, "xauth-agent", version)
-		return exitOK
-	case err != nil:
-		fmt.Fprintln(stderr, "xauth-agent diagnose:", err)
-		return exitUsage
-	case o.once || len(o.overrides.SinkFiles) > 0 || o.overrides.SinkFormat != nil:
-		fmt.Fprintln(stderr, "xauth-agent diagnose: --once, --sink-file and --sink-format do not apply to diagnose, which writes no token")
-		return exitUsage
+		return err
 	}
 	cfg, cfgErr := config.Load(o.configPath, os.LookupEnv, o.overrides)
 	opts := diagnose.Options{
@@ -148,7 +105,7 @@ func runDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	// The checklist is the output; the login client logs only when asked
 	// for debug.
 	if cfg != nil && cfg.Log.Level == "debug" {
-		if log, _, err := newLogger(cfg.Log, stderr); err == nil {
+		if log, _, err := newLogger(cfg.Log, s.stderr); err == nil {
 			opts.Log = log.Named("login")
 			defer func() { _ = log.Sync() }()
 		}
@@ -157,15 +114,14 @@ func runDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	rep := diagnose.Run(ctx, opts)
 	if do.output == "json" {
-		err = rep.WriteJSON(stdout)
+		err = rep.WriteJSON(s.stdout)
 	} else {
-		err = rep.WriteText(stdout)
+		err = rep.WriteText(s.stdout)
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent diagnose: write the report:", err)
-		return exitRuntime
+		return fmt.Errorf("write the report: %w", err)
 	}
-	return diagnoseExitCode(rep)
+	return exitError{code: diagnoseExitCode(rep)}
 }
 
 // diagnoseExitCode maps the first failed step to the exit code --once uses
@@ -173,17 +129,7 @@ func runDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 func diagnoseExitCode(rep *diagnose.Report) int {
 	f, failed := rep.FirstFailure()
 	if !failed {
-		return exitOK
+		return failure.ExitOK
 	}
-	switch f.Kind {
-	case diagnose.KindConfig:
-		return exitUsage
-	case diagnose.KindCredentials:
-		return exitCredentials
-	case diagnose.KindUnreachable:
-		return exitUnreachable
-	case diagnose.KindRefused:
-		return exitRefused
-	}
-	return exitRuntime
+	return f.Kind.ExitCode()
 }

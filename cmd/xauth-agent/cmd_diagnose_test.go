@@ -4,39 +4,40 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/xauth-agent/xauth-agent/internal/diagnose"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
-func TestSplitDiagnoseFlags(t *testing.T) {
+func TestDiagnoseArgs(t *testing.T) {
 	tests := []struct {
 		name     string
 		args     []string
 		want     diagnoseOptions
-		wantRest []string
+		wantRole string
 		err      string
 	}{
 		{name: "defaults", args: nil, want: diagnoseOptions{output: "text"}},
 		{
-			name:     "own flags in every spelling, the rest in order",
+			name:     "own flags in every spelling, among the agent's",
 			args:     []string{"--role", "vault-role", "-output=json", "--aws-sts-endpoint", "http://127.0.0.1:1", "--imds-v2-only", "--aws-iam-endpoint=http://127.0.0.1:2", "--mount=aws"},
 			want:     diagnoseOptions{output: "json", stsEndpoint: "http://127.0.0.1:1", iamEndpoint: "http://127.0.0.1:2"},
-			wantRest: []string{"--role", "vault-role", "--imds-v2-only", "--mount=aws"},
+			wantRole: "vault-role",
 		},
-		{name: "help", args: []string{"--config", "x.hcl", "-h"}, want: diagnoseOptions{output: "text", help: true}, wantRest: []string{"--config", "x.hcl"}},
-		{name: "nothing taken after --", args: []string{"--", "--output", "json"}, want: diagnoseOptions{output: "text"}, wantRest: []string{"--", "--output", "json"}},
+		{name: "help", args: []string{"--config", "x.hcl", "-h"}, err: "exit status 0"},
+		{name: "nothing taken after --", args: []string{"--", "--output", "json"}, err: `unexpected argument "--output"`},
 		{name: "bad output", args: []string{"--output", "token"}, err: `--output "token": use text or json`},
-		{name: "missing value", args: []string{"--aws-sts-endpoint"}, err: "flag needs an argument: --aws-sts-endpoint"},
+		{name: "missing value", args: []string{"--aws-sts-endpoint"}, err: "flag needs an argument: -aws-sts-endpoint"},
 		{name: "endpoint not a URL", args: []string{"--aws-iam-endpoint", "iam.local"}, err: `--aws-iam-endpoint "iam.local"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, rest, err := splitDiagnoseFlags(tt.args)
+			got, o, err := diagnoseArgs(tt.args, streams{nil, io.Discard, io.Discard})
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want %q", err, tt.err)
@@ -46,8 +47,12 @@ func TestSplitDiagnoseFlags(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tt.want || !slices.Equal(rest, tt.wantRest) {
-				t.Errorf("got %+v rest %q, want %+v rest %q", got, rest, tt.want, tt.wantRest)
+			role := ""
+			if o.overrides.Role != nil {
+				role = *o.overrides.Role
+			}
+			if got != tt.want || role != tt.wantRole {
+				t.Errorf("got %+v role %q, want %+v role %q", got, role, tt.want, tt.wantRole)
 			}
 		})
 	}
@@ -62,7 +67,7 @@ func runDiagnoseCLI(t *testing.T, env map[string]string, args ...string) (int, s
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
 	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1")
 	var stdout, stderr bytes.Buffer
-	code := runDiagnose(context.Background(), args, &stdout, &stderr)
+	code := run(context.Background(), append([]string{"diagnose"}, args...), &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 
@@ -80,13 +85,13 @@ func TestRunDiagnoseUsage(t *testing.T) {
 		wantStdout string
 		wantStderr string
 	}{
-		{"help lists the exit codes", nil, []string{"--help"}, exitOK, "", "5  Vault refuses, or would refuse, the login"},
-		{"unknown flag", nil, []string{"--nope"}, exitUsage, "", "flag provided but not defined: -nope"},
-		{"bad output", nil, []string{"--output", "yaml"}, exitUsage, "", `--output "yaml"`},
-		{"once does not apply", nil, []string{"--once"}, exitUsage, "", "do not apply to diagnose"},
-		{"sink-file does not apply", nil, []string{"--sink-file", "/tmp/t"}, exitUsage, "", "do not apply to diagnose"},
-		{"no vault address: a report with the config failure", nil, nil, exitUsage, "[FAIL] config", ""},
-		{"ec2 type", nil, []string{"--config", ec2}, exitUsage, "diagnose covers the iam type", ""},
+		{"help lists the exit codes", nil, []string{"--help"}, failure.ExitOK, "", "5  Vault refuses, or would refuse, the login"},
+		{"unknown flag", nil, []string{"--nope"}, failure.ExitUsage, "", "flag provided but not defined: -nope"},
+		{"bad output", nil, []string{"--output", "yaml"}, failure.ExitUsage, "", `--output "yaml"`},
+		{"once does not apply", nil, []string{"--once"}, failure.ExitUsage, "", "do not apply to diagnose"},
+		{"sink-file does not apply", nil, []string{"--sink-file", "/tmp/t"}, failure.ExitUsage, "", "do not apply to diagnose"},
+		{"no vault address: a report with the config failure", nil, nil, failure.ExitUsage, "[FAIL] config", ""},
+		{"ec2 type", nil, []string{"--config", ec2}, failure.ExitUsage, "diagnose covers the iam type", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,8 +112,8 @@ func TestRunDiagnoseVaultUnreachableJSON(t *testing.T) {
 	env := map[string]string{"VAULT_ADDR": "http://127.0.0.1:1", "AWS_ACCESS_KEY_ID": "AKIATESTDIAGNOSE0001", "AWS_SECRET_ACCESS_KEY": "diagnose-secret"}
 	code, stdout, stderr := runDiagnoseCLI(t, env, "--role", "vault-role", "--output", "json",
 		"--aws-sts-endpoint", "http://127.0.0.1:1", "--aws-iam-endpoint", "http://127.0.0.1:1")
-	if code != exitUnreachable {
-		t.Fatalf("exit %d, want %d\n%s\n%s", code, exitUnreachable, stdout, stderr)
+	if code != failure.ExitUnreachable {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, failure.ExitUnreachable, stdout, stderr)
 	}
 	var doc struct {
 		OK           bool   `json:"ok"`
@@ -141,19 +146,19 @@ func TestDiagnoseExitCode(t *testing.T) {
 	rep := func(steps ...diagnose.Result) *diagnose.Report { return &diagnose.Report{Steps: steps} }
 	pass := diagnose.Result{Name: "a", Status: diagnose.Pass}
 	warn := diagnose.Result{Name: "b", Status: diagnose.Warn}
-	fail := func(k diagnose.Kind) diagnose.Result {
+	fail := func(k failure.Kind) diagnose.Result {
 		return diagnose.Result{Name: "c", Status: diagnose.Fail, Kind: k}
 	}
 	tests := []struct {
 		rep  *diagnose.Report
 		want int
 	}{
-		{rep(pass, warn), exitOK},
-		{rep(pass, fail(diagnose.KindCredentials), fail(diagnose.KindRefused)), exitCredentials},
-		{rep(fail(diagnose.KindUnreachable)), exitUnreachable},
-		{rep(warn, fail(diagnose.KindRefused)), exitRefused},
-		{rep(fail(diagnose.KindConfig)), exitUsage},
-		{rep(fail("")), exitRuntime},
+		{rep(pass, warn), failure.ExitOK},
+		{rep(pass, fail(failure.Credentials), fail(failure.Refused)), failure.ExitCredentials},
+		{rep(fail(failure.Unreachable)), failure.ExitUnreachable},
+		{rep(warn, fail(failure.Refused)), failure.ExitRefused},
+		{rep(fail(failure.Config)), failure.ExitUsage},
+		{rep(fail(failure.Runtime)), failure.ExitRuntime},
 	}
 	for i, tt := range tests {
 		if got := diagnoseExitCode(tt.rep); got != tt.want {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -10,18 +11,16 @@ import (
 	"os/exec"
 	"os/signal"
 	"slices"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
-	"github.com/xauth-agent/xauth-agent/internal/login"
-	"github.com/xauth-agent/xauth-agent/internal/renew"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // exitCannotRun is exec's exit code when CMD cannot be started (as in a shell).
@@ -63,81 +62,52 @@ var execSignals = map[string]syscall.Signal{
 	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2,
 }
 
-// splitExecArgs takes exec's own flags out of the arguments before "--";
-// the rest are the agent's flags (parseFlags). argv is CMD and its arguments.
-func splitExecArgs(args []string) (eo execOptions, agentArgs, argv []string, err error) {
-	eo.signal = syscall.SIGHUP
-	i := slices.Index(args, "--")
-	if i < 0 || i == len(args)-1 {
-		return eo, nil, nil, errors.New("no command: use xauth-agent exec [flags] -- CMD [ARGS...]")
+// execArgs parses exec's command line: the agent's flags (agentFlags) and
+// exec's own, then "--" and CMD with its arguments (argv).
+func execArgs(args []string, s streams) (eo execOptions, o *options, argv []string, err error) {
+	fs := flag.NewFlagSet("xauth-agent exec", flag.ContinueOnError)
+	o = agentFlags(fs)
+	sig := fs.String("signal", "HUP", "")
+	splay := fs.String("splay", "0s", "")
+	fs.BoolVar(&eo.restart, "restart", false, "")
+	operands, argv, err := parse(fs, args, s.stderr, helpText(execUsage))
+	if err == nil {
+		err = noOperands(operands)
 	}
-	pre, argv := args[:i], args[i+1:]
+	if err == nil {
+		err = o.finish(fs, s)
+	}
+	if err != nil {
+		return eo, nil, nil, err
+	}
+	if len(argv) == 0 {
+		return eo, nil, nil, usageError(errors.New("no command: use xauth-agent exec [flags] -- CMD [ARGS...]"))
+	}
 	var sigSet bool
-	for j := 0; j < len(pre); j++ {
-		a := pre[j]
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "-") || name != "signal" && name != "splay" && name != "restart" {
-			agentArgs = append(agentArgs, a)
-			continue
-		}
-		if !hasVal && name != "restart" {
-			if j+1 >= len(pre) {
-				return eo, nil, nil, fmt.Errorf("flag needs an argument: --%s", name)
-			}
-			j++
-			val = pre[j]
-		}
-		switch name {
-		case "signal":
-			sigSet = true
-			s, ok := execSignals[strings.TrimPrefix(strings.ToUpper(val), "SIG")]
-			if !ok {
-				return eo, nil, nil, fmt.Errorf("--signal %q: use HUP, INT, QUIT, TERM, USR1 or USR2", val)
-			}
-			eo.signal = s
-		case "splay":
-			if eo.splay, err = time.ParseDuration(val); err != nil || eo.splay < 0 {
-				return eo, nil, nil, fmt.Errorf("--splay %q: want a duration such as 5s", val)
-			}
-		case "restart":
-			eo.restart = true
-			if hasVal {
-				if eo.restart, err = strconv.ParseBool(val); err != nil {
-					return eo, nil, nil, fmt.Errorf("--restart=%q: want true or false", val)
-				}
-			}
-		}
+	fs.Visit(func(f *flag.Flag) { sigSet = sigSet || f.Name == "signal" })
+	var ok bool
+	if eo.signal, ok = execSignals[strings.TrimPrefix(strings.ToUpper(*sig), "SIG")]; !ok {
+		err = fmt.Errorf("--signal %q: use HUP, INT, QUIT, TERM, USR1 or USR2", *sig)
+	} else if eo.splay, err = time.ParseDuration(*splay); err != nil || eo.splay < 0 {
+		err = fmt.Errorf("--splay %q: want a duration such as 5s", *splay)
+	} else if sigSet && eo.restart {
+		err = errors.New("--signal and --restart exclude each other")
 	}
-	if sigSet && eo.restart {
-		return eo, nil, nil, errors.New("--signal and --restart exclude each other")
+	if err != nil {
+		return eo, nil, nil, usageError(err)
 	}
-	return eo, agentArgs, argv, nil
+	return eo, o, argv, nil
 }
 
 // runExec is "xauth-agent exec".
-func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	pre := args
-	if i := slices.Index(args, "--"); i >= 0 {
-		pre = args[:i]
-	}
-	if slices.ContainsFunc(pre, isHelp) {
-		fmt.Fprint(stderr, execUsage)
-		return exitOK
-	}
-	eo, agentArgs, argv, err := splitExecArgs(args)
+func runExec(ctx context.Context, args []string, s streams) error {
+	eo, o, argv, err := execArgs(args, s)
 	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent exec:", err)
-		return exitUsage
-	}
-	o, err := parseFlags(agentArgs, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent exec:", err)
-		return exitUsage
+		return err
 	}
 	cfg, log, _, err := loadAgent(o)
 	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent exec:", err)
-		return exitUsage
+		return err
 	}
 	defer func() { _ = log.Sync() }()
 	if cfg.Socket != nil {
@@ -151,116 +121,60 @@ func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer signal.Stop(sigs)
 
 	sup := &supervisor{argv: argv, opts: eo, vault: cfg.Vault, environ: os.Environ(), grace: restartGrace,
-		stdout: stdout, stderr: stderr, log: log.Named("exec")}
-	sinks, code := checkedSinks(cfg, nil, log, stderr)
-	if code != exitOK {
-		return code
+		stdout: s.stdout, stderr: s.stderr, log: log.Named("exec")}
+	sinks, err := checkedSinks(cfg, log)
+	if err != nil {
+		return err
 	}
+	state := token.NewLatest()
 	if o.once {
-		tok, code := loginOnce(ctx, cfg, sinks, stderr, log)
-		if code != exitOK {
-			return code
+		tok, err := loginOnce(ctx, cfg, sinks, log)
+		if err != nil {
+			return err
 		}
-		return sup.run(ctx, tok, nil, sigs, nil)
+		state.Update(func(s *token.State) { s.SetToken(tok, time.Now()) })
+		return sup.run(ctx, state, sigs, nil)
 	}
 
 	// The lifecycle outlives a SIGTERM until the child has exited: the
 	// child keeps a valid token while it shuts down.
 	life, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()
-	fan := sink.NewFanout(log.Named("sink"), sinkRetry, nil)
+	fan := sink.NewFanout(log.Named("sink"), state, sinkRetry, nil)
 	defer fan.Close()
 	fan.Set(life, sinks)
-	feed := newTokenFeed()
-	sess, err := startSession(life, cfg, fan, feed, log)
+	sess, err := newSession(life, cfg, state, newLogin, log)
 	if err != nil {
-		return fail(stderr, err)
+		return err
 	}
+	sess.start(life)
 	defer sess.stop()
-	select {
-	case tok := <-feed.ch:
-		return sup.run(ctx, tok, feed.ch, sigs, sess.done)
-	case err := <-feed.refused:
-		// No token yet and Vault refused the login: there is nothing to
-		// start CMD with, and a configuration problem rarely heals by
-		// waiting. Exit like --once so the supervisor shows the cause.
-		return fail(stderr, err)
-	case <-ctx.Done():
-		return exitOK
-	case err := <-sess.done:
-		fmt.Fprintln(stderr, "xauth-agent exec: lifecycle stopped:", err)
-		return exitRuntime
+	if err := firstToken(ctx, state, sess); err != nil || ctx.Err() != nil {
+		return err
 	}
+	return sup.run(ctx, state, sigs, sess)
 }
 
-func isHelp(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
-
-// loginOnce logs in once and writes every sink (exec --once).
-func loginOnce(ctx context.Context, cfg *config.Config, sinks []sink.Sink, stderr io.Writer, log *zap.Logger) (sink.Token, int) {
-	vc, err := login.NewVaultClient(cfg.Vault)
-	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent exec:", err)
-		return sink.Token{}, exitUsage
-	}
-	auth, err := authenticator(ctx, cfg, vc, log)
-	if err != nil {
-		return sink.Token{}, fail(stderr, err)
-	}
-	issued := time.Now()
-	secret, err := auth.Login(ctx)
-	if err != nil {
-		return sink.Token{}, fail(stderr, err)
-	}
-	tok := login.TokenOf(secret, issued)
-	for _, s := range sinks {
-		if err := s.Write(ctx, tok); err != nil {
-			fmt.Fprintln(stderr, "xauth-agent exec:", err)
-			return sink.Token{}, exitSink
-		}
-	}
-	return tok, exitOK
-}
-
-// tokenFeed is the lifecycle observer that hands each new token to the
-// supervisor; an unread token is replaced by a newer one. Until the first
-// token it also reports a refused login on refused.
-type tokenFeed struct {
-	ch      chan sink.Token
-	refused chan error
-	got     atomic.Bool // a token has arrived
-}
-
-func newTokenFeed() *tokenFeed {
-	return &tokenFeed{ch: make(chan sink.Token, 1), refused: make(chan error, 1)}
-}
-
-func (f *tokenFeed) TokenChanged(t sink.Token) {
-	f.got.Store(true)
+// firstToken waits for the lifecycle's first token, until ctx ends. A
+// login Vault refuses before that ends the wait with the refusal: there is
+// nothing to start CMD with, and a configuration problem rarely heals by
+// waiting; exec exits like --once, so its supervisor shows the cause.
+func firstToken(ctx context.Context, state *token.Latest, lifecycle *session) error {
 	for {
-		select {
-		case f.ch <- t:
-			return
-		default:
-			select {
-			case <-f.ch:
-			default:
-			}
+		st, changed := state.Load()
+		switch {
+		case st.Generation > 0:
+			return nil
+		case failure.Of(st.Err).Retry() == failure.LoginSlowly:
+			return st.Err
 		}
-	}
-}
-
-func (f *tokenFeed) Renewed(sink.Token) {}
-
-func (f *tokenFeed) Waiting(_ renew.Decision, err error) {
-	if err == nil || f.got.Load() {
-		return
-	}
-	if kind, _ := renew.Classify(err); kind != renew.ErrLoginRefused {
-		return
-	}
-	select {
-	case f.refused <- err:
-	default: // one is enough
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil
+		case <-lifecycle.ended():
+			return failure.Mark(failure.Runtime, fmt.Errorf("lifecycle stopped: %w", lifecycle.err))
+		}
 	}
 }
 
@@ -277,7 +191,7 @@ type supervisor struct {
 
 // start runs the child with tok in its environment; the returned channel
 // gets its state when it exits.
-func (s *supervisor) start(tok sink.Token) (*exec.Cmd, <-chan *os.ProcessState, error) {
+func (s *supervisor) start(tok token.Token) (*exec.Cmd, <-chan *os.ProcessState, error) {
 	cmd := exec.Command(s.argv[0], s.argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, s.stdout, s.stderr
 	cmd.Env = slices.DeleteFunc(slices.Clone(s.environ), func(e string) bool {
@@ -297,14 +211,16 @@ func (s *supervisor) start(tok sink.Token) (*exec.Cmd, <-chan *os.ProcessState, 
 	return cmd, done, nil
 }
 
-// run starts the child with tok and supervises it until it exits; it
-// returns the exit code exec exits with. tokens (new tokens) and
-// lifecycle (the renew loop's end) are nil with --once.
-func (s *supervisor) run(ctx context.Context, tok sink.Token, tokens <-chan sink.Token, sigs <-chan os.Signal, lifecycle <-chan error) int {
+// run starts the child with state's token and supervises it until it
+// exits, acting on each new token; its error carries the exit code exec
+// exits with (exitCode). lifecycle (whose end stops the child) is nil with
+// --once.
+func (s *supervisor) run(ctx context.Context, state *token.Latest, sigs <-chan os.Signal, lifecycle *session) error {
+	st, changed := state.Load()
+	tok, gen := st.Token, st.Generation
 	cmd, done, err := s.start(tok)
 	if err != nil {
-		fmt.Fprintln(s.stderr, "xauth-agent exec:", err)
-		return exitCannotRun
+		return exitError{exitCannotRun, err}
 	}
 	var (
 		due        <-chan time.Time // the splay before acting on a new token
@@ -331,12 +247,16 @@ func (s *supervisor) run(ctx context.Context, tok sink.Token, tokens <-chan sink
 			default:
 				forward(syscall.SIGTERM)
 			}
-		case err := <-lifecycle:
+		case <-lifecycle.ended():
+			s.log.Error("lifecycle stopped, stopping the child", zap.Error(lifecycle.err))
 			lifecycle = nil
-			s.log.Error("lifecycle stopped, stopping the child", zap.Error(err))
 			forward(syscall.SIGTERM)
-		case t := <-tokens:
-			tok = t
+		case <-changed:
+			st, changed = state.Load()
+			if st.Generation == gen {
+				continue
+			}
+			tok, gen = st.Token, st.Generation
 			if due == nil {
 				d := s.splay()
 				s.log.Info("new token", zap.String("accessor", tok.Accessor), zap.Duration("splay", d))
@@ -364,12 +284,11 @@ func (s *supervisor) run(ctx context.Context, tok sink.Token, tokens <-chan sink
 			if !restarting || stopping {
 				code := childExitCode(ps)
 				s.log.Info("child exited", zap.Int("code", code))
-				return code
+				return exitError{code: code}
 			}
 			restarting = false
 			if cmd, done, err = s.start(tok); err != nil {
-				fmt.Fprintln(s.stderr, "xauth-agent exec:", err)
-				return exitCannotRun
+				return exitError{exitCannotRun, err}
 			}
 		}
 	}

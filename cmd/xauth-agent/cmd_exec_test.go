@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -12,14 +12,14 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
-	"github.com/xauth-agent/xauth-agent/internal/login"
-	"github.com/xauth-agent/xauth-agent/internal/renew"
-	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // execHelperEnv makes the test binary the child program of exec's tests.
@@ -66,39 +66,45 @@ func execHelper(mode, out string) int {
 	return 1
 }
 
-func TestSplitExecArgs(t *testing.T) {
+func TestExecArgs(t *testing.T) {
 	tests := []struct {
-		name      string
-		args      []string
-		want      execOptions
-		wantAgent []string
-		wantArgv  []string
-		wantErr   string
+		name     string
+		args     []string
+		want     execOptions
+		wantRole string
+		wantOnce bool
+		wantArgv []string
+		wantErr  string
 	}{
-		{"defaults", []string{"--role", "r", "--", "app", "-x"}, execOptions{signal: syscall.SIGHUP}, []string{"--role", "r"}, []string{"app", "-x"}, ""},
+		{"defaults", []string{"--role", "r", "--", "app", "-x"}, execOptions{signal: syscall.SIGHUP}, "r", false, []string{"app", "-x"}, ""},
 		{"signal and splay", []string{"--signal", "USR1", "--config", "f", "-splay=2s", "--", "app"},
-			execOptions{signal: syscall.SIGUSR1, splay: 2 * time.Second}, []string{"--config", "f"}, []string{"app"}, ""},
+			execOptions{signal: syscall.SIGUSR1, splay: 2 * time.Second}, "", false, []string{"app"}, ""},
 		{"restart and once", []string{"--restart", "--once", "--", "app", "--restart"},
-			execOptions{signal: syscall.SIGHUP, restart: true}, []string{"--once"}, []string{"app", "--restart"}, ""},
-		{"SIG prefix", []string{"--signal=sigterm", "--", "app"}, execOptions{signal: syscall.SIGTERM}, nil, []string{"app"}, ""},
-		{"no command", []string{"--role", "r"}, execOptions{}, nil, nil, "no command"},
-		{"empty command", []string{"--"}, execOptions{}, nil, nil, "no command"},
-		{"bad signal", []string{"--signal", "KILL", "--", "app"}, execOptions{}, nil, nil, `--signal "KILL"`},
-		{"bad splay", []string{"--splay", "soon", "--", "app"}, execOptions{}, nil, nil, `--splay "soon"`},
-		{"missing value", []string{"--splay", "--", "app"}, execOptions{}, nil, nil, "needs an argument: --splay"},
-		{"both", []string{"--signal", "HUP", "--restart", "--", "app"}, execOptions{}, nil, nil, "exclude each other"},
+			execOptions{signal: syscall.SIGHUP, restart: true}, "", true, []string{"app", "--restart"}, ""},
+		{"SIG prefix", []string{"--signal=sigterm", "--", "app"}, execOptions{signal: syscall.SIGTERM}, "", false, []string{"app"}, ""},
+		{"no command", []string{"--role", "r"}, execOptions{}, "", false, nil, "no command"},
+		{"empty command", []string{"--"}, execOptions{}, "", false, nil, "no command"},
+		{"operand before --", []string{"--role", "r", "app", "--", "x"}, execOptions{}, "", false, nil, `unexpected argument "app"`},
+		{"bad signal", []string{"--signal", "KILL", "--", "app"}, execOptions{}, "", false, nil, `--signal "KILL"`},
+		{"bad splay", []string{"--splay", "soon", "--", "app"}, execOptions{}, "", false, nil, `--splay "soon"`},
+		{"missing value", []string{"--splay"}, execOptions{}, "", false, nil, "flag needs an argument: -splay"},
+		{"both", []string{"--signal", "HUP", "--restart", "--", "app"}, execOptions{}, "", false, nil, "exclude each other"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			eo, agent, argv, err := splitExecArgs(tt.args)
+			eo, o, argv, err := execArgs(tt.args, streams{nil, io.Discard, io.Discard})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err %v, want %q", err, tt.wantErr)
 				}
 				return
 			}
-			if err != nil || eo != tt.want || !slices.Equal(agent, tt.wantAgent) || !slices.Equal(argv, tt.wantArgv) {
-				t.Fatalf("got %+v %q %q %v", eo, agent, argv, err)
+			role := ""
+			if err == nil && o.overrides.Role != nil {
+				role = *o.overrides.Role
+			}
+			if err != nil || eo != tt.want || role != tt.wantRole || o.once != tt.wantOnce || !slices.Equal(argv, tt.wantArgv) {
+				t.Fatalf("got %+v role %q once %v %q %v", eo, role, o != nil && o.once, argv, err)
 			}
 		})
 	}
@@ -110,10 +116,10 @@ func TestRunExecUsage(t *testing.T) {
 		wantCode int
 		want     string
 	}{
-		{[]string{"--help"}, exitOK, "Usage: xauth-agent exec"},
-		{[]string{"--role", "r"}, exitUsage, "no command"},
-		{[]string{"--nope", "--", "app"}, exitUsage, "-nope"},
-		{[]string{"--", "app"}, exitUsage, "vault address is not set"},
+		{[]string{"--help"}, failure.ExitOK, "Usage: xauth-agent exec"},
+		{[]string{"--role", "r"}, failure.ExitUsage, "no command"},
+		{[]string{"--nope", "--", "app"}, failure.ExitUsage, "-nope"},
+		{[]string{"--", "app"}, failure.ExitUsage, "vault address is not set"},
 	}
 	for _, tt := range tests {
 		code, _, stderr := runCLI(t, nil, append([]string{"exec"}, tt.args...)...)
@@ -156,11 +162,11 @@ func waitLines(t *testing.T, out, want string) {
 func TestSupervisorSignalsOnNewToken(t *testing.T) {
 	sup, out := helperSupervisor(t, "serve", execOptions{signal: syscall.SIGHUP})
 	ctx, cancel := context.WithCancel(context.Background())
-	tokens := make(chan sink.Token)
+	tokens := stateOf(token.Token{Token: "t1"})
 	code := make(chan int, 1)
-	go func() { code <- sup.run(ctx, sink.Token{Token: "t1"}, tokens, nil, nil) }()
+	go func() { code <- exitCode(sup.run(ctx, tokens, nil, nil)) }()
 	waitLines(t, out, "start t1 http://vault:8200")
-	tokens <- sink.Token{Token: "t2"}
+	setToken(tokens, token.Token{Token: "t2"})
 	waitLines(t, out, "hup")
 	cancel() // as SIGTERM to exec: the child gets SIGTERM
 	if got := <-code; got != 42 {
@@ -172,11 +178,11 @@ func TestSupervisorSignalsOnNewToken(t *testing.T) {
 func TestSupervisorRestartsOnNewToken(t *testing.T) {
 	sup, out := helperSupervisor(t, "serve", execOptions{restart: true, splay: time.Millisecond})
 	sigs := make(chan os.Signal, 1)
-	tokens := make(chan sink.Token)
+	tokens := stateOf(token.Token{Token: "t1"})
 	code := make(chan int, 1)
-	go func() { code <- sup.run(context.Background(), sink.Token{Token: "t1"}, tokens, sigs, nil) }()
+	go func() { code <- exitCode(sup.run(context.Background(), tokens, sigs, nil)) }()
 	waitLines(t, out, "start t1 http://vault:8200")
-	tokens <- sink.Token{Token: "t2"}
+	setToken(tokens, token.Token{Token: "t2"})
 	waitLines(t, out, "start t2 http://vault:8200")
 	sigs <- syscall.SIGTERM
 	if got := <-code; got != 42 {
@@ -187,12 +193,12 @@ func TestSupervisorRestartsOnNewToken(t *testing.T) {
 func TestSupervisorKillsAStubbornChildToRestartIt(t *testing.T) {
 	sup, out := helperSupervisor(t, "stubborn", execOptions{restart: true})
 	sup.grace = 50 * time.Millisecond
-	tokens := make(chan sink.Token)
+	tokens := stateOf(token.Token{Token: "t1"})
 	sigs := make(chan os.Signal, 1)
 	code := make(chan int, 1)
-	go func() { code <- sup.run(context.Background(), sink.Token{Token: "t1"}, tokens, sigs, nil) }()
+	go func() { code <- exitCode(sup.run(context.Background(), tokens, sigs, nil)) }()
 	waitLines(t, out, "start t1 http://vault:8200")
-	tokens <- sink.Token{Token: "t2"} // SIGTERM is ignored: SIGKILL after the grace
+	setToken(tokens, token.Token{Token: "t2"}) // SIGTERM is ignored: SIGKILL after the grace
 	waitLines(t, out, "start t2 http://vault:8200")
 	sigs <- syscall.SIGINT // the helper does not catch it
 	if got := <-code; got != 128+int(syscall.SIGINT) {
@@ -206,52 +212,49 @@ func TestSupervisorExitCodes(t *testing.T) {
 		want int
 	}{{"exit3", 3}, {"kill", 128 + int(syscall.SIGKILL)}} {
 		sup, _ := helperSupervisor(t, tt.mode, execOptions{signal: syscall.SIGHUP})
-		if got := sup.run(context.Background(), sink.Token{Token: "t"}, nil, nil, nil); got != tt.want {
+		if got := exitCode(sup.run(context.Background(), stateOf(token.Token{Token: "t"}), nil, nil)); got != tt.want {
 			t.Errorf("%s: exit %d, want %d", tt.mode, got, tt.want)
 		}
 	}
 	sup, _ := helperSupervisor(t, "serve", execOptions{})
 	sup.argv = []string{filepath.Join(t.TempDir(), "missing")}
-	if got := sup.run(context.Background(), sink.Token{Token: "t"}, nil, nil, nil); got != exitCannotRun {
+	if got := exitCode(sup.run(context.Background(), stateOf(token.Token{Token: "t"}), nil, nil)); got != exitCannotRun {
 		t.Errorf("missing command: exit %d, want %d", got, exitCannotRun)
 	}
 }
 
-func TestTokenFeedKeepsTheNewest(t *testing.T) {
-	f := newTokenFeed()
-	f.TokenChanged(sink.Token{Token: "a"})
-	f.TokenChanged(sink.Token{Token: "b"})
-	if got := <-f.ch; got.Token != "b" {
-		t.Fatalf("got %q, want the newest token b", got.Token)
-	}
+// stateOf is a state holding tok.
+func stateOf(tok token.Token) *token.Latest {
+	state := token.NewLatest()
+	setToken(state, tok)
+	return state
 }
 
-// TestTokenFeedReportsARefusedFirstLogin: exec gives up when Vault refuses
-// the first login (nothing to start CMD with), but not on a transient
-// failure, and not once a token has arrived (the lifecycle then keeps
-// retrying while CMD runs on the token it has).
-func TestTokenFeedReportsARefusedFirstLogin(t *testing.T) {
-	refused := fmt.Errorf("%w: permission denied", login.ErrRefused)
-	f := newTokenFeed()
-	f.Waiting(renew.Decision{}, nil)
-	f.Waiting(renew.Decision{}, fmt.Errorf("%w: connection refused", login.ErrUnreachable))
-	select {
-	case err := <-f.refused:
-		t.Fatalf("reported %v: only a refused login counts", err)
-	default:
-	}
-	f.Waiting(renew.Decision{}, refused)
-	f.Waiting(renew.Decision{}, refused) // a second report must not block
-	if err := <-f.refused; !errors.Is(err, login.ErrRefused) {
-		t.Fatalf("reported %v, want the refusal", err)
-	}
+// TestFirstToken: exec gives up when Vault refuses the first login
+// (nothing to start CMD with), but not on a transient failure, and not
+// once a token has arrived (the lifecycle then keeps retrying while CMD
+// runs on the token it has).
+func TestFirstToken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		state := token.NewLatest()
+		lifecycle := &session{done: make(chan struct{})}
+		got := make(chan error, 1)
+		go func() { got <- firstToken(t.Context(), state, lifecycle) }()
+		fail := func(err error) { state.Update(func(s *token.State) { s.Step, s.Err = "retrying-login", err }) }
+		fail(fmt.Errorf("%w: connection refused", failure.Unreachable))
+		synctest.Wait()
+		if len(got) != 0 {
+			t.Fatalf("returned %v: only a refused login counts", <-got)
+		}
+		fail(fmt.Errorf("%w: permission denied", failure.Refused))
+		if err := <-got; failure.Of(err) != failure.Refused {
+			t.Fatalf("returned %v, want the refusal", err)
+		}
 
-	f = newTokenFeed()
-	f.TokenChanged(sink.Token{Token: "a"})
-	f.Waiting(renew.Decision{}, refused)
-	select {
-	case err := <-f.refused:
-		t.Fatalf("reported %v after a token arrived", err)
-	default:
-	}
+		setToken(state, token.Token{Token: "a"})
+		fail(fmt.Errorf("%w: permission denied", failure.Refused))
+		if err := firstToken(t.Context(), state, lifecycle); err != nil {
+			t.Fatalf("returned %v after a token arrived", err)
+		}
+	})
 }

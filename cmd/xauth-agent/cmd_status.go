@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
 )
 
@@ -27,36 +28,31 @@ Flags:
 `
 
 // runStatusCmd is "xauth-agent status".
-func runStatusCmd(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+func runStatusCmd(ctx context.Context, args []string, s streams) error {
 	fs := flag.NewFlagSet("xauth-agent status", flag.ContinueOnError)
 	socket := apiSocketFlag(fs)
 	asJSON := fs.Bool("json", false, "print the agent's status JSON as it is")
-	verb, err := parseAPICmd(fs, args, statusUsage, stderr)
-	if err == nil && verb != "" {
-		err = fmt.Errorf("unexpected argument %q", verb)
-	}
-	if err != nil {
-		return apiUsageExit(err, "status", stderr)
+	if _, err := apiArgs(fs, args, statusUsage, s, false); err != nil {
+		return err
 	}
 	st, err := (&localapi.Client{Socket: *socket}).Status(ctx)
 	if err != nil {
-		return apiClientFailure(stderr, "status", err)
+		return explainClientError(err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
+		enc := json.NewEncoder(s.stdout)
 		enc.SetIndent("", "  ")
 		err = enc.Encode(st)
 	} else {
-		err = printStatus(stdout, st, time.Now())
+		err = printStatus(s.stdout, st, time.Now())
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent status:", err)
-		return exitRuntime
+		return err
 	}
 	if st.TokenState != "valid" {
-		return exitUnreachable
+		return exitError{code: failure.ExitUnreachable}
 	}
-	return exitOK
+	return nil
 }
 
 // printStatus writes st as a table for people.

@@ -9,18 +9,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 func TestStatusCmd(t *testing.T) {
-	s := startAPI(t, &apiToken, localapi.Options{Version: "9.9.9", Sinks: func() []sink.Status {
+	state := token.NewLatest()
+	state.Update(func(s *token.State) { s.Step, s.Next = "renewing", time.Now().Add(40*time.Minute) })
+	s := startAPI(t, &apiToken, localapi.Options{Version: "9.9.9", State: state, Sinks: func() []sink.Status {
 		return []sink.Status{{Name: "file:/run/xauth-agent/token", Generation: 1, LastWrite: time.Now().Add(-2 * time.Minute)}}
 	}})
-	s.SetState("renewing", nil, time.Now().Add(40*time.Minute))
 
-	code, out, errOut := runAPICmd(t, runStatusCmd, "", "--socket", s.Path())
-	if code != exitOK {
+	code, out, errOut := runAPICmd(t, "status", "", "--socket", s.Path())
+	if code != failure.ExitOK {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 	if strings.Contains(out, apiToken.Token) {
@@ -39,24 +42,24 @@ func TestStatusCmd(t *testing.T) {
 		}
 	}
 
-	code, out, _ = runAPICmd(t, runStatusCmd, "", "--socket", s.Path(), "--json")
+	code, out, _ = runAPICmd(t, "status", "", "--socket", s.Path(), "--json")
 	var st localapi.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil || code != exitOK || st.Accessor != "acc-cmd" {
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != failure.ExitOK || st.Accessor != "acc-cmd" {
 		t.Fatalf("--json: exit %d, %v:\n%s", code, err, out)
 	}
 }
 
 func TestStatusCmdWithoutToken(t *testing.T) {
 	s := startAPI(t, nil, localapi.Options{})
-	code, out, _ := runAPICmd(t, runStatusCmd, "", "--socket", s.Path())
-	if code != exitUnreachable || !strings.Contains(out, "none") {
-		t.Fatalf("exit %d, want %d; stdout:\n%s", code, exitUnreachable, out)
+	code, out, _ := runAPICmd(t, "status", "", "--socket", s.Path())
+	if code != failure.ExitUnreachable || !strings.Contains(out, "none") {
+		t.Fatalf("exit %d, want %d; stdout:\n%s", code, failure.ExitUnreachable, out)
 	}
-	code, _, errOut := runAPICmd(t, runStatusCmd, "", "--socket", filepath.Join(t.TempDir(), "none.sock"))
-	if code != exitUnreachable || !strings.Contains(errOut, "cannot reach the agent") {
+	code, _, errOut := runAPICmd(t, "status", "", "--socket", filepath.Join(t.TempDir(), "none.sock"))
+	if code != failure.ExitUnreachable || !strings.Contains(errOut, "cannot reach the agent") {
 		t.Fatalf("no agent: exit %d, stderr %q", code, errOut)
 	}
-	if code, _, errOut := runAPICmd(t, runStatusCmd, "", "extra"); code != exitUsage {
+	if code, _, errOut := runAPICmd(t, "status", "", "extra"); code != failure.ExitUsage {
 		t.Fatalf("stray argument: exit %d, stderr %q", code, errOut)
 	}
 }

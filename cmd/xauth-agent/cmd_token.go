@@ -10,6 +10,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
 )
 
@@ -49,37 +50,32 @@ Flags:
 `
 
 // runTokenCmd is "xauth-agent token".
-func runTokenCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func runTokenCmd(ctx context.Context, args []string, s streams) error {
 	fs := flag.NewFlagSet("xauth-agent token", flag.ContinueOnError)
 	socket := apiSocketFlag(fs)
-	verb, err := parseAPICmd(fs, args, tokenUsage, stderr)
+	verb, err := apiArgs(fs, args, tokenUsage, s, true)
 	if err != nil {
-		return apiUsageExit(err, "token", stderr)
+		return err
 	}
 	switch verb {
 	case "", "get":
 	case "store":
 		// Drain what Vault writes so it never sees a broken pipe.
-		if _, err := io.Copy(io.Discard, io.LimitReader(stdin, 1<<20)); err != nil {
-			fmt.Fprintln(stderr, "xauth-agent token store:", err)
-			return exitRuntime
+		if _, err := io.Copy(io.Discard, io.LimitReader(s.stdin, 1<<20)); err != nil {
+			return fmt.Errorf("store: %w", err)
 		}
-		return exitOK
+		return nil
 	case "erase":
-		return exitOK
+		return nil
 	default:
-		fmt.Fprintf(stderr, "xauth-agent token: unknown operation %q: use get, store or erase\n", verb)
-		return exitUsage
+		return usageError(fmt.Errorf("unknown operation %q: use get, store or erase", verb))
 	}
 	tok, err := (&localapi.Client{Socket: *socket}).Token(ctx)
 	if err != nil {
-		return apiClientFailure(stderr, "token", err)
+		return explainClientError(err)
 	}
-	if _, err := io.WriteString(stdout, tok); err != nil {
-		fmt.Fprintln(stderr, "xauth-agent token:", err)
-		return exitRuntime
-	}
-	return exitOK
+	_, err = io.WriteString(s.stdout, tok)
+	return err
 }
 
 // socketFlag adds --socket, defaulting to $XAUTH_AGENT_SOCKET or the
@@ -92,60 +88,39 @@ func apiSocketFlag(fs *flag.FlagSet) *string {
 	return fs.String("socket", def, "the agent's unix `socket` (env "+socketEnv+")")
 }
 
-// parseCmd parses flags, an optional single operand (the verb), and more
-// flags after it. usage heads --help.
-func parseAPICmd(fs *flag.FlagSet, args []string, usage string, stderr io.Writer) (string, error) {
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-		fmt.Fprint(stderr, "\n"+clientExitCodes)
-	}
-	if err := fs.Parse(args); err != nil {
+// apiArgs parses the command line of the commands that ask the running
+// agent (token, status, wait), whose help ends with clientExitCodes. With
+// verb, it takes at most one operand, anywhere among the flags.
+func apiArgs(fs *flag.FlagSet, args []string, usage string, s streams, verb bool) (string, error) {
+	operands, afterDash, err := parse(fs, args, s.stderr, helpWithFlags(fs, usage, clientExitCodes))
+	operands = append(operands, afterDash...)
+	switch {
+	case err != nil:
 		return "", err
+	case verb && len(operands) == 1:
+		return operands[0], nil
+	case verb && len(operands) > 1:
+		operands = operands[1:]
 	}
-	if fs.NArg() == 0 {
-		return "", nil
-	}
-	verb := fs.Arg(0)
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
-		return "", err
-	}
-	if fs.NArg() > 0 {
-		return "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	return verb, nil
+	return "", noOperands(operands)
 }
 
-// usageExit reports a flag error: 0 for --help, else 2.
-func apiUsageExit(err error, cmd string, stderr io.Writer) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	fmt.Fprintf(stderr, "xauth-agent %s: %v\n", cmd, err)
-	return exitUsage
-}
-
-// clientFailure explains a failed call to the agent and picks the exit code.
-func apiClientFailure(stderr io.Writer, cmd string, err error) int {
+// explainClientError says what a failed call to the agent means; its kind
+// gives the exit code (localapi's errors carry theirs).
+func explainClientError(err error) error {
 	var (
 		ue *localapi.UnreachableError
 		ae *localapi.APIError
 	)
 	switch {
 	case errors.As(err, &ue) && errors.Is(ue.Err, syscall.EACCES):
-		fmt.Fprintf(stderr, "xauth-agent %s: %v: the socket's mode and group shut this user out; ask for its group, or check --socket\n", cmd, err)
-		return exitRefused
+		return fmt.Errorf("%w: the socket's mode and group shut this user out; ask for its group, or check --socket", err)
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "xauth-agent %s: %v: is the agent running, with a socket sink at this path?\n", cmd, err)
-		return exitUnreachable
+		return fmt.Errorf("%w: is the agent running, with a socket sink at this path?", err)
 	case errors.As(err, &ae) && ae.StatusCode == http.StatusForbidden:
-		fmt.Fprintf(stderr, "xauth-agent %s: %s (uid %d)\n", cmd, ae.Message, os.Geteuid())
-		return exitRefused
+		return failure.Mark(failure.Refused, fmt.Errorf("%s (uid %d)", ae.Message, os.Geteuid()))
 	case errors.As(err, &ae) && (ae.StatusCode == http.StatusServiceUnavailable || ae.StatusCode == http.StatusTooManyRequests):
-		fmt.Fprintf(stderr, "xauth-agent %s: the agent has no valid token yet: %s\n", cmd, ae.Message)
-		return exitUnreachable
+		return failure.Mark(failure.Unreachable, fmt.Errorf("the agent has no valid token yet: %s", ae.Message))
 	}
-	fmt.Fprintf(stderr, "xauth-agent %s: %v\n", cmd, err)
-	return exitRuntime
+	return err
 }

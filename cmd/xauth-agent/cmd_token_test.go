@@ -3,18 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
-	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
-var apiToken = sink.Token{
+var apiToken = token.Token{
 	Token:     "hvs.cmd-test-token",
 	Accessor:  "acc-cmd",
 	Policies:  []string{"default", "app"},
@@ -23,8 +23,8 @@ var apiToken = sink.Token{
 }
 
 // startAPI serves a local API on a socket in a temp dir until the test
-// ends; with tok set, it holds that token.
-func startAPI(t *testing.T, tok *sink.Token, o localapi.Options) *localapi.Server {
+// ends; with tok set, it holds that token. o.State, when nil, is a new one.
+func startAPI(t *testing.T, tok *token.Token, o localapi.Options) *localapi.Server {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "xa") // short: socket paths are limited to 108 bytes
 	if err != nil {
@@ -32,15 +32,13 @@ func startAPI(t *testing.T, tok *sink.Token, o localapi.Options) *localapi.Serve
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	o.Path, o.Mode, o.GID = filepath.Join(dir, "agent.sock"), localapi.DefaultMode, -1
-	s, err := localapi.New(o, nil)
-	if err != nil {
-		t.Fatal(err)
+	if o.State == nil {
+		o.State = token.NewLatest()
 	}
 	if tok != nil {
-		if err := s.Write(context.Background(), *tok); err != nil {
-			t.Fatal(err)
-		}
+		setToken(o.State, *tok)
 	}
+	s := localapi.New(o, nil)
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -56,12 +54,16 @@ func startAPI(t *testing.T, tok *sink.Token, o localapi.Options) *localapi.Serve
 	return s
 }
 
-type apiCmdFunc func(context.Context, []string, io.Reader, io.Writer, io.Writer) int
+// setToken makes tok the state's token, as the renew loop does.
+func setToken(state *token.Latest, tok token.Token) {
+	state.Update(func(s *token.State) { s.SetToken(tok, time.Now()) })
+}
 
-func runAPICmd(t *testing.T, f apiCmdFunc, stdin string, args ...string) (int, string, string) {
+// runAPICmd runs the command name with stdin.
+func runAPICmd(t *testing.T, name, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := f(context.Background(), args, strings.NewReader(stdin), &stdout, &stderr)
+	code := runStreams(context.Background(), append([]string{name}, args...), streams{strings.NewReader(stdin), &stdout, &stderr})
 	return code, stdout.String(), stderr.String()
 }
 
@@ -72,14 +74,14 @@ func TestTokenCmd(t *testing.T) {
 		{"--socket", s.Path(), "get"},
 		{"get", "--socket", s.Path()},
 	} {
-		code, out, errOut := runAPICmd(t, runTokenCmd, "", args...)
-		if code != exitOK || out != apiToken.Token {
+		code, out, errOut := runAPICmd(t, "token", "", args...)
+		if code != failure.ExitOK || out != apiToken.Token {
 			t.Errorf("token %v: exit %d, stdout %q (want the token, no newline), stderr %q", args, code, out, errOut)
 		}
 	}
 
 	t.Setenv(socketEnv, s.Path())
-	if code, out, _ := runAPICmd(t, runTokenCmd, "", "get"); code != exitOK || out != apiToken.Token {
+	if code, out, _ := runAPICmd(t, "token", "", "get"); code != failure.ExitOK || out != apiToken.Token {
 		t.Errorf("token get with $%s: exit %d, %q", socketEnv, code, out)
 	}
 }
@@ -87,8 +89,8 @@ func TestTokenCmd(t *testing.T) {
 func TestTokenCmdHelperVerbs(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "none.sock")
 	for _, verb := range []string{"store", "erase"} {
-		code, out, errOut := runAPICmd(t, runTokenCmd, "hvs.from-vault\n", "--socket", missing, verb)
-		if code != exitOK || out != "" || errOut != "" {
+		code, out, errOut := runAPICmd(t, "token", "hvs.from-vault\n", "--socket", missing, verb)
+		if code != failure.ExitOK || out != "" || errOut != "" {
 			t.Errorf("token %s: exit %d, stdout %q, stderr %q; want a silent 0", verb, code, out, errOut)
 		}
 	}
@@ -102,16 +104,16 @@ func TestTokenCmdFailures(t *testing.T) {
 		wantCode int
 		wantErr  string
 	}{
-		{"no agent", []string{"--socket", filepath.Join(t.TempDir(), "none.sock")}, exitUnreachable, "is the agent running"},
-		{"no token yet", []string{"--socket", empty.Path()}, exitUnreachable, "no valid token yet"},
-		{"unknown verb", []string{"--socket", empty.Path(), "list"}, exitUsage, `unknown operation "list"`},
-		{"two verbs", []string{"get", "erase"}, exitUsage, `unexpected argument "erase"`},
-		{"bad flag", []string{"--nope"}, exitUsage, "flag provided but not defined"},
-		{"help", []string{"--help"}, exitOK, "token_helper"},
+		{"no agent", []string{"--socket", filepath.Join(t.TempDir(), "none.sock")}, failure.ExitUnreachable, "is the agent running"},
+		{"no token yet", []string{"--socket", empty.Path()}, failure.ExitUnreachable, "no valid token yet"},
+		{"unknown verb", []string{"--socket", empty.Path(), "list"}, failure.ExitUsage, `unknown operation "list"`},
+		{"two verbs", []string{"get", "erase"}, failure.ExitUsage, `unexpected argument "erase"`},
+		{"bad flag", []string{"--nope"}, failure.ExitUsage, "flag provided but not defined"},
+		{"help", []string{"--help"}, failure.ExitOK, "token_helper"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := runAPICmd(t, runTokenCmd, "", tt.args...)
+			code, out, errOut := runAPICmd(t, "token", "", tt.args...)
 			if code != tt.wantCode || out != "" || !strings.Contains(errOut, tt.wantErr) {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d and %q", code, out, errOut, tt.wantCode, tt.wantErr)
 			}

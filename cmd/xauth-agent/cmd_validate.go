@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -28,35 +29,19 @@ Exit codes:
 `
 
 // runValidate is `xauth-agent validate`.
-func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	if wantsHelp(args) {
-		fmt.Fprint(stdout, validateUsage)
-		return exitOK
-	}
-	o, err := parseFlags(args, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent validate:", err)
-		return exitUsage
+func runValidate(_ context.Context, args []string, s streams) error {
+	fs := flag.NewFlagSet("xauth-agent validate", flag.ContinueOnError)
+	o := agentFlags(fs)
+	if err := o.parse(fs, args, s, s.stdout, helpText(validateUsage)); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(o)
 	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent validate: configuration:", err)
-		return exitUsage
+		return fmt.Errorf("configuration: %w", err)
 	}
-	printWarnings(stderr, cfg.Warnings)
-	fmt.Fprint(stdout, summary(cfg))
-	return exitOK
-}
-
-// wantsHelp says whether args ask for help.
-func wantsHelp(args []string) bool {
-	for _, a := range args {
-		switch a {
-		case "-h", "-help", "--help":
-			return true
-		}
-	}
-	return false
+	printWarnings(s.stderr, cfg.Warnings)
+	fmt.Fprint(s.stdout, summary(cfg))
+	return nil
 }
 
 func printWarnings(w io.Writer, warnings []string) {

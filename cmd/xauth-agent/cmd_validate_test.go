@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 const vaTestdata = "../../internal/config/testdata/vaultagent/"
@@ -59,35 +61,35 @@ sink "file" {
 		wantOut  []string // in stdout
 		wantErr  []string // in stderr
 	}{
-		{"native ok with warnings", nil, []string{"--config", native}, exitOK,
+		{"native ok with warnings", nil, []string{"--config", native}, failure.ExitOK,
 			[]string{"ok: " + native, "vault:  https://vault.example:8200", "role web, mount auth/aws", `header_value "vault.example"`, "sink:   file /run/xauth-agent/token mode 0644 format token"},
 			[]string{"warning: vault.tls_skip_verify is true (" + native + ":3)", `warning: sink "/run/xauth-agent/token" (` + native + `:10) has mode 0644`}},
-		{"flags apply", map[string]string{"VAULT_ADDR": "https://env:8200"}, []string{"--role", "r", "--sink-file", "/run/t"}, exitOK,
+		{"flags apply", map[string]string{"VAULT_ADDR": "https://env:8200"}, []string{"--role", "r", "--sink-file", "/run/t"}, failure.ExitOK,
 			[]string{"ok: no config file", "vault:  https://env:8200", "role r", "sink:   file /run/t mode 0600"}, nil},
-		{"assume-role flag", map[string]string{"VAULT_ADDR": "https://env:8200"}, []string{"--role", "r", "--assume-role-arn", "arn:aws:iam::222222222222:role/vault-client"}, exitOK,
+		{"assume-role flag", map[string]string{"VAULT_ADDR": "https://env:8200"}, []string{"--role", "r", "--assume-role-arn", "arn:aws:iam::222222222222:role/vault-client"}, failure.ExitOK,
 			[]string{"aws:    assume role arn:aws:iam::222222222222:role/vault-client (session xauth-agent-<hostname>, 15m0s) with the AWS SDK's credentials",
 				"its STS client follows AWS_REGION and AWS_ENDPOINT_URL_STS, not sts_region/sts_endpoint"}, nil},
-		{"assume-role flag that is no role ARN", map[string]string{"VAULT_ADDR": "https://env:8200"}, []string{"--assume-role-arn", "vault-client"}, exitUsage,
+		{"assume-role flag that is no role ARN", map[string]string{"VAULT_ADDR": "https://env:8200"}, []string{"--assume-role-arn", "vault-client"}, failure.ExitUsage,
 			nil, []string{`auth.assume_role_arn "vault-client" (--assume-role-arn) is not an IAM role ARN`}},
-		{"unknown key names file and line", nil, []string{"--config", bad}, exitUsage, nil, []string{bad + ":5", `"rol"`}},
-		{"every validation error", nil, []string{"--config", invalid}, exitUsage, nil,
+		{"unknown key names file and line", nil, []string{"--config", bad}, failure.ExitUsage, nil, []string{bad + ":5", `"rol"`}},
+		{"every validation error", nil, []string{"--config", invalid}, failure.ExitUsage, nil,
 			[]string{`vault.address "ftp://x" (` + invalid + `:2)`, `auth.type "ec3" (` + invalid + `:5)`}},
-		{"no vault address", nil, []string{"--role", "r"}, exitUsage, nil, []string{"vault address is not set"}},
-		{"help", nil, []string{"--help"}, exitOK, []string{"Usage: xauth-agent validate"}, nil},
-		{"vault agent iam", nil, []string{"--config", vaTestdata + "iam.hcl"}, exitOK,
+		{"no vault address", nil, []string{"--role", "r"}, failure.ExitUsage, nil, []string{"vault address is not set"}},
+		{"help", nil, []string{"--help"}, failure.ExitOK, []string{"Usage: xauth-agent validate"}, nil},
+		{"vault agent iam", nil, []string{"--config", vaTestdata + "iam.hcl"}, failure.ExitOK,
 			[]string{"mount auth/aws-prod", "signed for eu-west-1 at https://sts.eu-west-1.amazonaws.com", "exit_after_auth"},
 			[]string{"is a Vault Agent config", `"pid_file" (` + vaTestdata + `iam.hcl:3) is ignored`}},
-		{"vault agent ec2", nil, []string{"--config", vaTestdata + "ec2.hcl"}, exitOK,
+		{"vault agent ec2", nil, []string{"--config", vaTestdata + "ec2.hcl"}, failure.ExitOK,
 			[]string{"type ec2, role batch", "signature identity"},
 			[]string{"warning: nonce (" + vaTestdata + "ec2.hcl:13)", "default 0640 is kept"}},
-		{"vault agent ignored stanzas", nil, []string{"--config", vaTestdata + "ignored.hcl"}, exitOK,
+		{"vault agent ignored stanzas", nil, []string{"--config", vaTestdata + "ignored.hcl"}, failure.ExitOK,
 			[]string{"mode 0200"},
 			[]string{"640 decimal", `stanza "template"`, `stanza "listener"`, `stanza "cache"`, `stanza "telemetry"`, "tls_skip_verify"}},
-		{"vault agent unsupported method", nil, []string{"--config", vaTestdata + "unsupported.hcl"}, exitUsage, nil,
+		{"vault agent unsupported method", nil, []string{"--config", vaTestdata + "unsupported.hcl"}, failure.ExitUsage, nil,
 			[]string{vaTestdata + `unsupported.hcl:7: auto_auth method "approle" is not supported`, "unsupported.hcl:15: sink wrap_ttl"}},
-		{"vault agent static keys", nil, []string{"--config", vaTestdata + "static_keys.hcl"}, exitUsage, nil,
+		{"vault agent static keys", nil, []string{"--config", vaTestdata + "static_keys.hcl"}, failure.ExitUsage, nil,
 			[]string{"static_keys.hcl:11: static AWS credentials (access_key)", "AWS_SECRET_ACCESS_KEY", "static_keys.hcl:17: sink dh_type"}},
-		{"vault agent flags override", nil, []string{"--config", vaTestdata + "iam.hcl", "--role", "other"}, exitOK,
+		{"vault agent flags override", nil, []string{"--config", vaTestdata + "iam.hcl", "--role", "other"}, failure.ExitOK,
 			[]string{"role other"}, nil},
 	}
 	for _, tt := range tests {
@@ -106,7 +108,7 @@ sink "file" {
 					t.Errorf("stderr does not contain %q:\n%s", w, stderr)
 				}
 			}
-			if tt.wantCode != exitOK && strings.Contains(stdout, "ok") {
+			if tt.wantCode != failure.ExitOK && strings.Contains(stdout, "ok") {
 				t.Errorf("stdout says ok on an error:\n%s", stdout)
 			}
 		})
@@ -135,8 +137,8 @@ func TestValidateEqualsStartup(t *testing.T) {
 			path := writeFile(t, vault+tt.src)
 			for _, args := range [][]string{{"validate", "--config", path}, {"--once", "--config", path}, {"--config", path}} {
 				code, stdout, stderr := runCLI(t, nil, args...)
-				if code != exitUsage || !strings.Contains(stderr, tt.want) || tt.src != "" && !strings.Contains(stderr, path) {
-					t.Errorf("xauth-agent %q: exit %d, want %d with %q and the file's name; stdout %q\nstderr:\n%s", args, code, exitUsage, tt.want, stdout, stderr)
+				if code != failure.ExitUsage || !strings.Contains(stderr, tt.want) || tt.src != "" && !strings.Contains(stderr, path) {
+					t.Errorf("xauth-agent %q: exit %d, want %d with %q and the file's name; stdout %q\nstderr:\n%s", args, code, failure.ExitUsage, tt.want, stdout, stderr)
 				}
 			}
 		})

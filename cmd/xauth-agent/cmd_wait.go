@@ -5,9 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
 )
 
@@ -29,39 +29,31 @@ Flags:
 `
 
 // runWaitCmd is "xauth-agent wait".
-func runWaitCmd(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) int {
+func runWaitCmd(ctx context.Context, args []string, s streams) error {
 	fs := flag.NewFlagSet("xauth-agent wait", flag.ContinueOnError)
 	socket := apiSocketFlag(fs)
 	timeout := fs.Duration("timeout", time.Minute, "give up after this `duration`; 0 waits without limit")
-	verb, err := parseAPICmd(fs, args, waitUsage, stderr)
-	if err == nil && verb != "" {
-		err = fmt.Errorf("unexpected argument %q", verb)
+	if _, err := apiArgs(fs, args, waitUsage, s, false); err != nil {
+		return err
 	}
-	if err == nil && *timeout < 0 {
-		err = fmt.Errorf("--timeout %v: must not be negative", *timeout)
-	}
-	if err != nil {
-		return apiUsageExit(err, "wait", stderr)
+	if *timeout < 0 {
+		return usageError(fmt.Errorf("--timeout %v: must not be negative", *timeout))
 	}
 	if *timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	err = (&localapi.Client{Socket: *socket}).WaitHealthy(ctx)
+	err := (&localapi.Client{Socket: *socket}).WaitHealthy(ctx)
 	var we *localapi.WaitError
 	switch {
 	case err == nil:
-		return exitOK
+		return nil
 	case errors.As(err, &we) && errors.Is(we.Err, context.DeadlineExceeded):
-		fmt.Fprintf(stderr, "xauth-agent wait: no valid token after %v: %v\n", *timeout, we.Last)
-		if code := apiClientFailure(io.Discard, "wait", we.Last); code != exitRuntime {
-			return code
-		}
-		return exitUnreachable
+		// The last failure's kind, else Unreachable (the deadline).
+		return failure.Mark(failure.Of(err), fmt.Errorf("no valid token after %v: %v", *timeout, we.Last))
 	case errors.As(err, &we):
-		fmt.Fprintf(stderr, "xauth-agent wait: interrupted: %v\n", we.Last)
-		return exitRuntime
+		return failure.Mark(failure.Runtime, fmt.Errorf("interrupted: %v", we.Last))
 	}
-	return apiClientFailure(stderr, "wait", err)
+	return explainClientError(err)
 }

@@ -8,22 +8,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 func TestWaitCmdReturnsOnFirstToken(t *testing.T) {
-	s := startAPI(t, nil, localapi.Options{})
+	state := token.NewLatest()
+	s := startAPI(t, nil, localapi.Options{State: state})
 	done := make(chan int, 1)
 	var stderr bytes.Buffer
 	go func() {
-		done <- runWaitCmd(context.Background(), []string{"--socket", s.Path(), "--timeout", "30s"}, nil, &bytes.Buffer{}, &stderr)
+		done <- runStreams(context.Background(), []string{"wait", "--socket", s.Path(), "--timeout", "30s"}, streams{nil, &bytes.Buffer{}, &stderr})
 	}()
-	if err := s.Write(context.Background(), apiToken); err != nil {
-		t.Fatal(err)
-	}
+	setToken(state, apiToken)
 	select {
 	case code := <-done:
-		if code != exitOK {
+		if code != failure.ExitOK {
 			t.Fatalf("exit %d, stderr %q", code, stderr.String())
 		}
 	case <-time.After(10 * time.Second):
@@ -43,9 +44,9 @@ func TestWaitCmdTimesOut(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, _, errOut := runAPICmd(t, runWaitCmd, "", "--socket", tt.socket, "--timeout", "300ms")
-			if code != exitUnreachable || !strings.Contains(errOut, "no valid token after 300ms") || !strings.Contains(errOut, tt.wantErr) {
-				t.Fatalf("exit %d, stderr %q; want %d naming the timeout and %q", code, errOut, exitUnreachable, tt.wantErr)
+			code, _, errOut := runAPICmd(t, "wait", "", "--socket", tt.socket, "--timeout", "300ms")
+			if code != failure.ExitUnreachable || !strings.Contains(errOut, "no valid token after 300ms") || !strings.Contains(errOut, tt.wantErr) {
+				t.Fatalf("exit %d, stderr %q; want %d naming the timeout and %q", code, errOut, failure.ExitUnreachable, tt.wantErr)
 			}
 		})
 	}
@@ -53,7 +54,7 @@ func TestWaitCmdTimesOut(t *testing.T) {
 
 func TestWaitCmdUsage(t *testing.T) {
 	for _, args := range [][]string{{"--timeout", "-1s"}, {"--timeout", "soon"}, {"now"}} {
-		if code, _, errOut := runAPICmd(t, runWaitCmd, "", args...); code != exitUsage {
+		if code, _, errOut := runAPICmd(t, "wait", "", args...); code != failure.ExitUsage {
 			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
 		}
 	}

@@ -3,59 +3,72 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/vault/api"
 	"go.uber.org/zap"
 
+	"github.com/xauth-agent/xauth-agent/internal/backoff"
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/daemon"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
-	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // exitGrace bounds what shutdown may spend on revoke_on_exit.
 const exitGrace = 3 * time.Second
 
+// sinkRetry spaces out the retries of a sink that fails to write.
+var sinkRetry = backoff.Backoff{Min: time.Second, Max: time.Minute}
+
+// loginFunc builds the Vault client and the login of a configuration:
+// newLogin; tests log in to a fake Vault.
+type loginFunc func(ctx context.Context, cfg *config.Config, log *zap.Logger) (*api.Client, renew.Authenticator, error)
+
 // session is one login identity: a Vault client, the login, and the
-// lifecycle loop that keeps its token fresh. A reload that changes the
-// vault or auth settings replaces the session (and so logs in again).
+// lifecycle loop that keeps its token fresh in the daemon's token.Latest.
+// A reload that changes the vault or auth settings replaces the session
+// (and so logs in again).
 type session struct {
 	cfg    *config.Config
 	loop   *renew.Loop
 	tokens renew.TokenAPI
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when the loop has returned, with err
+	err    error
 }
 
-func startSession(ctx context.Context, cfg *config.Config, fan *sink.Fanout, obs renew.Observer, log *zap.Logger) (*session, error) {
-	vc, err := login.NewVaultClient(cfg.Vault)
+// newSession builds the login of cfg and its loop, which writes to state;
+// start runs it.
+func newSession(ctx context.Context, cfg *config.Config, state *token.Latest, login loginFunc, log *zap.Logger) (*session, error) {
+	vc, auth, err := login(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	auth, err := authenticator(ctx, cfg, vc, log)
-	if err != nil {
-		return nil, err
-	}
-	s := &session{cfg: cfg, tokens: renew.NewTokenAPI(vc), done: make(chan error, 1)}
+	s := &session{cfg: cfg, tokens: renew.NewTokenAPI(vc), done: make(chan struct{})}
 	s.loop = &renew.Loop{
 		Auth:    auth,
 		Tokens:  s.tokens,
-		Sinks:   fan,
-		Observe: obs,
-		Backoff: renew.Backoff{Min: cfg.Lifecycle.MinBackoff, Max: cfg.Lifecycle.MaxBackoff},
+		State:   state,
+		Backoff: backoff.Backoff{Min: cfg.Lifecycle.MinBackoff, Max: cfg.Lifecycle.MaxBackoff},
 		Log:     log.Named("renew"),
 	}
-	ctx, s.cancel = context.WithCancel(ctx)
-	go func() { s.done <- s.loop.Run(ctx) }()
 	return s, nil
+}
+
+func (s *session) start(ctx context.Context) {
+	ctx, s.cancel = context.WithCancel(ctx)
+	go func() {
+		s.err = s.loop.Run(ctx)
+		close(s.done)
+	}()
 }
 
 func (s *session) stop() {
@@ -63,208 +76,143 @@ func (s *session) stop() {
 	<-s.done
 }
 
-// observer turns lifecycle events into systemd STATUS= lines, the local
-// API's state and the metrics.
-type observer struct {
-	notify  *daemon.Notifier
-	metrics *localapi.Metrics // nil-safe
-	mu      sync.Mutex
-	sock    *localapi.Server // nil without a socket sink; a reload may replace it
-	tok     sink.Token       // the latest token, with its renewed expiry
-	have    bool
-	last    renew.Action // the step the previous Waiting scheduled
-	state   string       // what the previous Waiting told the socket, for a new one
-	lastErr error
-	next    time.Time
-}
-
-// setSock makes s the local API the observer keeps informed (nil: none).
-// A new server gets the current token, with the expiry its last renewal
-// gave, and the lifecycle's state at once.
-func (o *observer) setSock(s *localapi.Server) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.sock = s
+// ended is closed when the loop has returned; nil for no session.
+func (s *session) ended() <-chan struct{} {
 	if s == nil {
-		return
+		return nil
 	}
-	if o.have {
-		_ = s.Write(context.Background(), o.tok) // fails only for an empty token
-	}
-	if o.state != "" {
-		s.SetState(o.state, o.lastErr, o.next)
-	}
+	return s.done
 }
 
-func (o *observer) socket() *localapi.Server {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.sock
+// notifier is what the daemon tells the service manager
+// (*daemon.Notifier); tests record it.
+type notifier interface {
+	Ready(status string)
+	Status(status string)
+	Reloading()
+	Stopping()
+	WatchdogInterval() time.Duration
+	Watchdog()
 }
 
-func (o *observer) status(state string) string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if !o.have {
-		return daemon.StatusLine(state, "", 0)
-	}
-	return daemon.StatusLine(state, o.tok.Accessor, time.Until(o.tok.ExpiresAt))
-}
+// agentDaemon keeps a fresh token in every sink. Its token.Latest is the
+// one delivery path: the session's loop writes it, and the file fan-out,
+// the local API, the metrics and sd_notify's STATUS= read it.
+type agentDaemon struct {
+	o      *options
+	login  loginFunc
+	notify notifier
+	hup    <-chan os.Signal // reload
+	level  zap.AtomicLevel
+	log    *zap.Logger
 
-func (o *observer) set(t sink.Token) {
-	o.mu.Lock()
-	o.tok, o.have = t, true
-	o.mu.Unlock()
-}
-
-func (o *observer) TokenChanged(t sink.Token) {
-	o.set(t)
-	o.metrics.LoginOK()
-	o.metrics.Backoff(0)
-}
-
-func (o *observer) Renewed(t sink.Token) {
-	o.set(t)
-	if s := o.socket(); s != nil {
-		s.Renewed(t) // renewals keep the token string, so they bypass the sinks
-	}
-	o.metrics.Renewed()
-	o.metrics.Backoff(0)
-	o.notify.Status(o.status("renewing"))
-}
-
-func (o *observer) Waiting(d renew.Decision, err error) {
-	o.mu.Lock()
-	failed := o.last
-	o.last = d.Action
-	o.mu.Unlock()
-	state := "renewing"
-	switch {
-	case err != nil:
-		state = "retrying-" + d.Action.String()
-		o.metrics.Backoff(time.Until(d.At))
-		if failed == renew.ActLogin {
-			kind, _ := renew.Classify(err)
-			o.metrics.LoginFailed(kind.String())
-		}
-	case d.Action == renew.ActLogin:
-		state = "logging-in"
-	}
-	o.mu.Lock()
-	o.state, o.lastErr, o.next = state, err, d.At
-	sock := o.sock
-	o.mu.Unlock()
-	if sock != nil {
-		sock.SetState(state, err, d.At)
-	}
-	o.notify.Status(o.status(state))
-}
-
-// sinkRetry is the wait after a sink's n-th consecutive failed write.
-func sinkRetry(n int) time.Duration {
-	b := renew.Backoff{Min: time.Second, Max: time.Minute}
-	var d time.Duration
-	for range n {
-		d = b.Next(rand.Float64())
-	}
-	return d
+	state   *token.Latest
+	fan     *sink.Fanout
+	metrics *localapi.Metrics
+	sess    *session
+	api     *apiServer // nil without a socket sink
+	ready   sync.Once
 }
 
 // runDaemon keeps a fresh token in every sink until ctx ends (SIGTERM,
 // SIGINT). SIGHUP re-reads the configuration.
-func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.AtomicLevel, log *zap.Logger, stderr io.Writer) int {
+func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.AtomicLevel, log *zap.Logger) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	d := &agentDaemon{o: o, login: newLogin, notify: daemon.NewNotifier(log.Named("systemd")), hup: hup, level: level, log: log}
+	return d.run(ctx, cfg)
+}
 
-	notify := daemon.NewNotifier(log.Named("systemd"))
-	metrics := localapi.NewMetrics(version)
-	obs := &observer{notify: notify, metrics: metrics}
-	var readyOnce sync.Once
-	fan := sink.NewFanout(log.Named("sink"), sinkRetry, func(gen uint64, t sink.Token) {
-		// READY=1 only once the first token is in every sink.
-		readyOnce.Do(func() { notify.Ready(obs.status("renewing")) })
-		log.Info("token in every sink", zap.Uint64("generation", gen), zap.String("accessor", t.Accessor))
-	})
-	fan.WriteFailed = metrics.SinkError
-	defer fan.Close()
-	d := &agentDaemon{o: o, fan: fan, obs: obs, metrics: metrics, level: level, log: log}
+// run is the daemon from its start to its stop.
+func (d *agentDaemon) run(ctx context.Context, cfg *config.Config) error {
+	d.state = token.NewLatest()
+	d.metrics = localapi.NewMetrics(version, d.state)
+	d.fan = sink.NewFanout(d.log.Named("sink"), d.state, sinkRetry, d.inEverySink)
+	d.fan.WriteFailed = d.metrics.SinkError
+	defer d.fan.Close()
 	defer func() { // on any way out: no socket file is left behind
 		if d.api != nil {
 			d.api.stop()
 		}
 	}()
 
-	var sock *localapi.Server
+	sinks, err := checkedSinks(cfg, d.log)
+	if err != nil {
+		return err
+	}
 	if cfg.Socket != nil {
-		var err error
-		if sock, err = localapi.New(d.socketOptions(cfg.Socket), log.Named("sink.socket")); err != nil {
-			fmt.Fprintln(stderr, "xauth-agent:", err)
-			return exitUsage
+		sock := localapi.New(d.socketOptions(cfg.Socket), d.log.Named("sink.socket"))
+		if err := sock.Check(); err != nil {
+			return failure.Mark(failure.Sink, err)
 		}
-	}
-	sinks, code := checkedSinks(cfg, sock, log, stderr)
-	if code != exitOK {
-		return code
-	}
-	if sock != nil {
 		if err := sock.Listen(); err != nil {
-			fmt.Fprintln(stderr, "xauth-agent:", err)
-			return exitSink
+			return failure.Mark(failure.Sink, err)
 		}
 		d.api = serveAPI(ctx, sock)
-		obs.setSock(sock)
 	}
-	fan.Set(ctx, sinks)
-	sess, err := startSession(ctx, cfg, fan, obs, log)
-	if err != nil {
-		return fail(stderr, err)
+	d.fan.Set(ctx, sinks)
+	if d.sess, err = newSession(ctx, cfg, d.state, d.login, d.log); err != nil {
+		return err
 	}
-	d.sess = sess
-	notify.Status(obs.status("logging-in"))
-	log.Info("daemon started", zap.String("config", cfg.Source), zap.Int("sinks", len(sinks)))
+	d.sess.start(ctx)
+	d.notify.Status(d.status("logging-in"))
+	count := len(sinks)
+	if d.api != nil {
+		count++
+	}
+	d.log.Info("daemon started", zap.String("config", cfg.Source), zap.Int("sinks", count))
 
 	var watchdog <-chan time.Time
-	if iv := notify.WatchdogInterval(); iv > 0 {
+	if iv := d.notify.WatchdogInterval(); iv > 0 {
 		t := time.NewTicker(iv / 2)
 		defer t.Stop()
 		watchdog = t.C
 	}
+	_, changed := d.state.Load()
 	for {
 		select {
 		case <-ctx.Done():
-			return shutdown(notify, d.sess, fan, log) // the deferred stop removes the socket file
+			return d.shutdown() // the deferred stop removes the socket file
 		case err := <-d.apiDone():
 			d.api = nil // its result is taken: nothing to stop
-			obs.setSock(nil)
 			if err != nil {
-				fmt.Fprintln(stderr, "xauth-agent: local API socket:", err)
-				return exitSink
+				return failure.Mark(failure.Sink, fmt.Errorf("local API socket: %w", err))
 			}
-		case err := <-d.sess.done:
-			fmt.Fprintln(stderr, "xauth-agent: lifecycle stopped:", err)
-			return exitRuntime
+		case <-d.sess.done:
+			return failure.Mark(failure.Runtime, fmt.Errorf("lifecycle stopped: %w", d.sess.err))
 		case <-watchdog:
-			notify.Watchdog()
-		case <-hup:
-			notify.Reloading()
+			d.notify.Watchdog()
+		case <-changed:
+			var st token.State
+			st, changed = d.state.Load()
+			d.notify.Status(statusLine(st, st.Step))
+		case <-d.hup:
+			d.notify.Reloading()
 			d.reload(ctx)
-			notify.Ready(obs.status("renewing"))
+			d.notify.Ready(d.status("renewing"))
 		}
 	}
 }
 
-// agentDaemon is the daemon's state that a reload changes: the login
-// session, the sinks and the local API.
-type agentDaemon struct {
-	o       *options
-	fan     *sink.Fanout
-	obs     *observer
-	metrics *localapi.Metrics
-	level   zap.AtomicLevel
-	log     *zap.Logger
-	sess    *session
-	api     *apiServer // nil without a socket sink
+// inEverySink is the fan-out's word that every file sink holds a token:
+// READY=1 the first time.
+func (d *agentDaemon) inEverySink(gen uint64, t token.Token) {
+	d.ready.Do(func() { d.notify.Ready(d.status("renewing")) })
+	d.log.Info("token in every sink", zap.Uint64("generation", gen), zap.String("accessor", t.Accessor))
+}
+
+// status is the STATUS= line of the current token with step.
+func (d *agentDaemon) status(step string) string {
+	st, _ := d.state.Load()
+	return statusLine(st, step)
+}
+
+func statusLine(st token.State, step string) string {
+	if st.Generation == 0 {
+		return daemon.StatusLine(step, "", 0)
+	}
+	return daemon.StatusLine(step, st.Token.Accessor, time.Until(st.Token.ExpiresAt))
 }
 
 // apiServer is a local API server (sink "socket") being served.
@@ -300,27 +248,7 @@ func (d *agentDaemon) apiDone() <-chan error {
 
 func (d *agentDaemon) socketOptions(sc *config.SocketSink) localapi.Options {
 	return localapi.Options{Path: sc.Path, Mode: sc.Mode, GID: sc.GID, AllowUIDs: sc.AllowUIDs, AllowGIDs: sc.AllowGIDs,
-		Version: version, Sinks: d.fan.Statuses, Metrics: d.metrics}
-}
-
-// checkedSinks builds the configured file sinks, adds the socket (if any),
-// and proves each can write.
-func checkedSinks(cfg *config.Config, sock *localapi.Server, log *zap.Logger, stderr io.Writer) ([]sink.Sink, int) {
-	sinks, err := buildSinks(cfg, log)
-	if sock != nil {
-		sinks = append(sinks, sock)
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent:", err)
-		return nil, exitUsage
-	}
-	for _, s := range sinks {
-		if err := s.Check(); err != nil {
-			fmt.Fprintln(stderr, "xauth-agent:", err)
-			return nil, exitSink
-		}
-	}
-	return sinks, exitOK
+		Version: version, State: d.state, Sinks: d.fan.Statuses, Metrics: d.metrics}
 }
 
 // reload re-reads and checks the whole configuration, as startup does. On
@@ -349,14 +277,7 @@ func (d *agentDaemon) reload(ctx context.Context) {
 		keep("log level", err)
 		return
 	}
-	sinks, err := buildSinks(cfg, log)
-	if err == nil {
-		for _, s := range sinks {
-			if err = s.Check(); err != nil {
-				break
-			}
-		}
-	}
+	sinks, err := checkedSinks(cfg, log)
 	if err != nil {
 		keep("a sink cannot be written", err)
 		return
@@ -372,13 +293,14 @@ func (d *agentDaemon) reload(ctx context.Context) {
 	}
 	old := d.sess.cfg
 	if cfg.Vault != old.Vault || cfg.Auth != old.Auth || cfg.Lifecycle.MinBackoff != old.Lifecycle.MinBackoff || cfg.Lifecycle.MaxBackoff != old.Lifecycle.MaxBackoff {
-		next, err := startSession(ctx, cfg, d.fan, d.obs, log)
+		next, err := newSession(ctx, cfg, d.state, d.login, log)
 		if err != nil {
 			undo()
 			keep("cannot start the new login", err)
 			return
 		}
 		d.sess.stop()
+		next.start(ctx)
 		d.sess = next
 		log.Info("reloaded: vault or auth settings changed, logging in again", zap.String("role", cfg.Auth.Role))
 	} else {
@@ -386,16 +308,11 @@ func (d *agentDaemon) reload(ctx context.Context) {
 		log.Info("reloaded")
 	}
 	if d.api != nil && d.api.srv != sock {
-		d.obs.setSock(nil)
 		d.api.stop()
 		d.api = nil
 	}
 	if sock != nil && d.api == nil {
 		d.api = serveAPI(ctx, sock)
-		d.obs.setSock(sock)
-	}
-	if d.api != nil {
-		sinks = append(sinks, d.api.srv)
 	}
 	d.fan.Set(ctx, sinks)
 	d.level.SetLevel(newLevel.Level())
@@ -421,10 +338,8 @@ func (d *agentDaemon) prepareSocket(sc *config.SocketSink) (*localapi.Server, fu
 			}
 		}, nil
 	}
-	srv, err := localapi.New(d.socketOptions(sc), d.log.Named("sink.socket"))
-	if err == nil {
-		err = srv.Check()
-	}
+	srv := localapi.New(d.socketOptions(sc), d.log.Named("sink.socket"))
+	err := srv.Check()
 	if err == nil {
 		err = srv.Listen()
 	}
@@ -437,14 +352,15 @@ func (d *agentDaemon) prepareSocket(sc *config.SocketSink) (*localapi.Server, fu
 // shutdown stops the lifecycle, then applies revoke_on_exit and
 // remove_sinks_on_exit. The last good token otherwise stays in the sinks
 // (tokens outlive a restart: RuntimeDirectoryPreserve=restart).
-func shutdown(notify *daemon.Notifier, sess *session, fan *sink.Fanout, log *zap.Logger) int {
-	notify.Stopping()
-	sess.stop()
-	fan.Close()
-	lc := sess.cfg.Lifecycle
-	if tok, ok := sess.loop.Current(); ok && lc.RevokeOnExit {
+func (d *agentDaemon) shutdown() error {
+	log := d.log
+	d.notify.Stopping()
+	d.sess.stop()
+	d.fan.Close()
+	lc := d.sess.cfg.Lifecycle
+	if tok, ok := d.sess.loop.Current(); ok && lc.RevokeOnExit {
 		ctx, cancel := context.WithTimeout(context.Background(), exitGrace)
-		if err := sess.tokens.RevokeSelf(ctx, tok.Token); err != nil {
+		if err := d.sess.tokens.RevokeSelf(ctx, tok.Token); err != nil {
 			log.Warn("revoke on exit failed", zap.String("accessor", tok.Accessor), zap.Error(err))
 		} else {
 			log.Info("token revoked on exit", zap.String("accessor", tok.Accessor))
@@ -452,7 +368,7 @@ func shutdown(notify *daemon.Notifier, sess *session, fan *sink.Fanout, log *zap
 		cancel()
 	}
 	if lc.RemoveSinksOnExit {
-		for _, s := range fan.Sinks() {
+		for _, s := range d.fan.Sinks() {
 			if r, ok := s.(interface{ Remove() error }); ok {
 				if err := r.Remove(); err != nil {
 					log.Warn("remove sink on exit failed", zap.String("sink", s.Name()), zap.Error(err))
@@ -461,5 +377,5 @@ func shutdown(notify *daemon.Notifier, sess *session, fan *sink.Fanout, log *zap
 		}
 	}
 	log.Info("stopped")
-	return exitOK
+	return nil
 }

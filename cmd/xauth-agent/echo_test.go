@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/vaulttest"
 )
 
@@ -47,8 +48,8 @@ func TestOnceAgainstAnEchoingServer(t *testing.T) {
 	echoEnv(t, v.URL)
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"--once", "--role", "web", "--header-value", "vault.example.com", "--log-level", "debug"}, &stdout, &stderr)
-	if code != exitRefused {
-		t.Fatalf("exit %d, want %d:\n%s", code, exitRefused, stderr.String())
+	if code != failure.ExitRefused {
+		t.Fatalf("exit %d, want %d:\n%s", code, failure.ExitRefused, stderr.String())
 	}
 	if leaked := v.Shown(stderr.String(), echoSecrets...); len(leaked) > 0 {
 		t.Errorf("stderr shows %q:\n%s", leaked, stderr.String())
@@ -105,7 +106,7 @@ func TestDaemonRenewalAgainstAnEchoingServer(t *testing.T) {
 		t.Fatalf("no renewal failure logged:\n%s", logs.String())
 	}
 	cancel()
-	if code := <-done; code != exitOK {
+	if code := <-done; code != failure.ExitOK {
 		t.Errorf("daemon exit %d", code)
 	}
 	out := logs.String()

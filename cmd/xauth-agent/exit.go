@@ -1,17 +1,5 @@
 package main
 
-// Exit codes. Documented in --help and the README; scripts rely on them.
-const (
-	exitOK            = 0 // token obtained and written
-	exitRuntime       = 1 // unexpected runtime failure
-	exitUsage         = 2 // bad flags or configuration
-	exitCredentials   = 3 // no AWS credentials (the SDK's chain, assume_role_arn) or identity document
-	exitUnreachable   = 4 // Vault unreachable or unavailable (network, 5xx, 429)
-	exitRefused       = 5 // Vault refused the login (role, binding, header, region)
-	exitSink          = 6 // a sink cannot be written
-	exitNonceMismatch = 7 // ec2: Vault holds another client nonce for this instance
-)
-
 const exitCodesHelp = `Exit codes:
   0  token obtained and written to every sink
   1  unexpected runtime failure

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"time"
 
@@ -11,109 +10,96 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/token"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // runOnce logs in once and writes every sink (or stdout when there is
 // none). Sinks are checked before the login, and a failed login never
 // touches them.
-func runOnce(ctx context.Context, cfg *config.Config, output string, stdout, stderr io.Writer, log *zap.Logger) int {
-	sinks, err := buildSinks(cfg, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent:", err)
-		return exitUsage
-	}
+func runOnce(ctx context.Context, cfg *config.Config, output string, stdout io.Writer, log *zap.Logger) error {
 	if cfg.Socket != nil {
 		log.Warn("sink \"socket\" is served by the daemon only; --once skips it", zap.String("path", cfg.Socket.Path))
 	}
-	for _, s := range sinks {
-		if err := s.Check(); err != nil {
-			fmt.Fprintln(stderr, "xauth-agent:", err)
-			return exitSink
-		}
-	}
-	vc, err := login.NewVaultClient(cfg.Vault)
+	sinks, err := checkedSinks(cfg, log)
 	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent:", err)
-		return exitUsage
+		return err
 	}
-	client, err := authenticator(ctx, cfg, vc, log)
+	tok, err := loginOnce(ctx, cfg, sinks, log)
+	if err != nil || len(sinks) > 0 {
+		return err
+	}
+	b, err := sink.Encode(output, tok)
 	if err != nil {
-		return fail(stderr, err)
+		return err
 	}
-	issued := time.Now()
-	secret, err := client.Login(ctx)
-	if err != nil {
-		return fail(stderr, err)
+	if output == config.FormatToken {
+		b = append(b, '\n')
 	}
-	tok := login.TokenOf(secret, issued)
-	if len(sinks) == 0 {
-		b, err := sink.Encode(output, tok)
-		if err != nil {
-			return fail(stderr, err)
-		}
-		if output == config.FormatToken {
-			b = append(b, '\n')
-		}
-		_, _ = stdout.Write(b)
-		return exitOK
-	}
-	code := exitOK
-	for _, s := range sinks {
-		if err := s.Write(ctx, tok); err != nil {
-			fmt.Fprintln(stderr, "xauth-agent:", err)
-			code = exitSink
-		}
-	}
-	return code
+	_, _ = stdout.Write(b)
+	return nil
 }
 
-// authenticator loads the AWS SDK's configuration and builds the login
-// client of cfg.Auth.Type: ec2 (the signed instance identity document and
-// the nonce file) or iam (signed GetCallerIdentity).
-func authenticator(ctx context.Context, cfg *config.Config, vc *api.Client, log *zap.Logger) (renew.Authenticator, error) {
+// loginOnce logs in once and writes the token to every sink (--once, exec
+// --once). A sink that fails does not keep the others from the token; the
+// error is of the kind failure.Sink then.
+func loginOnce(ctx context.Context, cfg *config.Config, sinks []sink.Sink, log *zap.Logger) (token.Token, error) {
+	_, auth, err := newLogin(ctx, cfg, log)
+	if err != nil {
+		return token.Token{}, err
+	}
+	issued := time.Now()
+	secret, err := auth.Login(ctx)
+	if err != nil {
+		return token.Token{}, err
+	}
+	tok := token.Of(secret, issued)
+	var errs []error
+	for _, s := range sinks {
+		errs = append(errs, s.Write(ctx, tok))
+	}
+	return tok, failure.Mark(failure.Sink, errors.Join(errs...))
+}
+
+// newLogin builds the Vault client, loads the AWS SDK's configuration and
+// builds the login of cfg.Auth.Type: ec2 (the signed instance identity
+// document and the nonce file) or iam (signed GetCallerIdentity).
+func newLogin(ctx context.Context, cfg *config.Config, log *zap.Logger) (*api.Client, renew.Authenticator, error) {
+	vc, err := vault.NewClient(cfg.Vault)
+	if err != nil {
+		return nil, nil, usageError(err)
+	}
 	a, err := login.LoadAWS(ctx, cfg.Auth)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	lg := log.Named("login")
 	if cfg.Auth.Type == "ec2" {
-		return login.NewEC2(vc, a.IMDS, cfg.Auth, time.Now, lg), nil
+		return vc, login.NewEC2(vc, a.IMDS, cfg.Auth, lg), nil
 	}
 	if r := a.AssumeRole; r != nil {
 		lg.Info("aws credentials: assuming a role with the AWS SDK's credentials", zap.String("role_arn", r.ARN),
 			zap.String("session_name", r.SessionName), zap.Duration("duration", r.Duration),
 			zap.String("sts_client_region", r.Region), zap.String("sts_client_endpoint", r.Endpoint))
 	}
-	return login.New(vc, a.Credentials, cfg.Auth, time.Now, lg), nil
+	return vc, login.New(vc, a.Credentials, cfg.Auth, time.Now, lg), nil
 }
 
-func buildSinks(cfg *config.Config, log *zap.Logger) ([]sink.Sink, error) {
+// checkedSinks builds the configured file sinks and proves each can
+// write. Its error is of the kind failure.Sink.
+func checkedSinks(cfg *config.Config, log *zap.Logger) ([]sink.Sink, error) {
 	var sinks []sink.Sink
 	for _, fs := range cfg.Sinks {
-		f, err := sink.NewFile(sink.FileOptions{Path: fs.Path, Mode: fs.Mode, UID: fs.UID, GID: fs.GID, Format: fs.Format}, log.Named("sink.file"))
-		if err != nil {
-			return nil, err
+		sinks = append(sinks, sink.NewFile(sink.FileOptions{Path: fs.Path, Mode: fs.Mode, UID: fs.UID, GID: fs.GID, Format: fs.Format}, log.Named("sink.file")))
+	}
+	for _, s := range sinks {
+		if err := s.Check(); err != nil {
+			return nil, failure.Mark(failure.Sink, err)
 		}
-		sinks = append(sinks, f)
 	}
 	return sinks, nil
-}
-
-// fail prints a login-path error and maps it to its exit code.
-func fail(stderr io.Writer, err error) int {
-	fmt.Fprintln(stderr, "xauth-agent:", err)
-	switch {
-	case errors.Is(err, login.ErrCredentials):
-		return exitCredentials
-	case errors.Is(err, login.ErrNonceMismatch):
-		return exitNonceMismatch
-	case errors.Is(err, login.ErrRefused):
-		return exitRefused
-	case errors.Is(err, login.ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
-		return exitUnreachable
-	}
-	return exitRuntime
 }

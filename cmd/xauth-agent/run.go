@@ -12,7 +12,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
-	"github.com/xauth-agent/xauth-agent/internal/login"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // version is set by the linker (-X main.version=...).
@@ -33,31 +34,155 @@ xauth-agent logs this machine into HashiCorp Vault with its AWS identity
 Flags:
 `
 
+// streams are a command's standard streams.
+type streams struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// commands are the subcommands, named by the first argument; without one,
+// xauth-agent runs the agent (--once or the daemon). Each returns nil or an
+// error that carries its exit code (exitCode); run prints it.
+var commands = map[string]func(ctx context.Context, args []string, s streams) error{
+	"diagnose": runDiagnose,
+	"exec":     runExec,
+	"validate": runValidate,
+	"convert":  runConvert,
+	"token":    runTokenCmd,
+	"status":   runStatusCmd,
+	"wait":     runWaitCmd,
+}
+
+// run is the whole command; main only wires the process to it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runStreams(ctx, args, streams{stdin: os.Stdin, stdout: stdout, stderr: stderr})
+}
+
+// runStreams runs the command args name and is the one place that prints
+// a command's error: "xauth-agent[ command]: <error>".
+func runStreams(ctx context.Context, args []string, s streams) int {
+	name, cmd := "xauth-agent", runAgent
+	if len(args) > 0 {
+		if c, ok := commands[args[0]]; ok {
+			name, cmd, args = name+" "+args[0], c, args[1:]
+		}
+	}
+	err := cmd(ctx, args, s)
+	var quiet exitError
+	if err != nil && !(errors.As(err, &quiet) && quiet.err == nil) {
+		fmt.Fprintf(s.stderr, "%s: %v\n", name, err)
+	}
+	return exitCode(err)
+}
+
+// exitError ends a command with code when no kind of failure says it (a
+// child's exit status, 127, a report's verdict). With err nil, run prints
+// nothing.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e exitError) Unwrap() error { return e.err }
+
+// exitCode is the code err ends the command with: its exitError's, else
+// the exit code of its kind of failure (failure.Kind), 0 for nil.
+func exitCode(err error) int {
+	var e exitError
+	if errors.As(err, &e) {
+		return e.code
+	}
+	return failure.Of(err).ExitCode()
+}
+
+// exitQuietly ends a command successfully without a message (after --help or
+// --version).
+var exitQuietly = exitError{code: failure.ExitOK}
+
+// usageError is a bad command line: exit 2.
+func usageError(err error) error { return failure.Mark(failure.Config, err) }
+
+// parse parses args into fs, whose flags the caller defined, and is every
+// command's help check: -h, -help or --help prints help to w and ends the
+// command (exitQuietly); a bad flag is a usageError. Flags and operands may mix
+// until a "--"; it returns the operands before it, and those after it.
+func parse(fs *flag.FlagSet, args []string, w io.Writer, help func(w io.Writer)) (operands, afterDash []string, err error) {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	for {
+		switch err := fs.Parse(args); {
+		case errors.Is(err, flag.ErrHelp):
+			help(w)
+			return nil, nil, exitQuietly
+		case err != nil:
+			return nil, nil, usageError(err)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return operands, nil, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return operands, rest, nil
+		}
+		operands, args = append(operands, rest[0]), rest[1:]
+	}
+}
+
+// helpWithFlags returns a help printer: head, fs's flags, then tail.
+func helpWithFlags(fs *flag.FlagSet, head, tail string) func(io.Writer) {
+	return func(w io.Writer) {
+		fmt.Fprint(w, head)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+		fmt.Fprint(w, "\n"+tail)
+	}
+}
+
+// helpText returns a help printer of a fixed text.
+func helpText(text string) func(io.Writer) {
+	return func(w io.Writer) { fmt.Fprint(w, text) }
+}
+
 // stringList is a repeatable string flag.
 type stringList []string
 
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-// options are the parsed command line.
+// options are the agent's flags, parsed.
 type options struct {
 	configPath string
 	once       bool
 	output     string
 	overrides  config.Overrides
 	stderr     io.Writer // where the logs go
+
+	showVersion bool
+	set         map[string]*string // the string flags that override a setting
+	sinkFiles   stringList
+	imdsV2      bool
 }
 
-func parseFlags(args []string, stderr io.Writer) (*options, error) {
-	fs := flag.NewFlagSet("xauth-agent", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	o := &options{stderr: stderr}
-	var sinkFiles stringList
-	set := map[string]*string{}
-	str := func(name, usage string) { set[name] = fs.String(name, "", usage) }
+// agentFlags is the one builder of the agent's flags (xauth-agent --help),
+// which exec, validate and diagnose take too. It defines them on fs, except
+// an --output fs has already (diagnose's own); finish completes the options
+// after fs.Parse.
+func agentFlags(fs *flag.FlagSet) *options {
+	o := &options{set: map[string]*string{}}
+	str := func(name, usage string) { o.set[name] = fs.String(name, "", usage) }
 	fs.StringVar(&o.configPath, "config", "", "HCL config `file`")
 	fs.BoolVar(&o.once, "once", false, "log in once, write every sink, and exit")
-	fs.StringVar(&o.output, "output", "token", "with --once and no sink: print the token as token|json|env")
+	if fs.Lookup("output") == nil {
+		fs.StringVar(&o.output, "output", "token", "with --once and no sink: print the token as token|json|env")
+	}
 	str("vault-addr", "Vault address (overrides VAULT_ADDR and vault.address)")
 	str("role", "Vault role on the aws auth mount")
 	str("auth-type", "aws auth type: iam|ec2 (default iam)")
@@ -67,69 +192,67 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	str("sts-region", "region the GetCallerIdentity request is signed for (default us-east-1)")
 	str("sts-endpoint", "STS endpoint the request is signed for (default https://sts.amazonaws.com)")
 	str("assume-role-arn", "iam: sign with this IAM role, assumed with the AWS SDK's credentials (its STS client follows AWS_REGION and AWS_ENDPOINT_URL_STS)")
-	fs.Var(&sinkFiles, "sink-file", "write the token to this `path` (repeatable)")
+	fs.Var(&o.sinkFiles, "sink-file", "write the token to this `path` (repeatable)")
 	str("sink-format", "format of --sink-file sinks: token|json|env")
 	str("log-level", "debug|info|warn|error")
 	str("log-format", "json|console")
-	imdsV2 := fs.Bool("imds-v2-only", false, "never fall back to IMDSv1")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usageHead)
-		fs.PrintDefaults()
-		fmt.Fprint(stderr, "\n"+exitCodesHelp)
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
-	}
-	if *showVersion {
-		return nil, errVersion
+	fs.BoolVar(&o.imdsV2, "imds-v2-only", false, "never fall back to IMDSv1")
+	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
+	return o
+}
+
+// finish completes o after fs.Parse: the overrides of the flags given, and
+// --output checked. --version prints the version and ends the command.
+func (o *options) finish(fs *flag.FlagSet, s streams) error {
+	o.stderr = s.stderr
+	if o.showVersion {
+		fmt.Fprintln(s.stdout, "xauth-agent", version)
+		return exitQuietly
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	pick := func(name string) *string {
 		if given[name] {
-			return set[name]
+			return o.set[name]
 		}
 		return nil
 	}
 	o.overrides = config.Overrides{
 		VaultAddr: pick("vault-addr"), Role: pick("role"), Mount: pick("mount"), HeaderValue: pick("header-value"),
 		STSRegion: pick("sts-region"), STSEndpoint: pick("sts-endpoint"), LogLevel: pick("log-level"),
-		LogFormat: pick("log-format"), SinkFiles: sinkFiles, SinkFormat: pick("sink-format"),
+		LogFormat: pick("log-format"), SinkFiles: o.sinkFiles, SinkFormat: pick("sink-format"),
 		AuthType: pick("auth-type"), NonceFile: pick("nonce-file"), AssumeRoleARN: pick("assume-role-arn"),
 	}
 	if given["imds-v2-only"] {
-		o.overrides.IMDSv2Only = imdsV2
+		o.overrides.IMDSv2Only = &o.imdsV2
 	}
 	switch o.output {
-	case "token", "json", "env":
+	case "", "token", "json", "env": // "": diagnose, which has its own
 	default:
-		return nil, fmt.Errorf("--output %q: use token, json or env", o.output)
+		return usageError(fmt.Errorf("--output %q: use token, json or env", o.output))
 	}
-	return o, nil
+	return nil
 }
 
-var errVersion = errors.New("version requested")
-
-// subcommands are the commands named by the first argument; without one,
-// xauth-agent runs the agent (--once or the daemon).
-var subcommands = map[string]func(ctx context.Context, args []string, stdout, stderr io.Writer) int{
-	"diagnose": runDiagnose,
-	"exec":     runExec,
-	"validate": runValidate,
-	"convert":  runConvert,
-	"token":    withStdin(runTokenCmd),
-	"status":   withStdin(runStatusCmd),
-	"wait":     withStdin(runWaitCmd),
+// noOperands refuses operands where a command takes none.
+func noOperands(operands []string) error {
+	if len(operands) > 0 {
+		return usageError(fmt.Errorf("unexpected argument %q (flags start with --)", operands[0]))
+	}
+	return nil
 }
 
-func withStdin(f func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int) func(context.Context, []string, io.Writer, io.Writer) int {
-	return func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-		return f(ctx, args, os.Stdin, stdout, stderr)
+// parse parses the command line of a command that takes the agent's flags
+// (fs, on which agentFlags defined o) and no operands; help goes to w.
+func (o *options) parse(fs *flag.FlagSet, args []string, s streams, w io.Writer, help func(io.Writer)) error {
+	operands, afterDash, err := parse(fs, args, w, help)
+	if err == nil {
+		err = noOperands(append(operands, afterDash...))
 	}
+	if err == nil {
+		err = o.finish(fs, s)
+	}
+	return err
 }
 
 // loadConfig is the configuration check that startup, SIGHUP and validate
@@ -137,13 +260,13 @@ func withStdin(f func(ctx context.Context, args []string, stdin io.Reader, stdou
 // (file, environment, flags, every setting checked, sink owners and groups
 // resolved on this host, sink paths distinct), then the Vault client's TLS
 // files read as the client will read them. It touches neither the network
-// nor the sink directories. Its errors wrap config.ErrInvalid (exit 2).
+// nor the sink directories. Its errors are of the kind failure.Config.
 func loadConfig(o *options) (*config.Config, error) {
 	cfg, err := config.Load(o.configPath, os.LookupEnv, o.overrides)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := login.NewVaultClient(cfg.Vault); err != nil {
+	if _, err := vault.NewClient(cfg.Vault); err != nil {
 		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
 	return cfg, nil
@@ -158,7 +281,7 @@ func loadAgent(o *options) (*config.Config, *zap.Logger, zap.AtomicLevel, error)
 	}
 	log, level, err := newLogger(cfg.Log, o.stderr)
 	if err != nil {
-		return nil, nil, level, err
+		return nil, nil, level, usageError(err)
 	}
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
@@ -166,35 +289,29 @@ func loadAgent(o *options) (*config.Config, *zap.Logger, zap.AtomicLevel, error)
 	return cfg, log, level, nil
 }
 
-// run is the whole command; main only wires the process to it.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		if sub, ok := subcommands[args[0]]; ok {
-			return sub(ctx, args[1:], stdout, stderr)
-		}
-	}
-	o, err := parseFlags(args, stderr)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return exitOK
-	case errors.Is(err, errVersion):
-		fmt.Fprintln(stdout, "xauth-agent", version)
-		return exitOK
-	case err != nil:
-		fmt.Fprintln(stderr, "xauth-agent:", err)
-		return exitUsage
+// parseAgent parses the agent's own command line (no subcommand).
+func parseAgent(args []string, s streams) (*options, error) {
+	fs := flag.NewFlagSet("xauth-agent", flag.ContinueOnError)
+	o := agentFlags(fs)
+	return o, o.parse(fs, args, s, s.stderr, helpWithFlags(fs, usageHead, exitCodesHelp))
+}
+
+// runAgent is xauth-agent without a subcommand: --once, or the daemon.
+func runAgent(ctx context.Context, args []string, s streams) error {
+	o, err := parseAgent(args, s)
+	if err != nil {
+		return err
 	}
 	cfg, log, level, err := loadAgent(o)
 	if err != nil {
-		fmt.Fprintln(stderr, "xauth-agent:", err)
-		return exitUsage
+		return err
 	}
 	defer func() { _ = log.Sync() }()
 	if cfg.ExitAfterAuth { // a Vault Agent config's exit_after_auth
 		o.once = true
 	}
 	if !o.once {
-		return runDaemon(ctx, o, cfg, level, log, stderr)
+		return runDaemon(ctx, o, cfg, level, log)
 	}
-	return runOnce(ctx, cfg, o.output, stdout, stderr, log)
+	return runOnce(ctx, cfg, o.output, s.stdout, log)
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -32,15 +34,15 @@ func TestRunUsageAndConfigErrors(t *testing.T) {
 		wantCode int
 		wantOut  string // in stderr
 	}{
-		{"help lists exit codes", nil, []string{"--help"}, exitOK, "5  login refused by Vault"},
-		{"unknown flag", nil, []string{"--nope"}, exitUsage, "flag provided but not defined: -nope"},
-		{"stray argument", nil, []string{"--once", "extra"}, exitUsage, `unexpected argument "extra"`},
-		{"no vault address", nil, []string{"--once"}, exitUsage, "vault address is not set"},
-		{"bad output", nil, []string{"--once", "--output", "yaml"}, exitUsage, `--output "yaml"`},
-		{"unknown key names file and line", nil, []string{"--once", "--config", bad}, exitUsage, bad + ":5"},
-		{"bad env value", map[string]string{"VAULT_ADDR": "http://127.0.0.1:1", "VAULT_SKIP_VERIFY": "maybe"}, []string{"--once"}, exitUsage, "VAULT_SKIP_VERIFY"},
+		{"help lists exit codes", nil, []string{"--help"}, failure.ExitOK, "5  login refused by Vault"},
+		{"unknown flag", nil, []string{"--nope"}, failure.ExitUsage, "flag provided but not defined: -nope"},
+		{"stray argument", nil, []string{"--once", "extra"}, failure.ExitUsage, `unexpected argument "extra"`},
+		{"no vault address", nil, []string{"--once"}, failure.ExitUsage, "vault address is not set"},
+		{"bad output", nil, []string{"--once", "--output", "yaml"}, failure.ExitUsage, `--output "yaml"`},
+		{"unknown key names file and line", nil, []string{"--once", "--config", bad}, failure.ExitUsage, bad + ":5"},
+		{"bad env value", map[string]string{"VAULT_ADDR": "http://127.0.0.1:1", "VAULT_SKIP_VERIFY": "maybe"}, []string{"--once"}, failure.ExitUsage, "VAULT_SKIP_VERIFY"},
 		{"sink directory missing fails before any login", map[string]string{"VAULT_ADDR": "http://127.0.0.1:1"},
-			[]string{"--once", "--sink-file", filepath.Join(dir, "missing", "token")}, exitSink, filepath.Join(dir, "missing")},
+			[]string{"--once", "--sink-file", filepath.Join(dir, "missing", "token")}, failure.ExitSink, filepath.Join(dir, "missing")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,7 +59,7 @@ func TestRunUsageAndConfigErrors(t *testing.T) {
 
 func TestRunVersion(t *testing.T) {
 	code, stdout, _ := runCLI(t, nil, "--version")
-	if code != exitOK || !strings.HasPrefix(stdout, "xauth-agent ") {
+	if code != failure.ExitOK || !strings.HasPrefix(stdout, "xauth-agent ") {
 		t.Fatalf("exit %d, stdout %q", code, stdout)
 	}
 }

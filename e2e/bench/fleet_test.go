@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/token"
+
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/hashicorp/vault/api"
 	"go.uber.org/zap"
@@ -19,7 +21,6 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
-	"github.com/xauth-agent/xauth-agent/internal/sink"
 )
 
 const (
@@ -44,16 +45,31 @@ type fleetAgent struct {
 	sink *memSink
 }
 
-// memSink records when each new token arrived.
+// memSink records when each new token arrived in a lifecycle's state, as
+// the daemon's sinks read it.
 type memSink struct {
+	state     *token.Latest
 	mu        sync.Mutex
 	published []time.Time
 }
 
-func (m *memSink) Publish(sink.Token) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.published = append(m.published, time.Now())
+// watch records each new generation of the state until ctx ends.
+func (m *memSink) watch(ctx context.Context) {
+	var gen uint64
+	for {
+		st, changed := m.state.Load()
+		if st.Generation != gen {
+			gen = st.Generation
+			m.mu.Lock()
+			m.published = append(m.published, time.Now())
+			m.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
 }
 
 // firstAfter is when the first token published at or after t arrived.
@@ -194,14 +210,15 @@ func startFleet(ctx context.Context, e *env, n int, client func(i int) *api.Clie
 	agents = make([]*fleetAgent, n)
 	for i := range agents {
 		vc := client(i)
-		a := &fleetAgent{sink: &memSink{}}
+		a := &fleetAgent{sink: &memSink{state: token.NewLatest()}}
 		a.loop = &renew.Loop{
 			Auth:   login.New(vc, creds, auth, time.Now, zap.NewNop()),
 			Tokens: renew.NewTokenAPI(vc),
-			Sinks:  a.sink,
+			State:  a.sink.state,
 		}
 		agents[i] = a
 		wg.Go(func() { _ = a.loop.Run(runCtx) })
+		wg.Go(func() { a.sink.watch(runCtx) })
 	}
 	return agents, func() { cancel(); wg.Wait() }
 }
@@ -266,7 +283,7 @@ func fleetRows(label string, o fleetOutcome) []row {
 	}
 }
 
-// fleetVaultClient is the client login.NewVaultClient builds (no retries
+// fleetVaultClient is the client vault.NewClient builds (no retries
 // of its own, 30 s timeout, no token), with a connection pool big enough
 // for n agents sharing it; count, when not nil, counts its requests.
 func fleetVaultClient(addr string, n int, count *requestCounter) (*api.Client, error) {

@@ -6,10 +6,12 @@ import (
 	"slices"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/backoff"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 )
 
-// The pure policy (renew.Next, renew.Backoff) driven in virtual time, with
+// The pure policy (renew.Next, backoff.Backoff) driven in virtual time, with
 // the same bookkeeping renew.Loop does around each step, and a Vault that
 // answers instantly whenever it is up.
 
@@ -25,7 +27,7 @@ type simRole struct{ ttl, maxTTL time.Duration }
 // simAgent is one agent's lifecycle state, as renew.Loop keeps it.
 type simAgent struct {
 	st      renew.State
-	backoff renew.Backoff
+	backoff backoff.Backoff
 	rnd     *rand.Rand
 	issued  time.Time // when the current token was logged in (max TTL counts from here)
 	next    renew.Decision
@@ -43,12 +45,12 @@ func (a *simAgent) step(up bool, role simRole) (loggedIn bool) {
 	now, act := a.next.At, a.next.Action
 	switch {
 	case !up:
-		a.fail(act, renew.ErrTransient)
+		a.fail(act, failure.Unreachable)
 	case act == renew.ActLogin:
 		a.login(now, role)
 		loggedIn = true
 	case !now.Before(a.st.Expires):
-		a.fail(act, renew.ErrRenewRefused) // Vault refuses to renew an expired token
+		a.fail(act, failure.RenewRefused) // Vault refuses to renew an expired token
 	default:
 		a.renew(now, role)
 	}
@@ -73,10 +75,10 @@ func (a *simAgent) renew(now time.Time, role simRole) {
 	a.st.Renewable = true
 	a.st.PrevExpires = a.st.Expires
 	a.st.LeaseStart, a.st.Lease, a.st.Expires = now, lease, now.Add(lease)
-	a.st.LastErr, a.st.LastAction, a.st.RetryAfter, a.st.Backoff = renew.ErrNone, renew.ActRenew, 0, 0
+	a.st.LastErr, a.st.LastAction, a.st.RetryAfter, a.st.Backoff = failure.None, renew.ActRenew, 0, 0
 }
 
-func (a *simAgent) fail(act renew.Action, kind renew.ErrKind) {
+func (a *simAgent) fail(act renew.Action, kind failure.Kind) {
 	a.st.LastErr, a.st.LastAction, a.st.RetryAfter = kind, act, 0
 	a.st.Backoff = a.backoff.Next(a.rnd.Float64())
 }

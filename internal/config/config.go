@@ -89,11 +89,13 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 // ErrInvalid is wrapped by every error Load returns: the configuration cannot be used as given
-// and will not start working by waiting. The command maps it to the usage/config exit code.
-var ErrInvalid = errors.New("invalid configuration")
+// and will not start working by waiting. It is the kind failure.Config (exit code 2).
+var ErrInvalid = failure.Config
 
 // Token formats a file sink can write.
 const (

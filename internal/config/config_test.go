@@ -747,6 +747,12 @@ func TestLoadErrors(t *testing.T) {
 			want: []string{`FILE:4: sink "/run/t": owner "4294967295": id 4294967295 is out of range`, `FILE:5: sink "/run/t": group "4294967296": id 4294967296 is out of range`},
 		},
 		{
+			name: "sink paths that name the root directory",
+			file: vaultOnly + "sink \"file\" {\n  path = \"/\"\n}\n",
+			o:    Overrides{SinkFiles: []string{"//"}},
+			want: []string{`sink "/" (FILE:3) names a directory`, `sink "/" (--sink-file) names a directory`},
+		},
+		{
 			name: "unknown socket group",
 			file: vaultOnly + "sink \"socket\" {\n  path = \"/run/a.sock\"\n  group = \"no-such-group-xauth\"\n}\n",
 			want: []string{`FILE:4: sink "socket" "/run/a.sock": group "no-such-group-xauth": no such group on this host`},
@@ -992,6 +998,8 @@ func TestLoadSocketSink(t *testing.T) {
 		{"two sockets", "sink \"socket\" {\n  path = \"/run/a.sock\"\n}\nsink \"socket\" {\n  path = \"/run/b.sock\"\n}\n", nil, "config.hcl:5: a second sink \"socket\""},
 		{"unknown key", "sink \"socket\" {\n  path = \"/run/a.sock\"\n  allow_users = [1]\n}\n", nil, `"allow_users"`},
 		{"negative id", "sink \"socket\" {\n  path = \"/run/a.sock\"\n  allow_gids = [-1]\n}\n", nil, "id -1"},
+		{"huge id", "sink \"socket\" {\n  path = \"/run/a.sock\"\n  allow_uids = [4294967295]\n}\n", nil, "id 4294967295 is out of range"},
+		{"root directory", "sink \"socket\" {\n  path = \"/\"\n}\n", nil, `config.hcl:3) names a directory`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -538,8 +538,8 @@ func (l *loader) applySocketSink(s sinkBlock) {
 		l.warn("sink \"socket\" %q (%s) has mode %04o: any local user can connect; access still needs allow_uids/allow_gids", sock.Path, at["path"], sock.Mode)
 	}
 	for _, id := range append(append([]int(nil), b.AllowUIDs...), b.AllowGIDs...) {
-		if id < 0 || id >= 1<<32-1 {
-			l.fail(fmt.Errorf("%s: sink \"socket\" %q: id %d in allow_uids/allow_gids is out of range", at["path"], sock.Path, id))
+		if err := checkID(id); err != nil {
+			l.fail(fmt.Errorf("%s: sink \"socket\" %q: allow_uids/allow_gids: %w", at["path"], sock.Path, err))
 		}
 	}
 	l.cfg.Socket = sock

@@ -21,11 +21,23 @@ func resolveID(s string, byName func(string) (string, error)) (int, error) {
 			return 0, err
 		}
 	}
-	id, err := strconv.ParseUint(s, 10, 32)
-	if err != nil || id == math.MaxUint32 { // 2^32-1 is chown's "unchanged"
-		return 0, fmt.Errorf("id %s is out of range: ids run from 0 to %d", s, uint32(math.MaxUint32-1))
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("id %s is out of range: ids run from 0 to %d", s, maxID)
 	}
-	return int(id), nil
+	return int(id), checkID(int(id))
+}
+
+// maxID is the largest uid or gid: 2^32-1 is chown's "unchanged".
+const maxID = math.MaxUint32 - 1
+
+// checkID checks that id is a uid or gid chown takes: every id the
+// configuration hands to the sinks and the socket passes it.
+func checkID(id int) error {
+	if id < 0 || id > maxID {
+		return fmt.Errorf("id %d is out of range: ids run from 0 to %d", id, maxID)
+	}
+	return nil
 }
 
 func lookupUser(name string) (string, error) {

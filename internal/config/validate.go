@@ -284,10 +284,16 @@ func parseHTTPURL(s string) (*url.URL, error) {
 
 func (l *loader) validateSinks() {
 	for i, s := range l.cfg.Sinks {
+		if s.Path == "/" {
+			l.fail(fmt.Errorf("sink %q (%s) names a directory: give the token file's path, such as \"/run/xauth-agent/token\"", s.Path, l.sinkFrom[i]))
+		}
 		if s.Mode&0o077 != 0 {
 			l.warn("sink %q (%s) has mode %04o, which gives users other than its owner access to the token: use \"0600\" unless they need it",
 				s.Path, l.sinkFrom[i], uint32(s.Mode.Perm()))
 		}
+	}
+	if s := l.cfg.Socket; s != nil && s.Path == "/" {
+		l.fail(fmt.Errorf("sink \"socket\" %q (%s) names a directory: give the socket's path, such as \"/run/xauth-agent/agent.sock\"", s.Path, l.socketFrom))
 	}
 	l.checkPathsDistinct()
 }

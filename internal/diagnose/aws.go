@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 )
 
@@ -37,11 +38,11 @@ func (d *diagnosis) checkConfig(context.Context) Result {
 		if err == nil {
 			err = errors.New("no configuration")
 		}
-		return failed(KindConfig, err.Error(), "correct the settings named above (config file, VAULT_*/XAUTH_* environment, flags)")
+		return failed(failure.Config, err.Error(), "correct the settings named above (config file, VAULT_*/XAUTH_* environment, flags)")
 	}
 	a := d.cfg.Auth
 	if a.Type != "iam" {
-		return failed(KindConfig, fmt.Sprintf("auth type is %q", a.Type),
+		return failed(failure.Config, fmt.Sprintf("auth type is %q", a.Type),
 			"diagnose covers the iam type; to check an ec2 login, run xauth-agent --once --log-level debug")
 	}
 	d.cfgOK = true
@@ -165,19 +166,19 @@ func describeSource(src string) string {
 func (d *diagnosis) checkIMDS(ctx context.Context) Result {
 	d.loadProvider(ctx)
 	if d.providerErr != nil {
-		return failed(KindCredentials, d.providerErr.Error(), "fix the AWS configuration named above (AWS_PROFILE, AWS_CONFIG_FILE, AWS_* variables)")
+		return failed(failure.Credentials, d.providerErr.Error(), "fix the AWS configuration named above (AWS_PROFILE, AWS_CONFIG_FILE, AWS_* variables)")
 	}
 	if !d.fromIMDS {
 		d.retrieve(ctx, d.o.Timeout)
 		return skipped("credentials come from " + d.sourceName())
 	}
 	if strings.EqualFold(os.Getenv("AWS_EC2_METADATA_DISABLED"), "true") {
-		return failed(KindCredentials, "AWS_EC2_METADATA_DISABLED=true, and no other credentials are configured",
+		return failed(failure.Credentials, "AWS_EC2_METADATA_DISABLED=true, and no other credentials are configured",
 			"unset AWS_EC2_METADATA_DISABLED on an EC2 instance, or give credentials through AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile")
 	}
 	u, err := url.Parse(d.imdsEndpoint)
 	if err != nil || u.Host == "" {
-		return failed(KindCredentials, fmt.Sprintf("IMDS endpoint %q is not a URL", d.imdsEndpoint), "fix AWS_EC2_METADATA_SERVICE_ENDPOINT, or unset it")
+		return failed(failure.Credentials, fmt.Sprintf("IMDS endpoint %q is not a URL", d.imdsEndpoint), "fix AWS_EC2_METADATA_SERVICE_ENDPOINT, or unset it")
 	}
 	host := u.Host
 	if u.Port() == "" {
@@ -185,7 +186,7 @@ func (d *diagnosis) checkIMDS(ctx context.Context) Result {
 	}
 	conn, err := (&net.Dialer{Timeout: d.o.IMDSTimeout}).DialContext(ctx, "tcp", host)
 	if err != nil {
-		r := failed(KindCredentials, fmt.Sprintf("cannot connect to IMDS at %s: %v", d.imdsEndpoint, err), "")
+		r := failed(failure.Credentials, fmt.Sprintf("cannot connect to IMDS at %s: %v", d.imdsEndpoint, err), "")
 		if isTimeout(err) {
 			r.Fix = "IMDS is not reachable from here: not an EC2 instance, or a firewall or network namespace blocks the link-local address; off EC2, give credentials through AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile"
 		} else {
@@ -243,29 +244,29 @@ func (d *diagnosis) checkIMDSToken(ctx context.Context) Result {
 		fix = "IMDS refused a token (HTTP 403): the metadata service or its token endpoint is disabled for this instance; enable it with aws ec2 modify-instance-metadata-options --http-endpoint enabled"
 	}
 	if d.cfg.Auth.IMDSv2Only {
-		return failed(KindCredentials, saw+"\nimds_v2_only is set, so there is no IMDSv1 fallback", fix)
+		return failed(failure.Credentials, saw+"\nimds_v2_only is set, so there is no IMDSv1 fallback", fix)
 	}
 	d.retrieve(ctx, 2*d.o.IMDSTimeout)
 	if d.creds != nil {
 		return Result{Status: Warn, Saw: saw + "\nthe AWS SDK fell back to IMDSv1 and got credentials: that works only while the instance allows IMDSv1 (http-tokens optional), and every refresh first waits for the token request to time out", Fix: fix}
 	}
-	return failed(KindCredentials, saw, fix)
+	return failed(failure.Credentials, saw, fix)
 }
 
 func (d *diagnosis) checkCredentials(ctx context.Context) Result {
 	if d.fromIMDS {
 		switch {
 		case !d.imdsUp:
-			return failed(KindCredentials, "no credentials: IMDS is not reachable (see imds)", "see imds")
+			return failed(failure.Credentials, "no credentials: IMDS is not reachable (see imds)", "see imds")
 		case !d.imdsTokenOK && d.cfg.Auth.IMDSv2Only:
-			return failed(KindCredentials, "no credentials: IMDS gave no session token, and imds_v2_only forbids IMDSv1 (see imds-token)", "see imds-token")
+			return failed(failure.Credentials, "no credentials: IMDS gave no session token, and imds_v2_only forbids IMDSv1 (see imds-token)", "see imds-token")
 		case d.imdsTokenOK && httpStatus(d.imdsRolesErr) == http.StatusNotFound:
-			return failed(KindCredentials, "IMDS has no IAM role for this instance (GET iam/security-credentials/ answered 404): no instance profile is attached",
+			return failed(failure.Credentials, "IMDS has no IAM role for this instance (GET iam/security-credentials/ answered 404): no instance profile is attached",
 				"attach an instance profile whose role Vault binds: aws ec2 associate-iam-instance-profile --instance-id <id> --iam-instance-profile Name=<profile>")
 		}
 	}
 	if info := d.imdsCreds; info != nil && info.Code != "" && info.Code != "Success" {
-		return failed(KindCredentials, fmt.Sprintf("IMDS has no credentials for the instance role %s: %s %s", d.imdsRoles[0], info.Code, info.Message),
+		return failed(failure.Credentials, fmt.Sprintf("IMDS has no credentials for the instance role %s: %s %s", d.imdsRoles[0], info.Code, info.Message),
 			"check the role's trust policy: it must let ec2.amazonaws.com call sts:AssumeRole; then re-associate the instance profile")
 	}
 	d.retrieve(ctx, d.o.Timeout)
@@ -277,7 +278,7 @@ func (d *diagnosis) checkCredentials(ctx context.Context) Result {
 		case !d.imdsTokenOK:
 			fix = "see imds-token: without a session token, and with IMDSv1 not answering either, there are no instance credentials"
 		}
-		return failed(KindCredentials, "no AWS credentials: "+d.credsErr.Error(), fix)
+		return failed(failure.Credentials, "no AWS credentials: "+d.credsErr.Error(), fix)
 	}
 	c := d.creds
 	det := map[string]any{"source": c.Source, "access_key_id": maskKey(c.AccessKeyID), "session_token": c.SessionToken != ""}
@@ -309,7 +310,7 @@ func (d *diagnosis) checkCredentials(ctx context.Context) Result {
 		left := expires.Sub(d.now()).Round(time.Second)
 		saw += fmt.Sprintf(", expires %s (in %v)", expires.UTC().Format(time.RFC3339), left)
 		if left <= 0 {
-			return failed(KindCredentials, saw+": already expired", "the credential source hands out expired credentials: check the clock, and the source")
+			return failed(failure.Credentials, saw+": already expired", "the credential source hands out expired credentials: check the clock, and the source")
 		}
 	} else {
 		saw += ", long-term (no expiry)"
@@ -445,14 +446,14 @@ func (d *diagnosis) checkIdentity(ctx context.Context) Result {
 	a := d.cfg.Auth
 	data, err := login.IAMLoginData(ctx, *d.creds, login.SigningTarget{Endpoint: a.STSEndpoint, Region: a.STSRegion, HeaderValue: a.HeaderValue}, a.Role, d.now())
 	if err != nil {
-		return failed(KindConfig, "cannot sign GetCallerIdentity: "+err.Error(), "fix auth.sts_endpoint / auth.sts_region")
+		return failed(failure.Config, "cannot sign GetCallerIdentity: "+err.Error(), "fix auth.sts_endpoint / auth.sts_region")
 	}
 	if d.signed, err = decodeLoginData(data); err != nil {
-		return failed("", "cannot read back the signed login request: "+err.Error(), "")
+		return failed(failure.Runtime, "cannot read back the signed login request: "+err.Error(), "")
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.signed.url.String(), strings.NewReader(d.signed.body))
 	if err != nil {
-		return failed(KindConfig, err.Error(), "fix auth.sts_endpoint")
+		return failed(failure.Config, err.Error(), "fix auth.sts_endpoint")
 	}
 	for k, v := range d.signed.header {
 		if !strings.EqualFold(k, "Content-Length") && !strings.EqualFold(k, "Host") {
@@ -485,7 +486,7 @@ func (d *diagnosis) checkIdentity(ctx context.Context) Result {
 		if fix == "" {
 			fix = "the login will fail the same way when Vault forwards this request: fix the credentials or the signing region/endpoint"
 		}
-		return failed(KindRefused, saw, fix)
+		return failed(failure.Refused, saw, fix)
 	}
 	var ci callerIdentity
 	if err := xml.Unmarshal(body, &ci); err != nil || ci.ARN == "" {
@@ -494,7 +495,7 @@ func (d *diagnosis) checkIdentity(ctx context.Context) Result {
 	d.caller = &ci
 	p, err := ParsePrincipal(ci.ARN)
 	if err != nil {
-		return failed(KindRefused, fmt.Sprintf("caller %s: %v", ci.ARN, err), "Vault cannot log in this kind of principal: use an IAM role or user")
+		return failed(failure.Refused, fmt.Sprintf("caller %s: %v", ci.ARN, err), "Vault cannot log in this kind of principal: use an IAM role or user")
 	}
 	d.principal = p
 	derived := login.DeriveRoleARN(ci.ARN)
@@ -547,12 +548,12 @@ func (d *diagnosis) checkFullARN(ctx context.Context) Result {
 	form := url.Values{"Action": {action}, param: {p.Name}, "Version": {"2010-05-08"}}.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form))
 	if err != nil {
-		return failed("", err.Error(), "")
+		return failed(failure.Runtime, err.Error(), "")
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
 	sum := sha256.Sum256([]byte(form))
 	if err := v4.NewSigner().SignHTTP(ctx, *d.creds, req, hex.EncodeToString(sum[:]), "iam", region, d.now().UTC()); err != nil {
-		return failed("", "cannot sign iam:"+action+": "+err.Error(), "")
+		return failed(failure.Runtime, "cannot sign iam:"+action+": "+err.Error(), "")
 	}
 	where := endpoint
 	if d.o.IAMEndpoint != "" {

@@ -21,7 +21,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/login"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // Status is a step's outcome.
@@ -33,18 +35,6 @@ const (
 	Warn Status = "warn"
 	Fail Status = "fail"
 	Skip Status = "skip"
-)
-
-// Kind says what sort of problem a failed step found, for the command's exit
-// code.
-type Kind string
-
-// Kinds of failure.
-const (
-	KindConfig      Kind = "config"      // the agent's configuration cannot work
-	KindCredentials Kind = "credentials" // no AWS credentials
-	KindUnreachable Kind = "unreachable" // Vault does not answer, or is sealed or failing
-	KindRefused     Kind = "refused"     // Vault refuses (or would refuse) the login
 )
 
 // Step names, in the order Run checks them. They are stable: scripts and the
@@ -68,9 +58,9 @@ const (
 type Result struct {
 	Name    string         `json:"name"`
 	Status  Status         `json:"status"`
-	Saw     string         `json:"saw"`            // what the step found; may span lines
-	Fix     string         `json:"fix,omitempty"`  // what to change, when it failed or warned
-	Kind    Kind           `json:"kind,omitempty"` // set on failures
+	Saw     string         `json:"saw"`           // what the step found; may span lines
+	Fix     string         `json:"fix,omitempty"` // what to change, when it failed or warned
+	Kind    failure.Kind   `json:"kind,omitzero"` // set on failures: config, credentials, unreachable or refused
 	Details map[string]any `json:"details,omitempty"`
 }
 
@@ -217,7 +207,7 @@ type diagnosis struct {
 	caller        *callerIdentity
 	principal     Principal
 	fullARN       string
-	loginRefusal  *login.Refusal
+	loginRefusal  *vault.Error
 	loginAccepted bool
 
 	// Vault side.
@@ -251,6 +241,6 @@ func newDiagnosis(o Options) *diagnosis {
 
 func skipped(why string) Result { return Result{Status: Skip, Saw: "skipped: " + why} }
 
-func failed(kind Kind, saw, fix string) Result {
-	return Result{Status: Fail, Kind: kind, Saw: saw, Fix: fix}
+func failed(k failure.Kind, saw, fix string) Result {
+	return Result{Status: Fail, Kind: k, Saw: saw, Fix: fix}
 }

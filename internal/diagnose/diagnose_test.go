@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 const testHeader = "vault.example.internal:8200"
@@ -42,7 +43,7 @@ type scenario struct {
 	want     map[string]Status
 	wantText []string // substrings of the text report
 	first    string   // the first failed step, "" when none
-	kind     Kind
+	kind     failure.Kind
 }
 
 func TestRun(t *testing.T) {
@@ -71,13 +72,13 @@ func TestRun(t *testing.T) {
 			want: map[string]Status{StepIMDS: Pass, StepIMDSToken: Fail, StepCredentials: Fail, StepIdentity: Skip, StepFullARN: Skip,
 				StepSigning: Pass, StepVault: Pass, StepMount: Pass, StepLogin: Skip},
 			wantText: []string{"got no answer within", "though the connection opened", "--http-put-response-hop-limit 2"},
-			first:    StepIMDSToken, kind: KindCredentials,
+			first:    StepIMDSToken, kind: failure.Credentials,
 		},
 		{
 			name: "no instance profile", imds: "norole",
 			want:     map[string]Status{StepIMDSToken: Pass, StepCredentials: Fail, StepLogin: Skip},
 			wantText: []string{"no instance profile is attached", "associate-iam-instance-profile"},
-			first:    StepCredentials, kind: KindCredentials,
+			first:    StepCredentials, kind: failure.Credentials,
 		},
 		{
 			name: "a role under an IAM path against role/name*", imds: "ok", operator: testOperator,
@@ -95,7 +96,7 @@ func TestRun(t *testing.T) {
 				"full ARN from iam:GetRole, arn:aws:iam::222222222222:role/team/" + testRole + ", which keeps the path",
 				"fix: add arn:aws:iam::222222222222:role/team/" + testRole + "* to bound_iam_principal_arn of auth/aws/role/vault-role",
 			},
-			first: StepLogin, kind: KindRefused,
+			first: StepLogin, kind: failure.Refused,
 		},
 		{
 			name: "the server ID header differs", imds: "ok", operator: testOperator,
@@ -109,7 +110,7 @@ func TestRun(t *testing.T) {
 			wantText: []string{"server ID header mismatch",
 				`the mount expects "` + testHeader + `", this agent is configured with "not-the-server"`,
 				`set header_value = "` + testHeader + `"`},
-			first: StepLogin, kind: KindRefused,
+			first: StepLogin, kind: failure.Refused,
 		},
 		{
 			name: "signed for a region the global endpoint refuses", imds: "",
@@ -119,7 +120,7 @@ func TestRun(t *testing.T) {
 			},
 			want:     map[string]Status{StepIdentity: Fail, StepFullARN: Skip, StepLogin: Fail},
 			wantText: []string{"refused the request signed for region us-west-2 (HTTP 403)", `region mismatch: the request was signed for region "us-west-2"`, "use_sts_region_from_client"},
-			first:    StepIdentity, kind: KindRefused,
+			first:    StepIdentity, kind: failure.Refused,
 		},
 		{
 			name: "the regional endpoint of the mount differs from the signed region", imds: "", operator: testOperator,
@@ -130,7 +131,7 @@ func TestRun(t *testing.T) {
 			},
 			want:     map[string]Status{StepIdentity: Pass, StepLogin: Fail, StepServerConfig: Fail},
 			wantText: []string{"Vault forwards to https://sts.eu-west-1.amazonaws.com, which takes only region eu-west-1 signatures, but this agent signs for us-east-1"},
-			first:    StepLogin, kind: KindRefused,
+			first:    StepLogin, kind: failure.Refused,
 		},
 		{
 			name: "Vault cannot reach its STS endpoint", imds: "",
@@ -139,7 +140,7 @@ func TestRun(t *testing.T) {
 			},
 			want:     map[string]Status{StepLogin: Fail},
 			wantText: []string{"cause: Vault could not reach the STS endpoint", "sts_endpoint of auth/aws/config/client"},
-			first:    StepLogin, kind: KindRefused,
+			first:    StepLogin, kind: failure.Refused,
 		},
 		{
 			name: "no aws auth method at the mount", imds: "", operator: testOperator,
@@ -147,14 +148,14 @@ func TestRun(t *testing.T) {
 			want:  map[string]Status{StepVault: Pass, StepMount: Fail, StepLogin: Skip, StepRole: Skip, StepServerConfig: Skip},
 			wantText: []string{"no auth method is enabled at auth/nope (an unauthenticated request there got HTTP 403 permission denied)",
 				"aws auth methods here: aws"},
-			first: StepMount, kind: KindRefused,
+			first: StepMount, kind: failure.Refused,
 		},
 		{
 			name: "Vault unreachable", imds: "",
 			setup:    func(c *config.Config, a *fakeAWS, v *fakeVault, o *Options) { c.Vault.Address = "http://127.0.0.1:1" },
 			want:     map[string]Status{StepIdentity: Pass, StepVault: Fail, StepMount: Skip, StepLogin: Skip},
 			wantText: []string{"http://127.0.0.1:1 did not answer sys/health", "nothing listens there"},
-			first:    StepVault, kind: KindUnreachable,
+			first:    StepVault, kind: failure.Unreachable,
 		},
 		{
 			name: "the operator token may not read the role", imds: "", operator: "hvs.weak",
@@ -175,7 +176,7 @@ func TestRun(t *testing.T) {
 			},
 			want:     map[string]Status{StepLogin: Fail, StepRole: Fail},
 			wantText: []string{`role "no-such-role" does not exist on auth/aws`, "roles there: vault-role, vault-role2"},
-			first:    StepLogin, kind: KindRefused,
+			first:    StepLogin, kind: failure.Refused,
 		},
 		{
 			name: "auth type ec2",
@@ -184,7 +185,7 @@ func TestRun(t *testing.T) {
 			},
 			want:     map[string]Status{StepConfig: Fail, StepIMDS: Skip, StepLogin: Skip},
 			wantText: []string{"diagnose covers the iam type"},
-			first:    StepConfig, kind: KindConfig,
+			first:    StepConfig, kind: failure.Config,
 		},
 		{
 			name: "configuration error",
@@ -193,7 +194,7 @@ func TestRun(t *testing.T) {
 			},
 			want:     map[string]Status{StepConfig: Fail, StepVault: Skip},
 			wantText: []string{"vault address is not set"},
-			first:    StepConfig, kind: KindConfig,
+			first:    StepConfig, kind: failure.Config,
 		},
 	}
 	for _, tt := range tests {

@@ -18,7 +18,9 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/login"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // maxClockSkew is how far this clock may be from Vault's before diagnose
@@ -27,9 +29,9 @@ const maxClockSkew = 5 * time.Minute
 
 func (d *diagnosis) checkVault(ctx context.Context) Result {
 	v := d.cfg.Vault
-	c, err := login.NewVaultClient(v)
+	c, err := vault.NewClient(v)
 	if err != nil {
-		return failed(KindConfig, err.Error(), "fix the vault block's TLS settings (ca_cert, ca_path, client_cert, client_key)")
+		return failed(failure.Config, err.Error(), "fix the vault block's TLS settings (ca_cert, ca_path, client_cert, client_key)")
 	}
 	d.vault = c
 	ctx, cancel := context.WithTimeout(ctx, d.o.Timeout)
@@ -45,20 +47,20 @@ func (d *diagnosis) checkVault(ctx context.Context) Result {
 	}
 	if err != nil {
 		saw, fix := explainVaultError(v.Address, "sys/health", err)
-		return failed(KindUnreachable, saw, fix)
+		return failed(failure.Unreachable, saw, fix)
 	}
 	var h api.HealthResponse
 	if err := resp.DecodeJSON(&h); err != nil {
-		return failed(KindUnreachable, fmt.Sprintf("%s answered sys/health with something that is not Vault's: %v", v.Address, err),
+		return failed(failure.Unreachable, fmt.Sprintf("%s answered sys/health with something that is not Vault's: %v", v.Address, err),
 			"check vault.address (VAULT_ADDR): it must be Vault's API address, e.g. https://vault.example:8200")
 	}
 	det := map[string]any{"version": h.Version, "initialized": h.Initialized, "sealed": h.Sealed, "standby": h.Standby,
 		"cluster_name": h.ClusterName, "namespace": v.Namespace}
 	switch {
 	case !h.Initialized:
-		return Result{Status: Fail, Kind: KindUnreachable, Details: det, Saw: v.Address + " answers, but Vault is not initialized", Fix: "initialize it (vault operator init)"}
+		return Result{Status: Fail, Kind: failure.Unreachable, Details: det, Saw: v.Address + " answers, but Vault is not initialized", Fix: "initialize it (vault operator init)"}
 	case h.Sealed:
-		return Result{Status: Fail, Kind: KindUnreachable, Details: det, Saw: v.Address + " answers, but Vault is sealed", Fix: "unseal it (vault operator unseal), or wait for auto-unseal"}
+		return Result{Status: Fail, Kind: failure.Unreachable, Details: det, Saw: v.Address + " answers, but Vault is sealed", Fix: "unseal it (vault operator unseal), or wait for auto-unseal"}
 	}
 	state := "active"
 	if h.Standby {
@@ -165,7 +167,7 @@ func (d *diagnosis) operator() *api.Client {
 	if d.o.OperatorToken == "" {
 		return nil
 	}
-	c, err := login.NewVaultClient(d.cfg.Vault)
+	c, err := vault.NewClient(d.cfg.Vault)
 	if err != nil {
 		return nil
 	}
@@ -195,21 +197,21 @@ func (d *diagnosis) checkMount(ctx context.Context) Result {
 			Fix: "set mount (auth.mount, --mount) to the path the aws auth method is enabled at (vault auth list)"}
 	case !errors.As(err, &re):
 		saw, fix := explainVaultError(d.cfg.Vault.Address, "auth/"+mount+"/login", err)
-		return failed(KindUnreachable, saw, fix)
+		return failed(failure.Unreachable, saw, fix)
 	case re.StatusCode == http.StatusBadRequest && reNoAuthValues.MatchString(strings.Join(re.Errors, " ")):
 		d.mountOK = true
 		return Result{Status: Pass, Saw: fmt.Sprintf("auth/%s is an aws auth method (an empty login got its %q)", mount, strings.Join(re.Errors, "; "))}
 	case re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests:
-		return failed(KindUnreachable, fmt.Sprintf("auth/%s/login answered HTTP %d: %s", mount, re.StatusCode, strings.Join(re.Errors, "; ")), "Vault is failing or rate-limiting: check its logs")
+		return failed(failure.Unreachable, fmt.Sprintf("auth/%s/login answered HTTP %d: %s", mount, re.StatusCode, strings.Join(re.Errors, "; ")), "Vault is failing or rate-limiting: check its logs")
 	case re.StatusCode == http.StatusBadRequest:
-		return failed(KindRefused, fmt.Sprintf("auth/%s answers, but not as the aws auth method: an empty login got %q", mount, strings.Join(re.Errors, "; ")),
+		return failed(failure.Refused, fmt.Sprintf("auth/%s answers, but not as the aws auth method: an empty login got %q", mount, strings.Join(re.Errors, "; ")),
 			"set mount (auth.mount, --mount) to the path the aws auth method is enabled at"+d.awsMounts(ctx))
 	}
 	ns := ""
 	if d.cfg.Vault.Namespace != "" {
 		ns = " in namespace " + d.cfg.Vault.Namespace
 	}
-	return failed(KindRefused, fmt.Sprintf("no auth method is enabled at auth/%s%s (an unauthenticated request there got HTTP %d %s)", mount, ns, re.StatusCode, strings.Join(re.Errors, "; ")),
+	return failed(failure.Refused, fmt.Sprintf("no auth method is enabled at auth/%s%s (an unauthenticated request there got HTTP %d %s)", mount, ns, re.StatusCode, strings.Join(re.Errors, "; ")),
 		"set mount (auth.mount, --mount) to the path the aws auth method is enabled at, and check the namespace"+d.awsMounts(ctx))
 }
 
@@ -250,27 +252,29 @@ func (d *diagnosis) checkLogin(ctx context.Context) Result {
 	defer cancel()
 	secret, err := login.New(d.vault, d.provider, d.cfg.Auth, d.now, d.log).Login(loginCtx)
 	if err != nil {
-		var ref *login.Refusal
-		if errors.As(err, &ref) {
+		var ref *vault.Error
+		if errors.As(err, &ref) && ref.Kind.Retry() == failure.LoginSlowly {
 			d.loginRefusal = ref
 			cause, fix := ref.Cause, ref.Fix
 			if cause == "" {
-				cause, fix = d.upstreamCause(strings.Join(ref.Vault, "; "))
+				cause, fix = d.upstreamCause(strings.Join(ref.Errors, "; "))
 			}
-			saw := fmt.Sprintf("Vault refused the login (HTTP %d): %s", ref.Status, strings.Join(ref.Vault, "; "))
+			saw := fmt.Sprintf("Vault refused the login (HTTP %d): %s", ref.Status, strings.Join(ref.Errors, "; "))
 			if cause != "" {
 				saw += "\ncause: " + cause
 			}
-			return failed(KindRefused, saw, fix)
+			return failed(failure.Refused, saw, fix)
 		}
-		kind, fix := Kind(""), ""
+		k, fix := failure.Of(err), ""
 		switch {
-		case errors.Is(err, login.ErrCredentials):
-			kind, fix = KindCredentials, "see credentials"
-		case errors.Is(err, login.ErrUnreachable), isTimeout(err):
-			kind, fix = KindUnreachable, "Vault failed or did not answer the login in time: check its logs, and its reach to the STS endpoint it forwards to"
+		case k == failure.Credentials:
+			fix = "see credentials"
+		case k == failure.Unreachable, isTimeout(err):
+			k, fix = failure.Unreachable, "Vault failed or did not answer the login in time: check its logs, and its reach to the STS endpoint it forwards to"
+		default:
+			k = failure.Runtime
 		}
-		return failed(kind, "the login failed: "+err.Error(), fix)
+		return failed(k, "the login failed: "+err.Error(), fix)
 	}
 	d.loginAccepted = true
 	a := secret.Auth
@@ -284,7 +288,7 @@ func (d *diagnosis) checkLogin(ctx context.Context) Result {
 	// by-product of the check.
 	revokeCtx, cancelRevoke := context.WithTimeout(context.WithoutCancel(ctx), d.o.Timeout)
 	defer cancelRevoke()
-	rc, err := login.NewVaultClient(d.cfg.Vault)
+	rc, err := vault.NewClient(d.cfg.Vault)
 	if err == nil {
 		rc.SetToken(a.ClientToken)
 		err = rc.Auth().Token().RevokeSelfWithContext(revokeCtx, "")
@@ -383,10 +387,10 @@ func (d *diagnosis) checkRole(ctx context.Context) Result {
 	case err != nil:
 		return Result{Status: Warn, Saw: fmt.Sprintf("could not read %s: %v", path, err)}
 	case data == nil:
-		return failed(KindRefused, fmt.Sprintf("role %q does not exist on auth/%s", name, mount), d.roleListFix(ctx, mount))
+		return failed(failure.Refused, fmt.Sprintf("role %q does not exist on auth/%s", name, mount), d.roleListFix(ctx, mount))
 	}
 	if t, _ := data["auth_type"].(string); t != "" && t != "iam" {
-		return failed(KindRefused, fmt.Sprintf("role %q has auth_type=%s and refuses IAM logins", name, t), "use a role with auth_type=iam")
+		return failed(failure.Refused, fmt.Sprintf("role %q has auth_type=%s and refuses IAM logins", name, t), "use a role with auth_type=iam")
 	}
 	b := Binding{ARNs: stringList(data["bound_iam_principal_arn"]), IDs: stringList(data["bound_iam_principal_id"])}
 	b.ResolveUniqueIDs, _ = data["resolve_aws_unique_ids"].(bool)
@@ -429,7 +433,7 @@ func (d *diagnosis) checkRole(ctx context.Context) Result {
 	case d.loginAccepted:
 		return Result{Status: Warn, Details: det, Saw: strings.Join(lines, "\n") + "\nyet Vault accepted the login: this reading may be missing something Vault knows (a cached full ARN)", Fix: ""}
 	}
-	return Result{Status: Fail, Kind: KindRefused, Details: det, Saw: strings.Join(lines, "\n"), Fix: fix}
+	return Result{Status: Fail, Kind: failure.Refused, Details: det, Saw: strings.Join(lines, "\n"), Fix: fix}
 }
 
 // callerForBinding is the caller as the binding check needs it, from
@@ -439,7 +443,7 @@ func (d *diagnosis) callerForBinding() (Caller, bool) {
 		return Caller{UniqueID: uniqueID(d.caller.UserID), Canonical: d.principal.Canonical(), FullARN: d.fullARN}, true
 	}
 	if d.loginRefusal != nil {
-		if m := reCallerInRefusal.FindStringSubmatch(strings.Join(d.loginRefusal.Vault, " ")); m != nil {
+		if m := reCallerInRefusal.FindStringSubmatch(strings.Join(d.loginRefusal.Errors, " ")); m != nil {
 			if p, err := ParsePrincipal(m[1]); err == nil {
 				return Caller{Canonical: p.Canonical()}, true
 			}
@@ -521,7 +525,7 @@ func (d *diagnosis) checkServerConfig(ctx context.Context) Result {
 	}
 	r := Result{Status: Pass, Details: det, Saw: strings.Join(append(append(bad, good...), notes...), "\n")}
 	if len(bad) > 0 {
-		r.Status, r.Kind, r.Fix = Fail, KindRefused, strings.Join(fixes, "; ")
+		r.Status, r.Kind, r.Fix = Fail, failure.Refused, strings.Join(fixes, "; ")
 	}
 	return r
 }

@@ -11,7 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 // Client calls the local API over the agent's unix socket. The zero value
@@ -24,7 +27,8 @@ type Client struct {
 }
 
 // UnreachableError means the agent's socket could not be reached: no
-// agent running, a wrong path, or a socket mode that shuts the caller out.
+// agent running, a wrong path (failure.Unreachable), or a socket mode that
+// shuts the caller out (failure.Refused).
 type UnreachableError struct {
 	Socket string
 	Err    error
@@ -34,9 +38,16 @@ func (e *UnreachableError) Error() string {
 	return fmt.Sprintf("cannot reach the agent at %s: %v", e.Socket, e.Err)
 }
 
-func (e *UnreachableError) Unwrap() error { return e.Err }
+func (e *UnreachableError) Unwrap() []error {
+	if errors.Is(e.Err, syscall.EACCES) {
+		return []error{failure.Refused, e.Err}
+	}
+	return []error{failure.Unreachable, e.Err}
+}
 
-// APIError is an answer other than 200.
+// APIError is an answer other than 200: a 403 is failure.Refused (the
+// agent refused this caller), a 503 or 429 failure.Unreachable (no valid
+// token yet).
 type APIError struct {
 	StatusCode int
 	Message    string        // the body's first line
@@ -45,6 +56,16 @@ type APIError struct {
 
 func (e *APIError) Error() string {
 	return fmt.Sprintf("agent answered %d %s: %s", e.StatusCode, http.StatusText(e.StatusCode), e.Message)
+}
+
+func (e *APIError) Unwrap() error {
+	switch e.StatusCode {
+	case http.StatusForbidden:
+		return failure.Refused
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+		return failure.Unreachable
+	}
+	return nil
 }
 
 // WaitError is WaitHealthy's error when ctx ends before the agent is

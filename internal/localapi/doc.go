@@ -28,8 +28,10 @@
 //	/metrics    Prometheus text format 0.0.4: the agent's counters and gauges,
 //	            Go runtime and (on Linux) process figures.
 //
-// The generation starts at 1 with the first token and grows by one each
-// time Write receives a different token string; renewals keep it.
+// The server serves the token and the lifecycle's state of a token.Latest
+// (Options.State), the one the renew loop writes: the generation starts at
+// 1 with the first token and grows by one with each new token string;
+// renewals keep it.
 //
 // # Who may call
 //

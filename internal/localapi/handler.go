@@ -144,7 +144,7 @@ func (h *handler) token(w http.ResponseWriter, r *http.Request, p Peer) {
 	}
 	inm := r.Header.Values("If-None-Match")
 	sn, err := h.s.await(r.Context(), wait, func(sn snapshot, now time.Time) bool {
-		return sn.tokenState(now) == tokenValid && !etagMatches(inm, sn.gen)
+		return sn.tokenState(now) == tokenValid && !etagMatches(inm, sn.Generation)
 	})
 	if err != nil {
 		h.unavailable(w, sn, err)
@@ -152,43 +152,43 @@ func (h *handler) token(w http.ResponseWriter, r *http.Request, p Peer) {
 	}
 	now := time.Now()
 	if ts := sn.tokenState(now); ts != tokenValid {
-		h.unavailable(w, sn, errors.New("no valid token ("+ts+"), state "+sn.state))
+		h.unavailable(w, sn, errors.New("no valid token ("+ts+"), state "+sn.Step))
 		return
 	}
 	hd := w.Header()
 	hd.Set("Cache-Control", "no-store")
-	hd.Set("ETag", etag(sn.gen))
-	if !sn.tok.ExpiresAt.IsZero() {
-		hd.Set(ExpiresHeader, sn.tok.ExpiresAt.UTC().Format(time.RFC3339))
+	hd.Set("ETag", etag(sn.Generation))
+	if !sn.Token.ExpiresAt.IsZero() {
+		hd.Set(ExpiresHeader, sn.Token.ExpiresAt.UTC().Format(time.RFC3339))
 	}
-	if etagMatches(inm, sn.gen) {
+	if etagMatches(inm, sn.Generation) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	h.s.log.Debug("token served", zap.String(fieldAccessor, sn.tok.Accessor), zap.Uint64(fieldGeneration, sn.gen),
+	h.s.log.Debug("token served", zap.String(fieldAccessor, sn.Token.Accessor), zap.Uint64(fieldGeneration, sn.Generation),
 		zap.Uint32(fieldUID, p.UID), zap.Int32(fieldPID, p.PID))
 	if acceptsJSON(r.Header.Values("Accept")) {
 		writeJSON(w, http.StatusOK, tokenInfo(sn))
 		return
 	}
 	hd.Set("Content-Type", "text/plain; charset=utf-8")
-	hd.Set("Content-Length", strconv.Itoa(len(sn.tok.Token)))
+	hd.Set("Content-Length", strconv.Itoa(len(sn.Token.Token)))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte(sn.tok.Token))
+	_, _ = w.Write([]byte(sn.Token.Token))
 }
 
 func tokenInfo(sn snapshot) TokenInfo {
-	pol := sn.tok.Policies
+	pol := sn.Token.Policies
 	if pol == nil {
 		pol = []string{}
 	}
 	return TokenInfo{
-		Token:      sn.tok.Token,
-		Accessor:   sn.tok.Accessor,
+		Token:      sn.Token.Token,
+		Accessor:   sn.Token.Accessor,
 		Policies:   pol,
-		ExpiresAt:  rfc3339(sn.tok.ExpiresAt),
-		Renewable:  sn.tok.Renewable,
-		Generation: sn.gen,
+		ExpiresAt:  rfc3339(sn.Token.ExpiresAt),
+		Renewable:  sn.Token.Renewable,
+		Generation: sn.Generation,
 	}
 }
 
@@ -212,7 +212,7 @@ func (h *handler) health(w http.ResponseWriter, r *http.Request, _ Peer) {
 		code = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", h.retryAfter(sn))
 	}
-	writeJSON(w, code, Health{State: sn.state, TokenState: ts})
+	writeJSON(w, code, Health{State: sn.Step, TokenState: ts})
 }
 
 // status serves /v1/status.
@@ -223,20 +223,20 @@ func (h *handler) status(w http.ResponseWriter, _ *http.Request, _ Peer) {
 
 func (s *Server) statusOf(sn snapshot, now time.Time) Status {
 	st := Status{
-		State:       sn.state,
+		State:       sn.Step,
 		TokenState:  sn.tokenState(now),
-		Accessor:    sn.tok.Accessor,
-		Policies:    sn.tok.Policies,
-		ExpiresAt:   rfc3339(sn.tok.ExpiresAt),
-		Renewable:   sn.tok.Renewable,
-		Generation:  sn.gen,
-		NextRenewal: rfc3339(sn.next),
-		LastError:   sn.redact(sn.lastErr),
+		Accessor:    sn.Token.Accessor,
+		Policies:    sn.Token.Policies,
+		ExpiresAt:   rfc3339(sn.Token.ExpiresAt),
+		Renewable:   sn.Token.Renewable,
+		Generation:  sn.Generation,
+		NextRenewal: rfc3339(sn.Next),
+		LastError:   sn.redact(sn.lastError()),
 		Sinks:       []SinkStatus{},
 		Version:     s.version,
 	}
-	if st.TokenState == tokenValid && !sn.tok.ExpiresAt.IsZero() {
-		st.TTLLeft = int64(sn.tok.ExpiresAt.Sub(now) / time.Second)
+	if st.TokenState == tokenValid && !sn.Token.ExpiresAt.IsZero() {
+		st.TTLLeft = int64(sn.Token.ExpiresAt.Sub(now) / time.Second)
 	}
 	if s.statuses != nil {
 		for _, ss := range s.statuses() {
@@ -244,6 +244,8 @@ func (s *Server) statusOf(sn snapshot, now time.Time) Status {
 				LastWrite: rfc3339(ss.LastWrite), LastError: sn.redact(ss.LastError)})
 		}
 	}
+	// This socket holds each token as it arrives.
+	st.Sinks = append(st.Sinks, SinkStatus{Name: s.Name(), Generation: sn.Generation, LastWrite: rfc3339(sn.Since)})
 	return st
 }
 
@@ -297,7 +299,7 @@ func (h *handler) unavailable(w http.ResponseWriter, sn snapshot, err error) {
 // scheduled login or renewal when known, between 1 and 30 seconds.
 func (h *handler) retryAfter(sn snapshot) string {
 	secs := 1
-	if d := time.Until(sn.next); d > 0 {
+	if d := time.Until(sn.Next); d > 0 {
 		secs = int(min((d+time.Second-1)/time.Second, 30))
 	}
 	return strconv.Itoa(secs)
@@ -364,12 +366,20 @@ func rfc3339(t time.Time) time.Time {
 	return t.UTC().Truncate(time.Second)
 }
 
+// lastError is the message of the failure the lifecycle retries, or "".
+func (sn snapshot) lastError() string {
+	if sn.Err == nil {
+		return ""
+	}
+	return sn.Err.Error()
+}
+
 // redact cuts the current token out of a message.
 func (sn snapshot) redact(msg string) string {
-	if sn.tok.Token == "" {
+	if sn.Token.Token == "" {
 		return msg
 	}
-	return strings.ReplaceAll(msg, sn.tok.Token, "<redacted>")
+	return strings.ReplaceAll(msg, sn.Token.Token, "<redacted>")
 }
 
 func writeText(w http.ResponseWriter, code int, msg string) {

@@ -17,7 +17,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
-	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/atomicfile"
 )
 
 const (
@@ -39,26 +39,18 @@ const (
 )
 
 // Check proves at start-up, before any login, that Listen can work: the
-// path fits a socket address, the path to the directory follows no symlink
-// others could have made (sink.CheckParents), the directory exists and the
-// agent can write there, and no other file or live agent holds the path. It changes
-// nothing. While this server is listening it only re-checks the directory.
+// path fits a socket address, the directory exists and the path to it
+// follows no symlink others could have made (atomicfile.CheckDir), the
+// agent can write there, and no other file or live agent holds the path. It
+// changes nothing. While this server is listening it only re-checks the
+// directory.
 func (s *Server) Check() error {
 	dir := filepath.Dir(s.path)
-	if err := sink.CheckParents(dir); err != nil {
-		return fmt.Errorf("socket sink %q: %w", s.path, err)
-	}
 	if n := len(s.tempPrefix()) + 10 + 1 + len(tempSocket); n > maxSocketPath {
 		return fmt.Errorf("socket sink %q: path too long for a unix socket: the agent binds at %s<digits>/%s first (%d bytes, at most %d); use a shorter path", s.path, s.tempPrefix(), tempSocket, n, maxSocketPath)
 	}
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("socket sink %q: directory %s does not exist: create it (e.g. RuntimeDirectory= in the systemd unit, or tmpfiles.d) or change the sink path", s.path, dir)
-	case err != nil:
+	if err := atomicfile.CheckDir(dir); err != nil {
 		return fmt.Errorf("socket sink %q: %w", s.path, err)
-	case !fi.IsDir():
-		return fmt.Errorf("socket sink %q: %s is not a directory: change the sink path", s.path, dir)
 	}
 	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
 		return fmt.Errorf("socket sink %q: cannot create files in %s: %w; give the agent's user write access to the directory or change the sink path", s.path, dir, err)

@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xauth-agent/xauth-agent/internal/token"
+
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
-
-	"github.com/xauth-agent/xauth-agent/internal/sink"
 )
 
 // childEnv makes the test binary act as a tiny client (see childClient):
@@ -79,7 +79,7 @@ func childLongPoll(path string) int {
 	return 0
 }
 
-var testToken = sink.Token{
+var testToken = token.Token{
 	Token:         "hvs.CAESIJ-secret-token",
 	Accessor:      "acc-1",
 	Policies:      []string{"default", "app"},
@@ -107,11 +107,7 @@ func newServer(t testing.TB, o Options) (*Server, *observer.ObservedLogs) {
 		o.Version = "test"
 	}
 	core, logs := observer.New(zapcore.DebugLevel)
-	s, err := New(o, zap.New(core).Named("sink.socket"))
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return s, logs
+	return New(o, zap.New(core).Named("sink.socket")), logs
 }
 
 // socketDir is a temp directory that uid 65534 can traverse. Socket paths
@@ -214,11 +210,34 @@ func get(t *testing.T, path, target string, headers ...string) answer {
 	return do(t, path, http.MethodGet, target, false, headers...)
 }
 
-func write(t testing.TB, s *Server, tok sink.Token) {
+// write makes tok the token of s's state: a new token string is a new
+// generation, the same one a renewal.
+func write(t testing.TB, s *Server, tok token.Token) {
 	t.Helper()
-	if err := s.Write(context.Background(), tok); err != nil {
-		t.Fatalf("Write: %v", err)
-	}
+	s.state.Update(func(st *token.State) { st.SetToken(tok, time.Now()) })
+}
+
+// setState sets the lifecycle's step, last failure and next attempt.
+func setState(s *Server, step string, err error, next time.Time) {
+	s.state.Update(func(st *token.State) { st.Step, st.Err, st.Next = step, err, next })
+}
+
+// ttlNow is the TTL gauge's value now.
+func ttlNow(s *Server) float64 {
+	st, _ := s.state.Load()
+	return ttlSeconds(st, time.Now())
+}
+
+// The lifecycle's events, as the renew loop records them in the state the
+// metrics read.
+func loginOK(m *Metrics) { m.state.Update(func(s *token.State) { s.Logins++ }) }
+func loginFailed(m *Metrics, reason string) {
+	m.state.Update(func(s *token.State) { s.CountLoginFailure(reason) })
+}
+func renewed(m *Metrics)                     { m.state.Update(func(s *token.State) { s.Renewals++ }) }
+func setBackoff(m *Metrics, d time.Duration) { m.state.Update(func(s *token.State) { s.Backoff = d }) }
+func tokenExpiry(m *Metrics, at time.Time) {
+	m.state.Update(func(s *token.State) { s.SetToken(token.Token{Token: "hvs.metrics", ExpiresAt: at}, time.Now()) })
 }
 
 // childDir holds childBinary's copy; TestMain removes it.

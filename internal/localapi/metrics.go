@@ -11,76 +11,36 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
-// Metrics are the agent's Prometheus metrics. The daemon counts events
-// through the methods; the token's TTL, the Go runtime and the process
-// figures are read at each scrape. All methods are safe for concurrent use
-// and do nothing on a nil *Metrics, so the daemon may call them whether or
-// not a socket is configured.
+// Metrics are the agent's Prometheus metrics. Logins, renewals, login
+// failures, the backoff and the token's TTL are read from the lifecycle's
+// token.State at each scrape, as are the Go runtime and the process
+// figures; sink write errors are counted (SinkError). All methods are safe
+// for concurrent use and do nothing on a nil *Metrics.
 //
 // The text exposition format is written here rather than with
 // client_golang: that library and what it pulls in (protobuf, procfs)
 // were about 2.2 MB of the binary, and resident memory follows binary
 // size; a dozen counters and gauges need none of it.
 type Metrics struct {
-	version  string
-	logins   atomic.Uint64
-	renewals atomic.Uint64
-	backoff  atomic.Uint64 // math.Float64bits of the wait in seconds
+	version string
+	state   *token.Latest
 
-	// expiry is the current token's expiry in Unix nanoseconds; noToken
-	// before the first token, neverExpires for a token without a lease.
-	expiry atomic.Int64
-
-	mu            sync.Mutex
-	loginFailures map[string]uint64 // by labelWord(reason)
-	sinkErrors    map[string]uint64 // by sink name
+	mu         sync.Mutex
+	sinkErrors map[string]uint64 // by sink name
 }
 
-const (
-	noToken      = 0
-	neverExpires = math.MinInt64
-)
-
-// NewMetrics returns zeroed metrics; version is xauth_build_info's label.
-func NewMetrics(version string) *Metrics {
-	return &Metrics{version: version, loginFailures: map[string]uint64{}, sinkErrors: map[string]uint64{}}
-}
-
-// LoginOK counts a successful login.
-func (m *Metrics) LoginOK() {
-	if m != nil {
-		m.logins.Add(1)
+// NewMetrics returns the metrics of state; version is xauth_build_info's
+// label.
+func NewMetrics(version string, state *token.Latest) *Metrics {
+	if state == nil {
+		state = token.NewLatest()
 	}
-}
-
-// LoginFailed counts a failed login. reason must come from a small fixed
-// set, e.g. renew.ErrKind's String ("transient", "login_refused",
-// "credentials"); anything that is not a short lowercase word counts as
-// "other", so an error message cannot blow up the label's cardinality.
-func (m *Metrics) LoginFailed(reason string) {
-	if m != nil {
-		m.mu.Lock()
-		m.loginFailures[labelWord(reason)]++
-		m.mu.Unlock()
-	}
-}
-
-// Renewed counts a successful renewal.
-func (m *Metrics) Renewed() {
-	if m != nil {
-		m.renewals.Add(1)
-	}
-}
-
-// Backoff sets the current retry wait; pass 0 after a success.
-func (m *Metrics) Backoff(d time.Duration) {
-	if m != nil {
-		m.backoff.Store(math.Float64bits(max(d, 0).Seconds()))
-	}
+	return &Metrics{version: version, state: state, sinkErrors: map[string]uint64{}}
 }
 
 // SinkError counts a failed write of the sink named name (sink.Sink's Name).
@@ -109,27 +69,16 @@ func (m *Metrics) serve(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write(b)
 }
 
-// tokenExpiry records the current token's expiry for the TTL gauge.
-func (m *Metrics) tokenExpiry(t time.Time) {
-	if m == nil {
-		return
-	}
-	v := int64(neverExpires)
-	if !t.IsZero() {
-		v = t.UnixNano()
-	}
-	m.expiry.Store(v)
-}
-
-func (m *Metrics) ttlSeconds() float64 {
-	switch v := m.expiry.Load(); v {
-	case noToken:
+// ttlSeconds is how long the token of st has left at now: 0 without a
+// token or once expired, +Inf for a token without expiry.
+func ttlSeconds(st token.State, now time.Time) float64 {
+	switch {
+	case st.Generation == 0:
 		return 0
-	case neverExpires:
+	case st.Token.ExpiresAt.IsZero():
 		return math.Inf(1)
-	default:
-		return max(time.Until(time.Unix(0, v)), 0).Seconds()
 	}
+	return max(st.Token.ExpiresAt.Sub(now), 0).Seconds()
 }
 
 // labelWord returns s if it is a short word of [a-z0-9_], else "other".
@@ -179,13 +128,18 @@ func labelled(name, help, label string, counts map[string]uint64) family {
 
 // families is a scrape: every family, sorted by name.
 func (m *Metrics) families() []family {
+	st, _ := m.state.Load()
+	failures := map[string]uint64{}
+	for reason, n := range st.LoginFailures {
+		failures[labelWord(reason)] += n
+	}
 	fams := []family{
-		single("xauth_logins_total", counter, "Successful logins to Vault (each gives a new token).", float64(m.logins.Load())),
-		single("xauth_renewals_total", counter, "Successful renewals of the token.", float64(m.renewals.Load())),
+		single("xauth_logins_total", counter, "Successful logins to Vault (each gives a new token).", float64(st.Logins)),
+		single("xauth_renewals_total", counter, "Successful renewals of the token.", float64(st.Renewals)),
 		single("xauth_backoff_seconds", gauge, "The current wait before retrying a failed login or renewal; 0 when not backing off.",
-			math.Float64frombits(m.backoff.Load())),
+			st.Backoff.Seconds()),
 		single("xauth_token_ttl_seconds", gauge, "Seconds until the current token expires; 0 without a token or once expired, +Inf for a token without expiry.",
-			m.ttlSeconds()),
+			ttlSeconds(st, time.Now())),
 		{name: "xauth_build_info", typ: gauge, help: "Always 1; the version label names the agent's version.",
 			label: "version", samples: []sample{{label: m.version, value: 1}}},
 		{name: "go_info", typ: gauge, help: "Always 1; the version label names the Go release the agent was built with.",
@@ -193,7 +147,7 @@ func (m *Metrics) families() []family {
 	}
 	m.mu.Lock()
 	fams = append(fams,
-		labelled("xauth_login_failures_total", "Failed logins to Vault, by reason.", "reason", m.loginFailures),
+		labelled("xauth_login_failures_total", "Failed logins to Vault, by reason.", "reason", failures),
 		labelled("xauth_sink_write_errors_total", "Failed sink writes, by sink.", "sink", m.sinkErrors))
 	m.mu.Unlock()
 	fams = append(fams, goFamilies()...)

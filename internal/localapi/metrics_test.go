@@ -117,18 +117,18 @@ func parse(t *testing.T, body string) parsed {
 }
 
 func TestScrapeParses(t *testing.T) {
-	m := NewMetrics("1.2.3")
-	m.LoginOK()
-	m.LoginOK()
-	m.LoginFailed("login_refused")
-	m.LoginFailed("Post https://vault:8200/v1/auth/aws/login: dial tcp: connection refused")
-	m.LoginFailed("permission denied\n")
-	m.Renewed()
-	m.Backoff(1500 * time.Millisecond)
+	m := NewMetrics("1.2.3", nil)
+	loginOK(m)
+	loginOK(m)
+	loginFailed(m, "login_refused")
+	loginFailed(m, "Post https://vault:8200/v1/auth/aws/login: dial tcp: connection refused")
+	loginFailed(m, "permission denied\n")
+	renewed(m)
+	setBackoff(m, 1500*time.Millisecond)
 	m.SinkError("socket:/b")
 	m.SinkError("file:/a")
 	m.SinkError("socket:/b")
-	m.tokenExpiry(time.Time{}) // a token without expiry
+	tokenExpiry(m, time.Time{}) // a token without expiry
 
 	body := scrape(t, m)
 	got := parse(t, body)
@@ -218,8 +218,8 @@ func TestErrorTextNeverBecomesALabel(t *testing.T) {
 		strings.Repeat("a", 33),
 		"",
 	} {
-		m := NewMetrics("test")
-		m.LoginFailed(reason)
+		m := NewMetrics("test", nil)
+		loginFailed(m, reason)
 		body := scrape(t, m)
 		if !strings.Contains(body, "xauth_login_failures_total{reason=\"other\"} 1\n") {
 			t.Errorf("LoginFailed(%q) not counted as other:\n%s", reason, body)
@@ -240,13 +240,13 @@ func TestTokenTTLSeconds(t *testing.T) {
 		min, max float64
 	}{
 		{"no token yet", func(*Metrics) {}, 0, 0},
-		{"no expiry", func(m *Metrics) { m.tokenExpiry(time.Time{}) }, math.Inf(1), math.Inf(1)},
-		{"expired", func(m *Metrics) { m.tokenExpiry(time.Now().Add(-time.Minute)) }, 0, 0},
-		{"an hour left", func(m *Metrics) { m.tokenExpiry(time.Now().Add(time.Hour)) }, 3500, 3600},
+		{"no expiry", func(m *Metrics) { tokenExpiry(m, time.Time{}) }, math.Inf(1), math.Inf(1)},
+		{"expired", func(m *Metrics) { tokenExpiry(m, time.Now().Add(-time.Minute)) }, 0, 0},
+		{"an hour left", func(m *Metrics) { tokenExpiry(m, time.Now().Add(time.Hour)) }, 3500, 3600},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := NewMetrics("test")
+			m := NewMetrics("test", nil)
 			tt.expiry(m)
 			if got := parse(t, scrape(t, m)).values["xauth_token_ttl_seconds"]; got < tt.min || got > tt.max {
 				t.Errorf("xauth_token_ttl_seconds = %v, want in [%v, %v]", got, tt.min, tt.max)
@@ -259,16 +259,16 @@ func TestTokenTTLSeconds(t *testing.T) {
 // with -race it checks the locking, and the totals check nothing is lost.
 func TestMetricsConcurrent(t *testing.T) {
 	const workers, each = 8, 100
-	m := NewMetrics("test")
+	m := NewMetrics("test", nil)
 	var wg sync.WaitGroup
 	for i := range workers {
 		wg.Go(func() {
 			for range each {
-				m.LoginOK()
-				m.LoginFailed("transient")
+				loginOK(m)
+				loginFailed(m, "transient")
 				m.SinkError("file:/x")
-				m.Backoff(time.Duration(i) * time.Second)
-				m.tokenExpiry(time.Now().Add(time.Hour))
+				setBackoff(m, time.Duration(i)*time.Second)
+				tokenExpiry(m, time.Now().Add(time.Hour))
 			}
 		})
 	}

@@ -1,18 +1,13 @@
 package localapi
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"math"
 	"net"
 	"os"
-	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/xauth-agent/xauth-agent/internal/token"
 
 	"go.uber.org/zap"
 
@@ -59,23 +54,27 @@ const (
 
 // Options configures a Server.
 type Options struct {
-	Path      string      // absolute path of the socket file
-	Mode      os.FileMode // permission bits of the socket file, 0001-0777 (0 is refused)
+	// The values the configuration checked (config.SocketSink).
+	Path      string      // absolute and clean path of the socket file
+	Mode      os.FileMode // permission bits of the socket file, 0001-0777
 	GID       int         // group of the socket file; -1 leaves the agent's group (the zero value is root's group)
 	AllowUIDs []int       // callers allowed by uid, besides the agent's own uid
 	AllowGIDs []int       // callers allowed by primary or supplementary gid
 	Version   string      // reported by /v1/status
 
-	// Sinks reports every sink's last write for /v1/status, typically
+	// State is the token and the lifecycle's state the API serves; nil
+	// serves an empty one.
+	State *token.Latest
+	// Sinks reports every file sink's last write for /v1/status, typically
 	// (*sink.Fanout).Statuses; nil reports none.
 	Sinks func() []sink.Status
-	// Metrics is served on /metrics; nil creates a fresh one (see Metrics()).
+	// Metrics is served on /metrics; nil creates a fresh one of State (see Metrics()).
 	Metrics *Metrics
 }
 
-// Server is the socket sink and the local API. It is a sink.Sink: Write
-// makes a token available to callers. Serve (or Listen, then Serve) runs
-// the HTTP server on the socket.
+// Server is the socket sink and the local API: it serves the token and
+// the lifecycle's state of a token.Latest to the callers it allows. Serve
+// (or Listen, then Serve) runs the HTTP server on the socket.
 type Server struct {
 	path     string
 	policy   atomic.Pointer[access] // who may call; Reconfigure swaps it
@@ -95,14 +94,9 @@ type Server struct {
 	conns  map[net.Conn]*tracked
 	perUID map[uint32]int // open connections by caller uid
 
+	state   *token.Latest
 	mu      sync.Mutex
-	tok     sink.Token
-	gen     uint64        // 0 until the first token
-	changed chan struct{} // closed and replaced on every update
-	state   string
-	lastErr string
-	next    time.Time
-	waiters int
+	waiters int // parked long-polls
 
 	lnMu     sync.Mutex
 	perm     os.FileMode // the socket file's mode; guarded by lnMu
@@ -113,34 +107,22 @@ type Server struct {
 	onParked func() // test hook: a long-poll is parked
 }
 
-var _ sink.Sink = (*Server)(nil)
-
-// New validates o. log should be named by the caller
+// New returns the server of o, whose values the configuration has checked
+// (config.SocketSink). log should be named by the caller
 // (log.Named("sink.socket")); nil discards.
-func New(o Options, log *zap.Logger) (*Server, error) {
-	if o.Path == "" {
-		return nil, errors.New("socket sink: path is empty")
-	}
-	if !filepath.IsAbs(o.Path) {
-		return nil, fmt.Errorf("socket sink %q: path must be absolute", o.Path)
-	}
-	path := filepath.Clean(o.Path)
-	if strings.HasSuffix(o.Path, "/") || path == "/" {
-		return nil, fmt.Errorf("socket sink %q: path names a directory; give the socket's name", o.Path)
-	}
-	acc, err := checkAccess(o)
-	if err != nil {
-		return nil, fmt.Errorf("socket sink %q: %w", o.Path, err)
-	}
+func New(o Options, log *zap.Logger) *Server {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	if o.State == nil {
+		o.State = token.NewLatest()
+	}
 	m := o.Metrics
 	if m == nil {
-		m = NewMetrics(o.Version)
+		m = NewMetrics(o.Version, o.State)
 	}
 	s := &Server{
-		path:         path,
+		path:         o.Path,
 		perm:         o.Mode,
 		gid:          o.GID,
 		version:      o.Version,
@@ -154,29 +136,11 @@ func New(o Options, log *zap.Logger) (*Server, error) {
 		maxConns:     MaxConnsPerUID,
 		conns:        map[net.Conn]*tracked{},
 		perUID:       map[uint32]int{},
-		changed:      make(chan struct{}),
-		state:        "starting",
+		state:        o.State,
 	}
-	s.policy.Store(acc)
+	s.policy.Store(newAccess(uint32(os.Geteuid()), o.AllowUIDs, o.AllowGIDs))
 	s.handler = &handler{s: s}
-	return s, nil
-}
-
-// checkAccess checks o's mode, group and allow lists, which New and Reconfigure take.
-func checkAccess(o Options) (*access, error) {
-	switch {
-	case o.Mode == 0:
-		return nil, errors.New("mode 0000 gives no one but root access: give the mode, such as 0660")
-	case o.Mode&^os.ModePerm != 0:
-		return nil, fmt.Errorf("mode %#o: only permission bits (0001-0777) are allowed", uint32(o.Mode))
-	case o.GID < -1 || o.GID >= math.MaxUint32: // 2^32-1 is chown's "unchanged"
-		return nil, fmt.Errorf("group %d is out of range", o.GID)
-	}
-	acc, err := newAccess(uint32(os.Geteuid()), o.AllowUIDs, o.AllowGIDs)
-	if err != nil {
-		return nil, err
-	}
-	return &acc, nil
+	return s
 }
 
 // Name returns "socket:" and the path.
@@ -186,88 +150,15 @@ func (s *Server) Name() string { return "socket:" + s.path }
 func (s *Server) Path() string { return s.path }
 
 // Metrics returns the metrics served on /metrics, for the daemon to count
-// logins, renewals, backoffs and sink errors.
+// sink errors.
 func (s *Server) Metrics() *Metrics { return s.metrics }
 
-// Write makes t the token callers get. A token string different from the
-// current one bumps the generation and wakes long-polls; the same string
-// updates the expiry and the other details, unless t expires earlier than
-// what the server holds (a renewal, through Renewed, extended it). It never
-// blocks on callers and fails only for an empty token.
-func (s *Server) Write(_ context.Context, t sink.Token) error {
-	if t.Token == "" {
-		return fmt.Errorf("socket sink %q: refusing an empty token", s.path)
-	}
-	s.mu.Lock()
-	fresh := t.Token != s.tok.Token
-	if fresh || !t.ExpiresAt.Before(s.tok.ExpiresAt) {
-		s.tok = t // else keep what a renewal told: the same token lives longer
-	}
-	if fresh {
-		s.gen++
-	}
-	gen, expires := s.gen, s.tok.ExpiresAt
-	s.broadcast()
-	s.mu.Unlock()
-	s.metrics.tokenExpiry(expires)
-	if fresh {
-		s.log.Info("token available on socket", zap.String(fieldPath, s.path), zap.String(fieldAccessor, t.Accessor), zap.Uint64(fieldGeneration, gen))
-	}
-	return nil
-}
-
-// Renewed updates the expiry (and policies, renewable) of the current
-// token after a renewal, which does not go through the sinks because the
-// token string stays the same. A t for another token than the current one
-// is ignored. The daemon calls it from its renew.Observer.
-func (s *Server) Renewed(t sink.Token) {
-	s.mu.Lock()
-	if s.gen == 0 || t.Token != s.tok.Token {
-		s.mu.Unlock()
-		return
-	}
-	s.tok = t
-	s.broadcast()
-	s.mu.Unlock()
-	s.metrics.tokenExpiry(t.ExpiresAt)
-}
-
-// SetState records the lifecycle's state for /v1/health and /v1/status:
-// a short word such as "logging-in" or "renewing", the last error (nil
-// after a success), and when the next renewal or login is due (zero if
-// unknown).
-func (s *Server) SetState(state string, lastErr error, nextRenewal time.Time) {
-	msg := ""
-	if lastErr != nil {
-		msg = lastErr.Error()
-	}
-	s.mu.Lock()
-	s.state, s.lastErr, s.next = state, msg, nextRenewal
-	s.broadcast()
-	s.mu.Unlock()
-}
-
-// broadcast wakes every parked long-poll. The caller holds s.mu.
-func (s *Server) broadcast() {
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
-
-// snapshot is the server's state at one instant.
-type snapshot struct {
-	tok     sink.Token
-	gen     uint64
-	state   string
-	lastErr string
-	next    time.Time
-}
+// snapshot is what the API serves at one instant.
+type snapshot token.State
 
 func (s *Server) snapshot() (snapshot, <-chan struct{}) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tok := s.tok
-	tok.Policies = slices.Clone(tok.Policies)
-	return snapshot{tok: tok, gen: s.gen, state: s.state, lastErr: s.lastErr, next: s.next}, s.changed
+	st, changed := s.state.Load()
+	return snapshot(st), changed
 }
 
 // Token states.
@@ -281,9 +172,9 @@ const (
 // token without an expiry (lease 0) never expires.
 func (sn snapshot) tokenState(now time.Time) string {
 	switch {
-	case sn.gen == 0:
+	case sn.Generation == 0:
 		return tokenNone
-	case !sn.tok.ExpiresAt.IsZero() && !now.Before(sn.tok.ExpiresAt):
+	case !sn.Token.ExpiresAt.IsZero() && !now.Before(sn.Token.ExpiresAt):
 		return tokenExpired
 	}
 	return tokenValid

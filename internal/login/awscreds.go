@@ -19,6 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 // assumedExpiryWindow is how long before they expire the credentials of
@@ -32,7 +33,7 @@ const assumedExpiryWindow = 5 * time.Minute
 type AWS struct {
 	// Credentials is what the iam login signs with: Base, or the role of
 	// auth.assume_role_arn assumed with Base's credentials. Its errors wrap
-	// ErrCredentials and say what to do.
+	// failure.Credentials and say what to do.
 	Credentials aws.CredentialsProvider
 	// Base is the AWS SDK's default credential chain, cached: the
 	// environment, the shared config profile (static keys, role_arn,
@@ -64,7 +65,7 @@ type AssumedRole struct {
 // chain. Nothing is fetched yet, apart from the instance's region from IMDS
 // when a role is to be assumed and the SDK knows no region. The ec2 type
 // signs with no credentials, so for it the chain is not built. An error
-// wraps ErrCredentials and says what to do.
+// wraps failure.Credentials and says what to do.
 func LoadAWS(ctx context.Context, auth config.Auth) (*AWS, error) {
 	// The instance role's IMDS client is made from the loaded configuration
 	// (it reads the profile's ec2_metadata_* keys), so the chain gets it
@@ -109,7 +110,7 @@ func assumeRole(ctx context.Context, cfg aws.Config, md *imds.Client, r config.A
 		out, err := md.GetRegion(ctx, nil)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: assume_role_arn %s: no AWS region is configured for its STS client, and IMDS did not tell the instance's region: %v\nfix: set AWS_REGION (or region in the AWS profile) to the region whose STS endpoint should assume the role",
-				ErrCredentials, r.ARN, err)
+				failure.Credentials, r.ARN, err)
 		}
 		cfg.Region = out.Region
 	}
@@ -176,7 +177,7 @@ func profileOf(sources []any) string {
 	return "default"
 }
 
-// explained is a credentials provider whose errors wrap ErrCredentials and
+// explained is a credentials provider whose errors wrap failure.Credentials and
 // say what to do.
 type explained struct {
 	p     aws.CredentialsProvider
@@ -198,7 +199,7 @@ func (e *explained) Retrieve(ctx context.Context) (aws.Credentials, error) {
 }
 
 // credentialsError wraps an error of the AWS SDK's credential chain in
-// ErrCredentials, with a one-line fix for the failures it recognises. The
+// failure.Credentials, with a one-line fix for the failures it recognises. The
 // SDK's message is kept, except where it can carry a secret (the output of
 // a credential_process that is not the JSON the SDK expects). c says what
 // the chain is: its profile, for the fixes that name it, and whether it
@@ -266,7 +267,7 @@ func credentialsError(err error, c chain) error {
 	return &credsError{err: err, msg: msg, fix: fix}
 }
 
-// credsError is a credential chain failure: ErrCredentials, the SDK's error
+// credsError is a credential chain failure: failure.Credentials, the SDK's error
 // (msg, which may be shortened from err's message) and the fix.
 type credsError struct {
 	err      error
@@ -274,7 +275,7 @@ type credsError struct {
 }
 
 func (e *credsError) Error() string {
-	return fmt.Sprintf("%v: %s\nfix: %s", ErrCredentials, e.msg, e.fix)
+	return fmt.Sprintf("%v: %s\nfix: %s", failure.Credentials, e.msg, e.fix)
 }
 
-func (e *credsError) Unwrap() []error { return []error{ErrCredentials, e.err} }
+func (e *credsError) Unwrap() []error { return []error{failure.Credentials, e.err} }

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 // isolateAWS unsets every AWS_* variable, makes HOME a temp dir, points the
@@ -230,8 +231,8 @@ func TestLoadAWSIMDSv2Only(t *testing.T) {
 			if v2Only != (err != nil) {
 				t.Errorf("credentials from an IMDSv1-only instance: %v (v2Only %v)", err, v2Only)
 			}
-			if err != nil && !errors.Is(err, ErrCredentials) {
-				t.Errorf("error %v does not wrap ErrCredentials", err)
+			if err != nil && !errors.Is(err, failure.Credentials) {
+				t.Errorf("error %v does not wrap failure.Credentials", err)
 			}
 			_, err = a.IMDS.GetMetadata(context.Background(), &imds.GetMetadataInput{Path: "iam/security-credentials/"})
 			if v2Only != (err != nil) {
@@ -378,8 +379,8 @@ func TestAssumeRoleRegion(t *testing.T) {
 		t.Setenv("AWS_SECRET_ACCESS_KEY", "base-secret")
 		t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 		_, err := LoadAWS(context.Background(), auth)
-		if !errors.Is(err, ErrCredentials) || !strings.Contains(err.Error(), "set AWS_REGION") || !strings.Contains(err.Error(), auth.AssumeRole.ARN) {
-			t.Fatalf("error %v, want one wrapping ErrCredentials that names the role and says to set AWS_REGION", err)
+		if !errors.Is(err, failure.Credentials) || !strings.Contains(err.Error(), "set AWS_REGION") || !strings.Contains(err.Error(), auth.AssumeRole.ARN) {
+			t.Fatalf("error %v, want one wrapping failure.Credentials that names the role and says to set AWS_REGION", err)
 		}
 	})
 }
@@ -391,7 +392,7 @@ func TestDefaultSessionName(t *testing.T) {
 	}
 }
 
-// The SDK's failures come back wrapping ErrCredentials, with the SDK's
+// The SDK's failures come back wrapping failure.Credentials, with the SDK's
 // message and a fix that fits, and without a secret.
 func TestCredentialsErrors(t *testing.T) {
 	const secret = "SECRETprocessOUTPUT1234"
@@ -489,8 +490,8 @@ func TestCredentialsErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if !errors.Is(err, ErrCredentials) {
-				t.Errorf("error %v does not wrap ErrCredentials", err)
+			if !errors.Is(err, failure.Credentials) {
+				t.Errorf("error %v does not wrap failure.Credentials", err)
 			}
 			msg := err.Error()
 			for _, w := range tt.want {
@@ -515,10 +516,10 @@ func TestCredentialsErrors(t *testing.T) {
 func TestCredentialsErrorWrapsOnce(t *testing.T) {
 	base := errors.New("boom")
 	err := credentialsError(base, chain{profile: "default"})
-	if !errors.Is(err, ErrCredentials) || !errors.Is(err, base) {
-		t.Fatalf("%v does not wrap both ErrCredentials and the SDK's error", err)
+	if !errors.Is(err, failure.Credentials) || !errors.Is(err, base) {
+		t.Fatalf("%v does not wrap both failure.Credentials and the SDK's error", err)
 	}
-	if strings.Count(err.Error(), ErrCredentials.Error()) != 1 {
-		t.Errorf("%q names ErrCredentials more than once", err)
+	if strings.Count(err.Error(), failure.Credentials.Error()) != 1 {
+		t.Errorf("%q names failure.Credentials more than once", err)
 	}
 }

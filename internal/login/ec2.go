@@ -16,6 +16,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // Log field names of the ec2 login.
@@ -55,25 +57,22 @@ type EC2Client struct {
 	vault *api.Client
 	md    *imds.Client
 	auth  config.Auth
-	now   func() time.Time
 	log   *zap.Logger
 
 	warnPerm sync.Once
 }
 
 // NewEC2 returns an ec2 login client. auth.Signature and auth.NonceFile
-// must be set (config.Load does). now may be nil (time.Now).
-func NewEC2(vault *api.Client, md *imds.Client, auth config.Auth, now func() time.Time, log *zap.Logger) *EC2Client {
-	if now == nil {
-		now = time.Now
-	}
-	return &EC2Client{vault: vault, md: md, auth: auth, now: now, log: log}
+// must be set (config.Load does).
+func NewEC2(vault *api.Client, md *imds.Client, auth config.Auth, log *zap.Logger) *EC2Client {
+	return &EC2Client{vault: vault, md: md, auth: auth, log: log}
 }
 
 // Login fetches the signed document, makes sure a nonce is on disk, then
-// logs in with both. The error wraps ErrCredentials (IMDS), ErrUnreachable
-// or ErrRefused (a *Refusal; ErrNonceMismatch when Vault holds another
-// nonce for this instance).
+// logs in with both. The error is of the kind failure.Credentials (IMDS),
+// failure.Unreachable or failure.Refused (a *vault.Error with DiagnoseEC2's
+// reading; failure.NonceMismatch when Vault holds another nonce for this
+// instance).
 func (c *EC2Client) Login(ctx context.Context) (*api.Secret, error) {
 	doc, data, err := c.document(ctx)
 	if err != nil {
@@ -99,11 +98,10 @@ func (c *EC2Client) Login(ctx context.Context) (*api.Secret, error) {
 		data["role"] = c.auth.Role
 	}
 
-	path := loginPath(c.auth.Mount)
 	c.log.Debug("logging in", zap.String(fieldMount, c.auth.Mount), zap.String(fieldRole, c.auth.Role),
 		zap.String(fieldSignature, c.auth.Signature), zap.String(fieldInstance, doc.InstanceID),
 		zap.String(fieldAccount, doc.AccountID), zap.String(fieldDocRegion, doc.Region))
-	secret, err := postLogin(ctx, c.vault, path, data, c.now, func(status int, errs []string) *Refusal {
+	secret, err := postLogin(ctx, c.vault, c.auth.Mount, data, func(status int, errs []string) *vault.Error {
 		return DiagnoseEC2(status, errs, EC2Attempt{Mount: c.auth.Mount, Role: c.auth.Role, Signature: c.auth.Signature, NonceFile: c.auth.NonceFile, Doc: doc})
 	})
 	if err != nil {
@@ -134,7 +132,7 @@ func (c *EC2Client) document(ctx context.Context) (InstanceIdentity, map[string]
 	}
 	var doc InstanceIdentity
 	if err := json.Unmarshal(raw, &doc); err != nil || doc.InstanceID == "" {
-		return InstanceIdentity{}, nil, fmt.Errorf("%w: IMDS %s is not an instance identity document (%v)", ErrCredentials, pathDocument, err)
+		return InstanceIdentity{}, nil, fmt.Errorf("%w: IMDS %s is not an instance identity document (%v)", failure.Credentials, pathDocument, err)
 	}
 	data := map[string]any{}
 	switch c.auth.Signature {
@@ -173,7 +171,7 @@ func (c *EC2Client) get(ctx context.Context, path string) ([]byte, error) {
 		return nil, imdsError(path, err)
 	}
 	if len(strings.TrimSpace(string(b))) == 0 {
-		return nil, fmt.Errorf("%w: IMDS answered %s with nothing", ErrCredentials, path)
+		return nil, fmt.Errorf("%w: IMDS answered %s with nothing", failure.Credentials, path)
 	}
 	return b, nil
 }
@@ -188,7 +186,7 @@ func imdsError(path string, err error) error {
 	case errors.As(err, &ne) && ne.Timeout() || strings.Contains(err.Error(), "deadline exceeded"):
 		hint = "IMDS did not answer in time: inside a container the IMDSv2 token PUT needs HttpPutResponseHopLimit >= 2 (aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2)"
 	}
-	return fmt.Errorf("%w: instance identity document: IMDS %s: %v\nfix: %s", ErrCredentials, path, err, hint)
+	return fmt.Errorf("%w: instance identity document: IMDS %s: %v\nfix: %s", failure.Credentials, path, err, hint)
 }
 
 // stripSpace drops every white-space character: IMDS breaks its base64

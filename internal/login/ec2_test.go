@@ -18,6 +18,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 const testDoc = `{"accountId":"222222222222","instanceId":"i-0ec2000000000001","imageId":"ami-0123456789abcdef0","region":"eu-west-1","pendingTime":"2026-01-02T03:04:05Z"}`
@@ -107,14 +109,14 @@ func vaultError(status int, msg string) func(http.ResponseWriter, map[string]any
 
 func ec2Client(t *testing.T, vaultURL string, md *imds.Client, auth config.Auth) *EC2Client {
 	t.Helper()
-	vc, err := NewVaultClient(config.Vault{Address: vaultURL})
+	vc, err := vault.NewClient(config.Vault{Address: vaultURL})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if auth.Mount == "" {
 		auth.Mount = "aws"
 	}
-	return NewEC2(vc, md, auth, nil, zap.NewNop())
+	return NewEC2(vc, md, auth, zap.NewNop())
 }
 
 func TestEC2LoginPayload(t *testing.T) {
@@ -185,7 +187,7 @@ func TestEC2NonceOnDiskBeforeLogin(t *testing.T) {
 	})
 	md := fakeIMDS(t, imdsBodies)
 	auth := config.Auth{Signature: config.SignatureRSA2048, NonceFile: nonceFile}
-	if _, err := ec2Client(t, url, md, auth).Login(context.Background()); !errors.Is(err, ErrUnreachable) {
+	if _, err := ec2Client(t, url, md, auth).Login(context.Background()); !errors.Is(err, failure.Unreachable) {
 		t.Fatalf("first login: %v, want unreachable", err)
 	}
 	// A new process: a new client, the same nonce file.
@@ -236,8 +238,8 @@ func TestEC2NonceMismatch(t *testing.T) {
 	_, url := startVault(t, vaultError(400, "client nonce mismatch"))
 	c := ec2Client(t, url, fakeIMDS(t, imdsBodies), config.Auth{Mount: "aws-ec2", Signature: config.SignatureRSA2048, NonceFile: nonceFile})
 	_, err := c.Login(context.Background())
-	if !errors.Is(err, ErrNonceMismatch) || !errors.Is(err, ErrRefused) {
-		t.Fatalf("error %v, want ErrNonceMismatch wrapping ErrRefused", err)
+	if failure.Of(err) != failure.NonceMismatch {
+		t.Fatalf("error %v, want failure.NonceMismatch", err)
 	}
 	for _, want := range []string{"client nonce mismatch", "i-0ec2000000000001", nonceFile,
 		"vault delete auth/aws-ec2/identity-accesslist/i-0ec2000000000001", "put the old nonce back"} {
@@ -251,14 +253,14 @@ func TestEC2SignatureRefusedWith500(t *testing.T) {
 	_, url := startVault(t, vaultError(500, "failed to verify the signature: crypto/rsa: verification error"))
 	c := ec2Client(t, url, fakeIMDS(t, imdsBodies), config.Auth{Signature: config.SignaturePKCS7, NonceFile: filepath.Join(t.TempDir(), "nonce")})
 	_, err := c.Login(context.Background())
-	var r *Refusal
-	if !errors.As(err, &r) || !strings.Contains(r.Fix, `signature = "rsa2048"`) {
+	var r *vault.Error
+	if !errors.As(err, &r) || r.Kind != failure.Refused || !strings.Contains(r.Fix, `signature = "rsa2048"`) {
 		t.Fatalf("error %v, want a refusal advising rsa2048", err)
 	}
 	_, url = startVault(t, vaultError(503, "Vault is sealed"))
 	c = ec2Client(t, url, fakeIMDS(t, imdsBodies), config.Auth{Signature: config.SignaturePKCS7, NonceFile: filepath.Join(t.TempDir(), "nonce")})
-	if _, err := c.Login(context.Background()); !errors.As(err, new(*Unavailable)) {
-		t.Fatalf("sealed: %v, want *Unavailable", err)
+	if _, err := c.Login(context.Background()); failure.Of(err) != failure.Unreachable || !errors.As(err, new(*vault.Error)) {
+		t.Fatalf("sealed: %v, want an unavailable Vault", err)
 	}
 }
 
@@ -268,7 +270,7 @@ func TestEC2IMDSErrors(t *testing.T) {
 	nonceFile := filepath.Join(t.TempDir(), "nonce")
 	c := ec2Client(t, url, fakeIMDS(t, bodies), config.Auth{Signature: config.SignatureRSA2048, NonceFile: nonceFile})
 	_, err := c.Login(context.Background())
-	if !errors.Is(err, ErrCredentials) || !strings.Contains(err.Error(), "instance-identity/rsa2048") || !strings.Contains(err.Error(), "another signature type") {
+	if !errors.Is(err, failure.Credentials) || !strings.Contains(err.Error(), "instance-identity/rsa2048") || !strings.Contains(err.Error(), "another signature type") {
 		t.Fatalf("missing /rsa2048: %v", err)
 	}
 	if _, err := os.Stat(nonceFile); err == nil {
@@ -276,7 +278,7 @@ func TestEC2IMDSErrors(t *testing.T) {
 	}
 	bad := map[string]string{"/latest/dynamic/instance-identity/document": "<html>"}
 	c = ec2Client(t, url, fakeIMDS(t, bad), config.Auth{Signature: config.SignatureRSA2048, NonceFile: nonceFile})
-	if _, err := c.Login(context.Background()); !errors.Is(err, ErrCredentials) {
+	if _, err := c.Login(context.Background()); !errors.Is(err, failure.Credentials) {
 		t.Fatalf("not a document: %v", err)
 	}
 }

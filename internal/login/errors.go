@@ -1,54 +1,14 @@
 package login
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/xauth-agent/xauth-agent/internal/failure"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
-
-// Kinds of failure; the CLI maps each to an exit code and the lifecycle to
-// a retry decision. Test with errors.Is.
-var (
-	// ErrCredentials: no usable AWS credentials (IMDS, env, profile...).
-	ErrCredentials = errors.New("aws credentials unavailable")
-	// ErrUnreachable: Vault did not answer, or answered 5xx/429.
-	ErrUnreachable = errors.New("vault unreachable")
-	// ErrRefused: Vault answered and refused the login (4xx).
-	ErrRefused = errors.New("login refused by vault")
-	// ErrNonceMismatch: an ec2 login refused because Vault holds another
-	// client nonce for this instance. It wraps ErrRefused.
-	ErrNonceMismatch = fmt.Errorf("%w: client nonce mismatch", ErrRefused)
-)
-
-// Refusal is a login Vault refused, with what Vault said and our reading
-// of it.
-type Refusal struct {
-	Status int      // HTTP status
-	Vault  []string // Vault's error messages, verbatim
-	Cause  string   // short cause, e.g. "server ID header mismatch"
-	Fix    string   // what to change
-	Kind   error    // a more precise kind than ErrRefused that wraps it (ErrNonceMismatch), or nil
-}
-
-func (r *Refusal) Error() string {
-	msg := fmt.Sprintf("vault refused the login (HTTP %d): %s", r.Status, strings.Join(r.Vault, "; "))
-	if r.Cause != "" {
-		msg += "\ncause: " + r.Cause
-	}
-	if r.Fix != "" {
-		msg += "\nfix: " + r.Fix
-	}
-	return msg
-}
-
-func (r *Refusal) Unwrap() error {
-	if r.Kind != nil {
-		return r.Kind
-	}
-	return ErrRefused
-}
 
 // The patterns of Vault's refusals. Each is compiled when first needed: an agent whose logins
 // succeed never reads a refusal, and a compiled pattern would stay in its memory for good.
@@ -65,10 +25,10 @@ func lazyRegexp(expr string) func() *regexp.Regexp {
 	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }
 
-// Diagnose reads Vault's refusal and says what most likely went wrong.
-// mount, role and target are what this agent sent.
-func Diagnose(status int, vaultErrs []string, mount, role string, t SigningTarget) *Refusal {
-	r := &Refusal{Status: status, Vault: vaultErrs}
+// Diagnose reads Vault's refusal of a login and says what most likely went
+// wrong. mount, role and target are what this agent sent.
+func Diagnose(status int, vaultErrs []string, mount, role string, t SigningTarget) *vault.Error {
+	r := refusal(status, vaultErrs)
 	msg := strings.Join(vaultErrs, "; ")
 	roleDesc := role
 	if roleDesc == "" {
@@ -116,7 +76,7 @@ func Diagnose(status int, vaultErrs []string, mount, role string, t SigningTarge
 
 // diagnoseCommon reads the refusals both auth types get: an unknown role,
 // no such mount, permission denied.
-func diagnoseCommon(r *Refusal, msg, mount string) {
+func diagnoseCommon(r *vault.Error, msg, mount string) {
 	switch {
 	case reRoleNotFound().MatchString(msg):
 		m := reRoleNotFound().FindStringSubmatch(msg)
@@ -129,6 +89,11 @@ func diagnoseCommon(r *Refusal, msg, mount string) {
 		r.Cause = fmt.Sprintf("permission denied: most often no auth method is mounted at auth/%s (in this namespace); otherwise the role's token_bound_cidrs exclude this address", mount)
 		r.Fix = "set mount to the path the aws auth method is enabled at (vault auth list), check the namespace, and the role's token_bound_cidrs"
 	}
+}
+
+// refusal is Vault's refusal of a login, yet without a reading.
+func refusal(status int, vaultErrs []string) *vault.Error {
+	return &vault.Error{Op: "login", Status: status, Errors: vaultErrs, Kind: failure.Refused}
 }
 
 // DeriveRoleARN turns an STS caller ARN into the IAM ARN Vault binds
@@ -176,8 +141,8 @@ var ec2Binds = map[string]string{
 // likely went wrong. For a 5xx it returns nil unless the message shows a
 // refusal that waiting does not fix (Vault answers a document whose
 // signature it cannot check with a 500).
-func DiagnoseEC2(status int, vaultErrs []string, a EC2Attempt) *Refusal {
-	r := &Refusal{Status: status, Vault: vaultErrs}
+func DiagnoseEC2(status int, vaultErrs []string, a EC2Attempt) *vault.Error {
+	r := refusal(status, vaultErrs)
 	msg := strings.Join(vaultErrs, "; ")
 	id := a.Doc.InstanceID
 	if id == "" {
@@ -186,7 +151,7 @@ func DiagnoseEC2(status int, vaultErrs []string, a EC2Attempt) *Refusal {
 	resetEntry := fmt.Sprintf("vault delete auth/%s/identity-accesslist/%s", a.Mount, id)
 	switch {
 	case strings.Contains(msg, "client nonce mismatch"):
-		r.Kind = ErrNonceMismatch
+		r.Kind = failure.NonceMismatch
 		r.Cause = fmt.Sprintf("client nonce mismatch: instance %s already logged in to auth/%s with another nonce, which Vault keeps in its identity access list; "+
 			"the nonce in %s is not that one: the file was lost or replaced, the instance was restored from an image or snapshot, or another agent on this instance logged in first with its own nonce file",
 			id, a.Mount, a.NonceFile)

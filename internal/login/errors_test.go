@@ -4,7 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 func TestDiagnose(t *testing.T) {
@@ -31,8 +32,8 @@ func TestDiagnose(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := Diagnose(tt.status, []string{tt.msg}, "aws", "vault-role2", tgt)
-			if !errors.Is(r, ErrRefused) {
-				t.Fatal("refusal does not wrap ErrRefused")
+			if !errors.Is(r, failure.Refused) {
+				t.Fatal("refusal does not wrap failure.Refused")
 			}
 			got := r.Cause + "\n" + r.Fix
 			for _, w := range tt.want {
@@ -60,21 +61,6 @@ func TestDeriveRoleARN(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Duration{
-		"":                              0,
-		"30":                            30 * time.Second,
-		"junk":                          0,
-		"Wed, 25 Nov 2026 12:01:00 GMT": time.Minute,
-		"Wed, 25 Nov 2026 11:00:00 GMT": 0,
-	} {
-		if got := ParseRetryAfter(in, now); got != want {
-			t.Errorf("ParseRetryAfter(%q) = %v, want %v", in, got, want)
-		}
-	}
-}
-
 func TestDiagnoseEC2(t *testing.T) {
 	a := EC2Attempt{Mount: "aws", Role: "web", Signature: "rsa2048", NonceFile: "/var/lib/xauth-agent/nonce",
 		Doc: InstanceIdentity{InstanceID: "i-0abc", AccountID: "222222222222", Region: "eu-west-1", ImageID: "ami-1", PendingTime: "2026-01-02T03:04:05Z"}}
@@ -89,8 +75,8 @@ func TestDiagnoseEC2(t *testing.T) {
 		kind   error
 	}{
 		{"nonce mismatch", 400, "client nonce mismatch", a,
-			[]string{"instance i-0abc already logged in", "/var/lib/xauth-agent/nonce", "vault delete auth/aws/identity-accesslist/i-0abc", "put the old nonce back"}, ErrNonceMismatch},
-		{"nonce mismatch with migration", 400, "client nonce mismatch and instance meta-data incorrect", a, []string{"pendingTime is not newer"}, ErrNonceMismatch},
+			[]string{"instance i-0abc already logged in", "/var/lib/xauth-agent/nonce", "vault delete auth/aws/identity-accesslist/i-0abc", "put the old nonce back"}, failure.NonceMismatch},
+		{"nonce mismatch with migration", 400, "client nonce mismatch and instance meta-data incorrect", a, []string{"pendingTime is not newer"}, failure.NonceMismatch},
 		{"reauthentication disabled", 400, "reauthentication is disabled", a, []string{"disallow_reauthentication=false on auth/aws/role/web", "identity-accesslist/i-0abc"}, nil},
 		{"older document", 400, "instance meta-data is older than the one used for previous login", a, []string{"2026-01-02T03:04:05Z", "identity-accesslist/i-0abc"}, nil},
 		{"iam role", 400, "auth method ec2 not allowed for role web", a, []string{`role "web" has auth_type=iam`}, nil},
@@ -113,14 +99,14 @@ func TestDiagnoseEC2(t *testing.T) {
 			if r == nil {
 				t.Fatal("no diagnosis")
 			}
-			if !errors.Is(r, ErrRefused) {
-				t.Error("refusal does not wrap ErrRefused")
+			if failure.Of(r).Retry() != failure.LoginSlowly {
+				t.Errorf("refusal of kind %v, which is not a refused login", failure.Of(r))
 			}
 			if tt.kind != nil && !errors.Is(r, tt.kind) {
 				t.Errorf("refusal does not wrap %v", tt.kind)
 			}
-			if tt.kind == nil && errors.Is(r, ErrNonceMismatch) {
-				t.Error("refusal wraps ErrNonceMismatch")
+			if tt.kind == nil && errors.Is(r, failure.NonceMismatch) {
+				t.Error("refusal wraps failure.NonceMismatch")
 			}
 			got := r.Cause + "\n" + r.Fix
 			for _, w := range tt.want {

@@ -2,12 +2,9 @@ package login
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +13,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
-	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // Log field names.
@@ -30,47 +28,6 @@ const (
 	fieldEndpoint = "sts_endpoint"
 	fieldCredSrc  = "credentials_source"
 )
-
-// vaultTimeout bounds one request to Vault, answer included.
-const vaultTimeout = 30 * time.Second
-
-// NewVaultClient builds a vault/api client from the typed config. Its own
-// retries are off: the lifecycle owns retrying. It carries no token. Every
-// error answer it receives is redacted before vault/api reads it
-// (redactErrorBody), so errors from its calls never carry back a secret
-// the request sent. Each request is bounded by vaultTimeout through the
-// HTTP client rather than vault/api's own timeout, which cancels the
-// request's context as the call returns, before the answer's body is read:
-// the connection was then closed and every renewal dialled Vault anew.
-func NewVaultClient(v config.Vault) (*api.Client, error) {
-	cfg := api.DefaultConfig()
-	if cfg.Error != nil {
-		return nil, fmt.Errorf("vault client defaults: %w", cfg.Error)
-	}
-	cfg.Address = v.Address
-	cfg.MaxRetries = 0
-	cfg.Timeout = 0
-	cfg.HttpClient.Timeout = vaultTimeout
-	tls := &api.TLSConfig{
-		CACert:        v.CACert,
-		CAPath:        v.CAPath,
-		ClientCert:    v.ClientCert,
-		ClientKey:     v.ClientKey,
-		TLSServerName: v.TLSServerName,
-		Insecure:      v.TLSSkipVerify,
-	}
-	if err := cfg.ConfigureTLS(tls); err != nil {
-		return nil, fmt.Errorf("vault tls settings (ca_cert, client_cert, client_key): %w", err)
-	}
-	c, err := api.NewClient(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("vault client for %s: %w", v.Address, err)
-	}
-	c = c.WithResponseCallbacks(redactErrorBody)
-	c.ClearToken()
-	c.SetNamespace(v.Namespace)
-	return c, nil
-}
 
 // Client logs in with the IAM method.
 type Client struct {
@@ -94,12 +51,13 @@ func (c *Client) Target() SigningTarget {
 	return SigningTarget{Endpoint: c.auth.STSEndpoint, Region: c.auth.STSRegion, HeaderValue: c.auth.HeaderValue}
 }
 
-// Login signs a fresh GetCallerIdentity and logs in. The error wraps
-// ErrCredentials, ErrUnreachable or ErrRefused (a *Refusal).
+// Login signs a fresh GetCallerIdentity and logs in. The error is of the
+// kind failure.Credentials, failure.Unreachable or failure.Refused (a
+// *vault.Error with Diagnose's reading).
 func (c *Client) Login(ctx context.Context) (*api.Secret, error) {
 	creds, err := c.creds.Retrieve(ctx)
 	if err != nil {
-		if !errors.Is(err, ErrCredentials) {
+		if !errors.Is(err, failure.Credentials) {
 			err = credentialsError(err, chain{})
 		}
 		return nil, err
@@ -110,10 +68,9 @@ func (c *Client) Login(ctx context.Context) (*api.Secret, error) {
 	if err != nil {
 		return nil, err
 	}
-	path := loginPath(c.auth.Mount)
 	c.log.Debug("logging in", zap.String(fieldMount, c.auth.Mount), zap.String(fieldRole, c.auth.Role),
 		zap.String(fieldRegion, t.Region), zap.String(fieldEndpoint, t.Endpoint))
-	secret, err := postLogin(ctx, c.vault, path, data, c.now, func(status int, errs []string) *Refusal {
+	secret, err := postLogin(ctx, c.vault, c.auth.Mount, data, func(status int, errs []string) *vault.Error {
 		if status >= 500 {
 			return nil // IAM logins get no permanent 5xx: retry
 		}
@@ -127,99 +84,26 @@ func (c *Client) Login(ctx context.Context) (*api.Secret, error) {
 	return secret, nil
 }
 
-// loginPath is the login endpoint of the aws auth method at mount.
-func loginPath(mount string) string {
-	return "auth/" + strings.Trim(mount, "/") + "/login"
-}
-
-// postLogin posts a login body to path and classifies the outcome: a
-// *Unavailable (5xx, 429), an error wrapping ErrUnreachable (no answer, or
-// an answer without a token), or the *Refusal that diagnose makes of any
-// other answer. diagnose is asked about 5xx answers too: it returns nil
-// unless it knows the message to be permanent (Vault answers some refusals
-// with a 500), which then is a refusal rather than an outage. It uses the
-// raw call so a 429/503's Retry-After header is not lost. Both auth types
-// log in through it.
-func postLogin(ctx context.Context, vc *api.Client, path string, data map[string]any, now func() time.Time, diagnose func(status int, vaultErrs []string) *Refusal) (*api.Secret, error) {
-	body, err := json.Marshal(data)
-	if err != nil {
-		return nil, fmt.Errorf("encode login body: %w", err)
-	}
-	resp, err := vc.Logical().WriteRawWithContext(ctx, path, body)
-	if resp != nil {
-		defer resp.Body.Close()
-	}
-	if err != nil {
-		var re *api.ResponseError
-		if !errors.As(err, &re) {
-			return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, vc.Address(), err)
+// postLogin posts a login body to the aws auth method at mount
+// (vault.Call) and makes sure the answer carries a token. A refusal (4xx
+// other than 429) is what diagnose makes of it; diagnose is asked about 5xx
+// answers too, and returns nil unless it knows the message to be permanent
+// (Vault answers some refusals with a 500), which then is a refusal rather
+// than an outage. Both auth types log in through it.
+func postLogin(ctx context.Context, vc *api.Client, mount string, data map[string]any, diagnose func(status int, vaultErrs []string) *vault.Error) (*api.Secret, error) {
+	path := "auth/" + strings.Trim(mount, "/") + "/login"
+	secret, err := vault.Call(ctx, vc, vault.Request{Op: "login", Path: path, Body: data, Refused: failure.Refused})
+	var e *vault.Error
+	if errors.As(err, &e) && e.Status >= 400 && e.Status != http.StatusTooManyRequests {
+		if r := diagnose(e.Status, e.Errors); r != nil {
+			return nil, r
 		}
-		if re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests {
-			if re.StatusCode >= 500 {
-				if r := diagnose(re.StatusCode, re.Errors); r != nil {
-					return nil, r
-				}
-			}
-			u := &Unavailable{Status: re.StatusCode, Errors: re.Errors}
-			if resp != nil {
-				u.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), now())
-			}
-			return nil, u
-		}
-		return nil, diagnose(re.StatusCode, re.Errors)
 	}
-	secret, err := api.ParseSecret(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: decode vault's login answer: %v", ErrUnreachable, err)
+		return nil, err
 	}
 	if secret == nil || secret.Auth == nil || secret.Auth.ClientToken == "" {
-		return nil, fmt.Errorf("%w: vault answered the login on %s without a token", ErrUnreachable, path)
+		return nil, fmt.Errorf("%w: vault answered the login on %s without a token", failure.Unreachable, path)
 	}
 	return secret, nil
-}
-
-// ParseRetryAfter reads a Retry-After header (seconds or an HTTP date);
-// 0 when absent or unreadable.
-func ParseRetryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
-		// Capped where n seconds would overflow a Duration (about 292 years).
-		return time.Duration(min(n, int((1<<63-1)/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
-
-// Unavailable is a 5xx or 429 from Vault: worth retrying later.
-type Unavailable struct {
-	Status     int
-	Errors     []string
-	RetryAfter time.Duration // 0 when Vault sent none
-}
-
-func (u *Unavailable) Error() string {
-	return fmt.Sprintf("vault unavailable (HTTP %d): %s", u.Status, strings.Join(u.Errors, "; "))
-}
-
-func (u *Unavailable) Unwrap() error { return ErrUnreachable }
-
-// TokenOf converts a login or renewal answer into what sinks write. A
-// lease_duration beyond what a Duration holds (292 years) is capped there
-// rather than wrapping around to a negative TTL; a negative one counts as
-// 0 (no lease).
-func TokenOf(s *api.Secret, issued time.Time) sink.Token {
-	const maxSeconds = math.MaxInt64 / int64(time.Second)
-	ttl := time.Duration(min(max(int64(s.Auth.LeaseDuration), 0), maxSeconds)) * time.Second
-	return sink.Token{
-		Token:         s.Auth.ClientToken,
-		Accessor:      s.Auth.Accessor,
-		Policies:      s.Auth.Policies,
-		LeaseDuration: ttl,
-		Renewable:     s.Auth.Renewable,
-		ExpiresAt:     issued.Add(ttl).UTC(),
-	}
 }

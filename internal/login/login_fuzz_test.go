@@ -15,16 +15,20 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/token"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 	"github.com/xauth-agent/xauth-agent/internal/vaulttest"
 )
 
 // FuzzLoginResponse feeds arbitrary Vault answers (status, Retry-After,
 // body) to a whole IAM login, through vault/api's decoding and the
-// client's classification, then converts a success with TokenOf and
+// client's classification, then converts a success with token.Of and
 // encodes it as the sinks do. It must never panic; a success carries a
-// token; a failure is ErrUnreachable (a 429/5xx as *Unavailable with
-// its status, or an answer without a token) or a *Refusal with its status.
+// token; a failure is failure.Unreachable (a 429/5xx as a *vault.Error
+// with its status, or an answer without a token) or a refusal (a
+// *vault.Error of kind failure.Refused) with its status.
 func FuzzLoginResponse(f *testing.F) {
 	ok := `{"request_id":"1","lease_id":"","renewable":false,"lease_duration":0,"data":null,"wrap_info":null,"warnings":null,` +
 		`"auth":{"client_token":"hvs.CAESIJ","accessor":"acc","policies":["admin","default"],"token_policies":["admin","default"],` +
@@ -71,10 +75,10 @@ func FuzzLoginResponse(f *testing.F) {
 		if secret == nil || secret.Auth == nil || secret.Auth.ClientToken == "" {
 			t.Fatalf("a successful login without a token: %+v", secret)
 		}
-		tok := TokenOf(secret, issued)
+		tok := token.Of(secret, issued)
 		if tok.Token != secret.Auth.ClientToken || tok.Accessor != secret.Auth.Accessor || !slices.Equal(tok.Policies, secret.Auth.Policies) ||
 			tok.Renewable != secret.Auth.Renewable {
-			t.Fatalf("TokenOf changed the answer: %+v from %+v", tok, secret.Auth)
+			t.Fatalf("token.Of changed the answer: %+v from %+v", tok, secret.Auth)
 		}
 		if lease := secret.Auth.LeaseDuration; lease >= 0 && lease <= 100*365*24*3600 {
 			if tok.LeaseDuration != time.Duration(lease)*time.Second || !tok.ExpiresAt.Equal(issued.Add(tok.LeaseDuration)) {
@@ -96,35 +100,32 @@ func checkLoginError(t *testing.T, status int, err error) {
 	if msg := err.Error(); msg == "" {
 		t.Fatal("an error without a message")
 	}
-	var (
-		u *Unavailable
-		r *Refusal
-	)
+	var e *vault.Error
 	switch {
 	case status == http.StatusTooManyRequests || status >= 500:
-		if !errors.As(err, &u) || u.Status != status || !errors.Is(err, ErrUnreachable) {
-			t.Fatalf("HTTP %d: %v (%T), want *Unavailable with the status", status, err, err)
+		if !errors.As(err, &e) || e.Status != status || failure.Of(err) != failure.Unreachable {
+			t.Fatalf("HTTP %d: %v (%T), want an unavailable Vault with the status", status, err, err)
 		}
-		if u.RetryAfter < 0 {
-			t.Fatalf("HTTP %d: negative Retry-After %v", status, u.RetryAfter)
+		if e.RetryAfter < 0 {
+			t.Fatalf("HTTP %d: negative Retry-After %v", status, e.RetryAfter)
 		}
 	case status >= 400:
-		if !errors.As(err, &r) || r.Status != status || !errors.Is(err, ErrRefused) || errors.Is(err, ErrUnreachable) {
-			t.Fatalf("HTTP %d: %v (%T), want a *Refusal with the status", status, err, err)
+		if !errors.As(err, &e) || e.Status != status || failure.Of(err) != failure.Refused || errors.Is(err, failure.Unreachable) {
+			t.Fatalf("HTTP %d: %v (%T), want a refusal with the status", status, err, err)
 		}
 		if !strings.Contains(err.Error(), "HTTP "+strconv.Itoa(status)) {
 			t.Fatalf("HTTP %d: the refusal does not name the status: %v", status, err)
 		}
 	default: // a 2xx that carries no token, or does not decode
-		if !errors.Is(err, ErrUnreachable) || errors.Is(err, ErrRefused) {
-			t.Fatalf("HTTP %d: %v (%T), want ErrUnreachable", status, err, err)
+		if !errors.Is(err, failure.Unreachable) || errors.Is(err, failure.Refused) {
+			t.Fatalf("HTTP %d: %v (%T), want failure.Unreachable", status, err, err)
 		}
 	}
 }
 
 // FuzzDiagnose feeds arbitrary refusal messages, mounts and roles to
 // Diagnose. It must never panic, keep the status and Vault's messages
-// verbatim, wrap ErrRefused, and show every message in Error().
+// verbatim, wrap failure.Refused, and show every message in Error().
 func FuzzDiagnose(f *testing.F) {
 	for _, msg := range []string{
 		`error performing token check: IAM Principal "arn:aws:sts::222222222222:assumed-role/r/i-1" does not belong to the role "vault-role2"`,
@@ -151,11 +152,11 @@ func FuzzDiagnose(f *testing.F) {
 		if r == nil {
 			t.Fatal("Diagnose returned nil")
 		}
-		if r.Status != status || !slices.Equal(r.Vault, vaultErrs) {
-			t.Fatalf("Diagnose changed what Vault said: %d %q", r.Status, r.Vault)
+		if r.Status != status || !slices.Equal(r.Errors, vaultErrs) {
+			t.Fatalf("Diagnose changed what Vault said: %d %q", r.Status, r.Errors)
 		}
-		if !errors.Is(r, ErrRefused) {
-			t.Fatal("the refusal does not wrap ErrRefused")
+		if !errors.Is(r, failure.Refused) {
+			t.Fatal("the refusal does not wrap failure.Refused")
 		}
 		msg := r.Error()
 		if !strings.Contains(msg, strings.Join(vaultErrs, "; ")) || !strings.Contains(msg, fmt.Sprintf("HTTP %d", status)) {
@@ -163,25 +164,6 @@ func FuzzDiagnose(f *testing.F) {
 		}
 		if r.Fix != "" && r.Cause == "" {
 			t.Fatalf("a fix without a cause: %q", r.Fix)
-		}
-	})
-}
-
-// FuzzParseRetryAfter: never negative, and a number of seconds is taken
-// as such when it is below a century.
-func FuzzParseRetryAfter(f *testing.F) {
-	for _, v := range []string{"", "0", "1", "30", " 30 ", "-5", "1.5", "18446744074",
-		"Wed, 21 Oct 2026 07:28:00 GMT", "Wed, 21 Oct 1970 07:28:00 GMT", "Monday, 02-Jan-06 15:04:05 MST", "\xff"} {
-		f.Add(v)
-	}
-	now := time.Date(2026, 10, 21, 7, 0, 0, 0, time.UTC)
-	f.Fuzz(func(t *testing.T, v string) {
-		d := ParseRetryAfter(v, now)
-		if d < 0 {
-			t.Fatalf("ParseRetryAfter(%q) = %v", v, d)
-		}
-		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 && n < 100*365*24*3600 && d != time.Duration(n)*time.Second {
-			t.Fatalf("ParseRetryAfter(%q) = %v, want %ds", v, d, n)
 		}
 	})
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/xauth-agent/xauth-agent/internal/atomicfile"
 )
 
 // maxNonceLen is the longest client nonce Vault accepts.
@@ -81,44 +83,15 @@ func ensureNonce(path string) (n storedNonce, created bool, err error) {
 	return storedNonce{value: v, perm: 0o600}, true, nil
 }
 
-// storeNonce writes nonce to path atomically: a new 0600 file in the same
-// directory, fsync, rename over path, fsync the directory. A crash leaves
-// either the old file or the new one, never a partial one. The directory is
-// made (0700) when missing.
-func storeNonce(path, nonce string) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// storeNonce writes nonce to path atomically (atomicfile.Write, mode
+// 0600): a crash leaves either the old file or the new one, never a partial
+// one. The directory is made (0700) when missing.
+func storeNonce(path, nonce string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("nonce file directory: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // O_EXCL, 0600
-	if err != nil {
+	if err := atomicfile.Write(path, []byte(nonce+"\n"), atomicfile.Options{Perm: 0o600, UID: -1, GID: -1}); err != nil {
 		return fmt.Errorf("write the nonce file: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.WriteString(nonce + "\n"); err != nil {
-		return fmt.Errorf("write the nonce file: %w", err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("write the nonce file: %w", err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("write the nonce file: %w", err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write the nonce file: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync the nonce file's directory: %w", err)
-	}
-	defer d.Close()
-	if err = d.Sync(); err != nil {
-		return fmt.Errorf("sync the nonce file's directory: %w", err)
 	}
 	return nil
 }

@@ -5,14 +5,16 @@
 // of the remaining lease; a login replaces the token when renewing stops
 // extending it (max TTL), when Vault refuses the renewal, and before the
 // token comes within its grace (a random 10-20 % of the login lease) of
-// expiry. Failures are classified (Classify) and retried with a jittered
-// exponential Backoff, never sooner than Vault's Retry-After; a refused
-// login is retried no sooner than LoginRefusedFloor, and MinInterval
-// keeps short leases from turning into hot loops.
+// expiry. Failures are classified by their kind (Classify, package
+// failure) and retried with a jittered exponential backoff (package
+// backoff), never sooner than Vault's Retry-After; a refused login is
+// retried no sooner than LoginRefusedFloor, and MinInterval keeps short
+// leases from turning into hot loops.
 //
 // Loop is the short loop around the policy: it calls Vault through
-// Authenticator (a *login.Client) and TokenAPI (NewTokenAPI), publishes
-// each new token to the sinks once, and keeps the last good token
-// published through outages. Every wait is logged with its duration; the
+// Authenticator (a *login.Client) and TokenAPI (NewTokenAPI), and writes
+// each token and each step to its token.Latest, which the sinks and
+// everything else that tells of the token read; the last good token stays
+// there through outages. Every wait is logged with its duration; the
 // token's accessor is logged, never the token.
 package renew

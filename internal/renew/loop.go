@@ -9,8 +9,10 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/xauth-agent/xauth-agent/internal/login"
-	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/backoff"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
+	"github.com/xauth-agent/xauth-agent/internal/token"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // Log field names.
@@ -29,40 +31,25 @@ const (
 	fieldWarnings   = "warnings"
 )
 
-// Publisher delivers every new token to the sinks. It should not block for
-// long: sinks retry on their own.
-type Publisher interface {
-	Publish(t sink.Token)
-}
-
-// Observer receives optional notifications (sd_notify, status). Calls come
-// from the loop's goroutine and should return quickly.
-type Observer interface {
-	TokenChanged(t sink.Token) // a new token was published
-	Renewed(t sink.Token)      // the current token was renewed
-	Waiting(d Decision, err error)
-}
-
 // Loop logs in, keeps the token renewed and logs in again, forever. Set
 // the fields, then call Run once.
 type Loop struct {
 	Auth    Authenticator
 	Tokens  TokenAPI
-	Sinks   Publisher // may be nil
-	Observe Observer  // may be nil
-	Backoff Backoff
+	State   *token.Latest // where the token and the lifecycle's step go; nil: a Latest of its own
+	Backoff backoff.Backoff
 	Log     *zap.Logger    // nil: no logs
 	Rand    func() float64 // nil: math/rand/v2
 
 	mu      sync.Mutex
-	current sink.Token
+	current token.Token
 	have    bool
 }
 
 // Current returns the last good token, if any. During an outage that is
-// still the last token published; a token whose renewal was refused stays
+// still the last token it logged in for; a token whose renewal was refused stays
 // current until a login replaces it. Safe for concurrent use.
-func (l *Loop) Current() (sink.Token, bool) {
+func (l *Loop) Current() (token.Token, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.current, l.have
@@ -77,6 +64,9 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 	if l.Log == nil {
 		l.Log = zap.NewNop()
+	}
+	if l.State == nil {
+		l.State = token.NewLatest()
 	}
 	var (
 		st      State
@@ -99,14 +89,25 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 }
 
-// wait logs the decision and sleeps until it is due; false when ctx ended.
+// wait logs the decision, makes it the state's step, and sleeps until it
+// is due; false when ctx ended.
 func (l *Loop) wait(ctx context.Context, d Decision, err error) bool {
 	dur := max(time.Until(d.At), 0)
 	l.Log.Info("waiting", zap.String(fieldAction, d.Action.String()), zap.Duration(fieldWait, dur),
 		zap.Time(fieldAt, d.At), zap.String(fieldReason, d.Reason))
-	if l.Observe != nil {
-		l.Observe.Waiting(d, err)
+	step := "renewing"
+	switch {
+	case err != nil:
+		step = "retrying-" + d.Action.String()
+	case d.Action == ActLogin:
+		step = "logging-in"
 	}
+	l.State.Update(func(s *token.State) {
+		s.Step, s.Err, s.Next = step, err, d.At
+		if err != nil {
+			s.Backoff = dur
+		}
+	})
 	t := time.NewTimer(dur)
 	defer t.Stop()
 	select {
@@ -127,7 +128,7 @@ func (l *Loop) login(ctx context.Context, st State) (State, error) {
 		return l.failed(ctx, st, ActLogin, err), err
 	}
 	l.Backoff.Reset()
-	tok := login.TokenOf(secret, start)
+	tok := token.Of(secret, start)
 	st = State{
 		HaveToken:  true,
 		Renewable:  tok.Renewable,
@@ -139,7 +140,7 @@ func (l *Loop) login(ctx context.Context, st State) (State, error) {
 	}
 	l.Log.Info("new token", zap.String(fieldAccessor, tok.Accessor), zap.Duration(fieldTTL, tok.LeaseDuration),
 		zap.Bool(fieldRenewable, tok.Renewable), zap.Time(fieldExpires, tok.ExpiresAt), zap.Duration(fieldGrace, st.Grace))
-	l.update(tok)
+	l.update(tok, func(s *token.State) { s.Logins++ })
 	return st, nil
 }
 
@@ -160,7 +161,7 @@ func (l *Loop) renew(ctx context.Context, st State) (State, error) {
 	if secret.Auth.Accessor == "" {
 		secret.Auth.Accessor = cur.Accessor
 	}
-	tok := login.TokenOf(secret, start)
+	tok := token.Of(secret, start)
 	st.Renewable = tok.Renewable
 	st.PrevExpires = st.Expires
 	st.LeaseStart = start
@@ -172,24 +173,21 @@ func (l *Loop) renew(ctx context.Context, st State) (State, error) {
 		// seconds, rounded up, so the real end may be up to 1 s earlier.
 		st.Expires = st.Expires.Add(-time.Second)
 	}
-	st.LastErr, st.LastAction, st.RetryAfter, st.Backoff = ErrNone, ActRenew, 0, 0
+	st.LastErr, st.LastAction, st.RetryAfter, st.Backoff = failure.None, ActRenew, 0, 0
 	// A successful answer's warnings are server text too; error answers
-	// are redacted as they arrive (login.NewVaultClient).
+	// are redacted as they arrive (vault.NewClient).
 	warnings := make([]string, len(secret.Warnings))
 	for i, w := range secret.Warnings {
-		warnings[i] = login.Redact(w, tok.Token)
+		warnings[i] = vault.Redact(w, tok.Token)
 	}
 	l.Log.Info("token renewed", zap.String(fieldAccessor, tok.Accessor), zap.Duration(fieldTTL, tok.LeaseDuration),
 		zap.Time(fieldExpires, tok.ExpiresAt), zap.Strings(fieldWarnings, warnings))
-	l.update(tok)
-	if l.Observe != nil {
-		l.Observe.Renewed(tok)
-	}
+	l.update(tok, func(s *token.State) { s.Renewals++ })
 	return st, nil
 }
 
 // failed records a failed step in the state and draws the next backoff.
-// The current token stays published.
+// The current token stays in the State.
 func (l *Loop) failed(ctx context.Context, st State, a Action, err error) State {
 	kind, retryAfter := Classify(err)
 	st.LastErr, st.LastAction, st.RetryAfter = kind, a, retryAfter
@@ -199,27 +197,27 @@ func (l *Loop) failed(ctx context.Context, st State, a Action, err error) State 
 		msg = "renewal failed"
 	}
 	if ctx.Err() == nil {
-		l.Log.Warn(msg, zap.String(fieldKind, kind.String()),
+		l.Log.Warn(msg, zap.String(fieldKind, kind.Label()),
 			zap.Duration(fieldRetryAfter, retryAfter), zap.Error(err))
+		if a == ActLogin {
+			l.State.Update(func(s *token.State) { s.CountLoginFailure(kind.Label()) })
+		}
 	}
 	return st
 }
 
-// update makes tok current and publishes it when its string is new.
-func (l *Loop) update(tok sink.Token) {
+// update makes tok current, in the loop and in its State (a new token
+// string is a new generation there), with count (a login or a renewal
+// more) and no backoff.
+func (l *Loop) update(tok token.Token, count func(*token.State)) {
 	l.mu.Lock()
-	changed := !l.have || l.current.Token != tok.Token
 	l.current, l.have = tok, true
 	l.mu.Unlock()
-	if !changed {
-		return
-	}
-	if l.Sinks != nil {
-		l.Sinks.Publish(tok)
-	}
-	if l.Observe != nil {
-		l.Observe.TokenChanged(tok)
-	}
+	l.State.Update(func(s *token.State) {
+		s.SetToken(tok, time.Now())
+		count(s)
+		s.Backoff = 0
+	})
 }
 
 func (l *Loop) rand() float64 {

@@ -11,8 +11,10 @@ import (
 	"github.com/hashicorp/vault/api"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/xauth-agent/xauth-agent/internal/login"
-	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/backoff"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
+	"github.com/xauth-agent/xauth-agent/internal/token"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // fakeVault models what the loop sees of Vault: logins issue tokens with
@@ -60,12 +62,12 @@ func (f *fakeVault) refuse(op string, now time.Time) error {
 	var err error
 	switch {
 	case f.down:
-		err = fmt.Errorf("%w: dial tcp 127.0.0.1:8200: connect: connection refused", login.ErrUnreachable)
+		err = fmt.Errorf("%w: dial tcp 127.0.0.1:8200: connect: connection refused", failure.Unreachable)
 	case f.limited > 0:
 		f.limited--
-		err = &login.Unavailable{Status: 429, Errors: []string{"rate limit quota exceeded"}, RetryAfter: f.retryAfter}
+		err = &vault.Error{Kind: failure.Unreachable, Status: 429, Errors: []string{"rate limit quota exceeded"}, RetryAfter: f.retryAfter}
 	case op == "login" && f.refuseLogin:
-		err = &login.Refusal{Status: 400, Vault: []string{`IAM Principal "arn:aws:sts::1:assumed-role/app/i-1" does not belong to the role "app"`}}
+		err = &vault.Error{Op: "login", Kind: failure.Refused, Status: 400, Errors: []string{`IAM Principal "arn:aws:sts::1:assumed-role/app/i-1" does not belong to the role "app"`}}
 	}
 	f.calls = append(f.calls, fakeCall{now, op, err})
 	return err
@@ -83,7 +85,7 @@ func (f *fakeVault) Login(ctx context.Context) (*api.Secret, error) {
 	if f.blockLogin {
 		f.mu.Unlock()
 		<-ctx.Done()
-		return nil, fmt.Errorf("%w: %w", login.ErrUnreachable, ctx.Err())
+		return nil, fmt.Errorf("%w: %w", failure.Unreachable, ctx.Err())
 	}
 	defer f.mu.Unlock()
 	now := time.Now()
@@ -106,7 +108,7 @@ func (f *fakeVault) RenewSelf(_ context.Context, token string) (*api.Secret, err
 	}
 	t := f.tokens[token]
 	if t == nil || t.revoked || !now.Before(t.expires) {
-		err := &RenewRefused{Status: 403, Errors: []string{"permission denied"}}
+		err := &vault.Error{Op: "token renewal", Kind: failure.RenewRefused, Status: 403, Errors: []string{"permission denied"}}
 		f.calls[len(f.calls)-1].err = err
 		return nil, err
 	}
@@ -162,30 +164,34 @@ func (f *fakeVault) count(op string, ok bool) int {
 
 type published struct {
 	at  time.Time
-	tok sink.Token
+	tok token.Token
 }
 
-// recorder is the Publisher and the Observer.
+// recorder reads the loop's State as the sinks do: each new generation
+// is a published token, with when it arrived.
 type recorder struct {
-	mu      sync.Mutex
-	pubs    []published
-	changed int
-	renewed int
-	waits   []Decision
+	state *token.Latest
+	mu    sync.Mutex
+	pubs  []published
 }
 
-func (r *recorder) Publish(t sink.Token) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.pubs = append(r.pubs, published{time.Now(), t})
-}
-
-func (r *recorder) TokenChanged(sink.Token) { r.mu.Lock(); r.changed++; r.mu.Unlock() }
-func (r *recorder) Renewed(sink.Token)      { r.mu.Lock(); r.renewed++; r.mu.Unlock() }
-func (r *recorder) Waiting(d Decision, _ error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.waits = append(r.waits, d)
+// watch records each new generation until ctx ends.
+func (r *recorder) watch(ctx context.Context) {
+	var gen uint64
+	for {
+		st, changed := r.state.Load()
+		if st.Generation != gen {
+			gen = st.Generation
+			r.mu.Lock()
+			r.pubs = append(r.pubs, published{time.Now(), st.Token})
+			r.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
 }
 
 func (r *recorder) published() []published {
@@ -194,20 +200,14 @@ func (r *recorder) published() []published {
 	return append([]published(nil), r.pubs...)
 }
 
-func (r *recorder) lastWait() Decision {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.waits[len(r.waits)-1]
-}
-
 // start runs a Loop against f inside the current bubble and returns a stop
 // function that cancels it and checks that Run returned nil at once. opts
 // adjust the Loop before it runs.
 func start(t *testing.T, f *fakeVault, opts ...func(*Loop)) (*Loop, *recorder, func()) {
 	t.Helper()
-	rec := &recorder{}
+	rec := &recorder{state: token.NewLatest()}
 	l := &Loop{
-		Auth: f, Tokens: f, Sinks: rec, Observe: rec,
+		Auth: f, Tokens: f, State: rec.state,
 		Log:  zaptest.NewLogger(t).Named("renew"),
 		Rand: func() float64 { return 0.5 },
 	}
@@ -217,6 +217,7 @@ func start(t *testing.T, f *fakeVault, opts ...func(*Loop)) (*Loop, *recorder, f
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- l.Run(ctx) }()
+	go rec.watch(ctx)
 	stop := func() {
 		t.Helper()
 		cancel()
@@ -283,8 +284,8 @@ func TestLoopNormalLife(t *testing.T) {
 			}
 			seen[p.tok.Token] = true
 		}
-		if rec.changed != len(pubs) || rec.renewed != renewals {
-			t.Errorf("observer saw %d changes and %d renewals, want %d and %d", rec.changed, rec.renewed, len(pubs), renewals)
+		if st, _ := rec.state.Load(); st.Generation != uint64(len(pubs)) || st.Logins != uint64(logins) || st.Renewals != uint64(renewals) {
+			t.Errorf("state counts generation %d, %d logins and %d renewals; want %d, %d and %d", st.Generation, st.Logins, st.Renewals, len(pubs), logins, renewals)
 		}
 		checkNeverExpired(t, f, pubs, time.Now())
 		if cur, ok := l.Current(); !ok || cur.Token != pubs[len(pubs)-1].tok.Token {
@@ -342,16 +343,16 @@ func testOutage(t *testing.T, rnd float64) {
 
 	// Vault is back: the pending attempt, due within the current
 	// backoff step, brings a fresh token.
-	pending := rec.lastWait()
-	step := pending.At.Sub(calls[len(calls)-1].at)
-	if step > DefaultMaxBackoff {
+	pending, _ := rec.state.Load()
+	step := pending.Next.Sub(calls[len(calls)-1].at)
+	if step > backoff.DefaultMax {
 		t.Errorf("backoff step %v above the cap", step)
 	}
-	time.Sleep(time.Until(pending.At))
+	time.Sleep(time.Until(pending.Next))
 	synctest.Wait()
 	pubs := rec.published()
 	if len(pubs) != 2 {
-		t.Fatalf("no new token %v after vault came back (pending %v at +%v)", time.Since(outageEnd), pending.Action, pending.At.Sub(outageEnd))
+		t.Fatalf("no new token %v after vault came back (%s at +%v)", time.Since(outageEnd), pending.Step, pending.Next.Sub(outageEnd))
 	}
 	if pubs[1].at.Sub(outageEnd) > step {
 		t.Errorf("new token published %v after vault came back, more than the backoff step %v", pubs[1].at.Sub(outageEnd), step)
@@ -360,7 +361,7 @@ func testOutage(t *testing.T, rnd float64) {
 }
 
 // TestLoopRecoversWithinTheOutage: after an outage that outlives the
-// 30 s token, the new token arrives within BackoffGrowth of the time the
+// 30 s token, the new token arrives within backoff.Growth of the time the
 // calls failed (plus Min) after Vault's return, whatever the jitter draws and however
 // the return falls between two attempts: a fleet that lost Vault for a
 // minute is whole again within the next minute.
@@ -379,7 +380,7 @@ func TestLoopRecoversWithinTheOutage(t *testing.T) {
 					f.set(func(f *fakeVault) { f.down = false })
 					back := time.Now()
 					failing := back.Sub(f.callsBetween(down, back)[0].at) // since the first failed call
-					bound := time.Duration(BackoffGrowth * float64(failing+DefaultMinBackoff))
+					bound := time.Duration(backoff.Growth * float64(failing+backoff.DefaultMin))
 					time.Sleep(bound)
 					synctest.Wait()
 					pubs := rec.published()
@@ -495,12 +496,21 @@ func TestLoopLoginRefused(t *testing.T) {
 		if _, ok := l.Current(); ok || len(rec.published()) != 0 {
 			t.Errorf("a token appeared though every login was refused")
 		}
+		// The state says so: what the socket API, the metrics and exec read.
+		st, _ := rec.state.Load()
+		if st.Step != "retrying-login" || failure.Of(st.Err) != failure.Refused || st.Backoff < LoginRefusedFloor/2 ||
+			st.LoginFailures["login_refused"] != uint64(len(calls)) || st.Next.Before(time.Now()) {
+			t.Errorf("state after refused logins: %+v", st)
+		}
 
 		// The operator fixes the role: the next slow retry succeeds.
 		f.set(func(f *fakeVault) { f.refuseLogin = false })
 		time.Sleep(5 * time.Minute)
 		if len(rec.published()) != 1 {
 			t.Errorf("no token after the login was allowed again")
+		}
+		if st, _ := rec.state.Load(); st.Step != "renewing" || st.Err != nil || st.Backoff != 0 || st.Logins != 1 {
+			t.Errorf("state after the login: %+v", st)
 		}
 	})
 }

@@ -3,6 +3,9 @@ package renew
 import (
 	"fmt"
 	"time"
+
+	"github.com/xauth-agent/xauth-agent/internal/backoff"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 // Action is the next step against Vault.
@@ -21,33 +24,6 @@ func (a Action) String() string {
 		return "renew"
 	}
 	return fmt.Sprintf("action(%d)", int(a))
-}
-
-// ErrKind is the class of the last failure; see Classify.
-type ErrKind int
-
-const (
-	ErrNone         ErrKind = iota // the last step succeeded
-	ErrTransient                   // network, 5xx, 429, timeouts: retry the same step later
-	ErrRenewRefused                // renewal refused: token revoked or expired, role deleted or unbound
-	ErrLoginRefused                // 4xx on login: a configuration problem that waiting rarely fixes
-	ErrCredentials                 // AWS credentials unavailable (IMDS, env): transient
-)
-
-func (k ErrKind) String() string {
-	switch k {
-	case ErrNone:
-		return "none"
-	case ErrTransient:
-		return "transient"
-	case ErrRenewRefused:
-		return "renew_refused"
-	case ErrLoginRefused:
-		return "login_refused"
-	case ErrCredentials:
-		return "credentials"
-	}
-	return fmt.Sprintf("errkind(%d)", int(k))
 }
 
 // Limits that keep the loop from hammering Vault whatever the lease.
@@ -86,7 +62,7 @@ type State struct {
 	Expires     time.Time     // LeaseStart + Lease
 	PrevExpires time.Time     // expiry before the last renewal (zero after a login)
 	Grace       time.Duration // chosen once per token: random 10-20 % of the login lease (ChooseGrace)
-	LastErr     ErrKind
+	LastErr     failure.Kind  // failure.None after a success
 	LastAction  Action
 	RetryAfter  time.Duration // from the last 429/503
 	Backoff     time.Duration // the wait the caller drew from Backoff.Next for this failure
@@ -104,7 +80,7 @@ type Decision struct {
 // later than its expiry minus the grace; the random part spreads the
 // re-logins of agents that logged in together.
 func ChooseGrace(lease time.Duration, rnd float64) time.Duration {
-	rnd = unit(rnd)
+	rnd = backoff.Unit(rnd)
 	return lease/10 + time.Duration(rnd*float64(lease/10))
 }
 
@@ -127,7 +103,7 @@ func ChooseGrace(lease time.Duration, rnd float64) time.Duration {
 //
 // See MinInterval for the floor that keeps short leases from hot-looping.
 func Next(s State, now time.Time) Decision {
-	if s.LastErr != ErrNone {
+	if s.LastErr != failure.None {
 		return afterFailure(s, now)
 	}
 	if !s.HaveToken {
@@ -138,13 +114,13 @@ func Next(s State, now time.Time) Decision {
 
 func afterFailure(s State, now time.Time) Decision {
 	wait := max(s.Backoff, s.RetryAfter, MinInterval)
-	switch s.LastErr {
-	case ErrRenewRefused:
+	switch s.LastErr.Retry() {
+	case failure.LoginNow:
 		return Decision{ActLogin, now, "renewal refused: log in again"}
-	case ErrLoginRefused:
+	case failure.LoginSlowly:
 		return Decision{ActLogin, now.Add(max(wait, LoginRefusedFloor)), "login refused: retry slowly"}
 	}
-	// ErrTransient, ErrCredentials and anything unknown: retry the same step.
+	// failure.RetryLater: retry the same step.
 	at := now.Add(wait)
 	if !s.HaveToken || s.LastAction == ActLogin {
 		return Decision{ActLogin, at, "login failed: retry after backoff"}

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xauth-agent/xauth-agent/internal/backoff"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -31,10 +34,10 @@ func TestNext(t *testing.T) {
 	}
 	renewFailed := func(st State, backoff, retryAfter time.Duration) State {
 		return with(st, func(st *State) {
-			st.LastErr, st.LastAction, st.Backoff, st.RetryAfter = ErrTransient, ActRenew, backoff, retryAfter
+			st.LastErr, st.LastAction, st.Backoff, st.RetryAfter = failure.Unreachable, ActRenew, backoff, retryAfter
 		})
 	}
-	loginFailed := func(st State, kind ErrKind, backoff, retryAfter time.Duration) State {
+	loginFailed := func(st State, kind failure.Kind, backoff, retryAfter time.Duration) State {
 		return with(st, func(st *State) {
 			st.LastErr, st.LastAction, st.Backoff, st.RetryAfter = kind, ActLogin, backoff, retryAfter
 		})
@@ -49,14 +52,14 @@ func TestNext(t *testing.T) {
 	}{
 		// No token.
 		{"start: log in now", State{}, t0, ActLogin, t0, "no token"},
-		{"login failed: after the backoff", loginFailed(State{}, ErrTransient, 4*s, 0), t0, ActLogin, t0.Add(4 * s), "login failed"},
-		{"credentials missing: transient", loginFailed(State{}, ErrCredentials, 8*s, 0), t0, ActLogin, t0.Add(8 * s), "login failed"},
-		{"login 429: Retry-After 30s beats a 1s backoff", loginFailed(State{}, ErrTransient, s, 30*s), t0, ActLogin, t0.Add(30 * s), "login failed"},
-		{"backoff longer than Retry-After wins", loginFailed(State{}, ErrTransient, 2*m, 30*s), t0, ActLogin, t0.Add(2 * m), "login failed"},
-		{"zero backoff is floored to MinInterval", loginFailed(State{}, ErrTransient, 0, 0), t0, ActLogin, t0.Add(MinInterval), "login failed"},
-		{"login refused: floor of 30s", loginFailed(State{}, ErrLoginRefused, s, 0), t0, ActLogin, t0.Add(LoginRefusedFloor), "login refused"},
-		{"login refused: a longer backoff wins", loginFailed(State{}, ErrLoginRefused, 4*m, 0), t0, ActLogin, t0.Add(4 * m), "login refused"},
-		{"login refused while the old token lives: still slow", loginFailed(fresh, ErrLoginRefused, s, 0), t0.Add(55 * m), ActLogin, t0.Add(55*m + LoginRefusedFloor), "login refused"},
+		{"login failed: after the backoff", loginFailed(State{}, failure.Unreachable, 4*s, 0), t0, ActLogin, t0.Add(4 * s), "login failed"},
+		{"credentials missing: transient", loginFailed(State{}, failure.Credentials, 8*s, 0), t0, ActLogin, t0.Add(8 * s), "login failed"},
+		{"login 429: Retry-After 30s beats a 1s backoff", loginFailed(State{}, failure.Unreachable, s, 30*s), t0, ActLogin, t0.Add(30 * s), "login failed"},
+		{"backoff longer than Retry-After wins", loginFailed(State{}, failure.Unreachable, 2*m, 30*s), t0, ActLogin, t0.Add(2 * m), "login failed"},
+		{"zero backoff is floored to MinInterval", loginFailed(State{}, failure.Unreachable, 0, 0), t0, ActLogin, t0.Add(MinInterval), "login failed"},
+		{"login refused: floor of 30s", loginFailed(State{}, failure.Refused, s, 0), t0, ActLogin, t0.Add(LoginRefusedFloor), "login refused"},
+		{"login refused: a longer backoff wins", loginFailed(State{}, failure.Refused, 4*m, 0), t0, ActLogin, t0.Add(4 * m), "login refused"},
+		{"login refused while the old token lives: still slow", loginFailed(fresh, failure.Refused, s, 0), t0.Add(55 * m), ActLogin, t0.Add(55*m + LoginRefusedFloor), "login refused"},
 
 		// Normal renewal at two thirds of the remaining lease.
 		{"fresh token: renew at 2/3 of the lease", fresh, t0, ActRenew, t0.Add(40 * m), "two thirds"},
@@ -75,7 +78,7 @@ func TestNext(t *testing.T) {
 		{"non-renewable inside its grace: log in now", leased(t0, h, 9*m, false), t0.Add(52 * m), ActLogin, t0.Add(52 * m), "within the grace"},
 
 		// Refusal.
-		{"renewal refused: log in now", with(fresh, func(st *State) { st.LastErr, st.LastAction, st.Backoff = ErrRenewRefused, ActRenew, s }),
+		{"renewal refused: log in now", with(fresh, func(st *State) { st.LastErr, st.LastAction, st.Backoff = failure.RenewRefused, ActRenew, s }),
 			t0.Add(40 * m), ActLogin, t0.Add(40 * m), "refused"},
 
 		// Transient renewal failures.
@@ -84,7 +87,7 @@ func TestNext(t *testing.T) {
 		{"renewal retry past the grace: log in instead", renewFailed(fresh, 5*m, 0), t0.Add(48 * m), ActLogin, t0.Add(53 * m), "inside the grace"},
 		{"retry at expiry with no grace: log in", renewFailed(leased(t0, h, 0, true), 5*m, 0), t0.Add(55 * m), ActLogin, t0.Add(h), "inside the grace"},
 		{"token expired during the outage: log in", renewFailed(fresh, 2*m, 0), t0.Add(61 * m), ActLogin, t0.Add(63 * m), "expired"},
-		{"re-login failed while the old token lives: login again, not renew", loginFailed(fresh, ErrTransient, 2*s, 0), t0.Add(52 * m), ActLogin, t0.Add(52*m + 2*s), "login failed"},
+		{"re-login failed while the old token lives: login again, not renew", loginFailed(fresh, failure.Unreachable, 2*s, 0), t0.Add(52 * m), ActLogin, t0.Add(52*m + 2*s), "login failed"},
 
 		// Floors for tiny leases.
 		{"tiny lease: renew no sooner than 1s after the last renewal",
@@ -167,7 +170,7 @@ func TestNextGraceJitter(t *testing.T) {
 // TestNextOutage drives the policy through an outage of a 60 s token the
 // way the loop does: every call fails, the backoff draws the next wait.
 func TestNextOutage(t *testing.T) {
-	var b Backoff
+	var b backoff.Backoff
 	s := leased(t0, time.Minute, 9*time.Second, true)
 	now := t0
 	var (
@@ -193,7 +196,7 @@ func TestNextOutage(t *testing.T) {
 		} else {
 			logins++
 		}
-		s.LastErr, s.LastAction, s.Backoff = ErrTransient, d.Action, b.Next(0.5)
+		s.LastErr, s.LastAction, s.Backoff = failure.Unreachable, d.Action, b.Next(0.5)
 		d = Next(s, now)
 	}
 	if len(calls) > 15 {
@@ -208,7 +211,7 @@ func TestNextOutage(t *testing.T) {
 	// Success: the backoff resets, the next failure waits Min again.
 	b.Reset()
 	s = leased(d.At, time.Minute, 9*time.Second, true)
-	s.LastErr, s.LastAction, s.Backoff = ErrTransient, ActRenew, b.Next(0)
+	s.LastErr, s.LastAction, s.Backoff = failure.Unreachable, ActRenew, b.Next(0)
 	if got := Next(s, d.At.Add(40*time.Second)); got.Action != ActRenew || got.At.Sub(d.At.Add(40*time.Second)) != time.Second {
 		t.Errorf("after success the first retry is %v in %v, want renew in 1s", got.Action, got.At.Sub(d.At.Add(40*time.Second)))
 	}
@@ -227,17 +230,17 @@ func TestNextNeverHotLoops(t *testing.T) {
 		if r.IntN(2) == 0 {
 			s.PrevExpires = s.Expires.Add(time.Duration(r.Int64N(int64(4*time.Second))) - 2*time.Second)
 		}
-		s.LastErr = ErrKind(r.IntN(5))
+		s.LastErr = failure.Kind(r.IntN(10))
 		s.Backoff = time.Duration(r.Int64N(int64(2 * time.Second)))
 		d := Next(s, t0)
 		switch {
 		case d.At.Before(t0):
 			t.Fatalf("%+v: decision in the past", s)
-		case s.LastErr == ErrRenewRefused:
+		case s.LastErr.Retry() == failure.LoginNow:
 			if d.Action != ActLogin || !d.At.Equal(t0) {
 				t.Fatalf("%+v: refused renewal gave %+v", s, d)
 			}
-		case s.LastErr != ErrNone && d.At.Sub(t0) < MinInterval:
+		case s.LastErr != failure.None && d.At.Sub(t0) < MinInterval:
 			t.Fatalf("%+v: retry %v after a failure", s, d.At.Sub(t0))
 		case d.Action == ActRenew && d.At.Sub(s.LeaseStart) < MinInterval:
 			t.Fatalf("%+v: renewal %v after the last one", s, d.At.Sub(s.LeaseStart))

@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xauth-agent/xauth-agent/internal/login"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 	"github.com/xauth-agent/xauth-agent/internal/vaulttest"
 )
 
@@ -40,29 +41,26 @@ func FuzzRenewSelfResponse(f *testing.F) {
 
 		secret, err := tokens.RenewSelf(context.Background(), "hvs.tok")
 		kind, ra := Classify(err)
-		var (
-			u  *login.Unavailable
-			rr *RenewRefused
-		)
+		var e *vault.Error
 		switch {
 		case err == nil:
-			if status >= 300 || secret == nil || secret.Auth == nil || kind != ErrNone {
+			if status >= 300 || secret == nil || secret.Auth == nil || kind != failure.None {
 				t.Fatalf("HTTP %d: success %+v, class %v", status, secret, kind)
 			}
-		case status == http.StatusTooManyRequests || status >= 500 && !errors.As(err, &rr):
-			if !errors.As(err, &u) || u.Status != status || kind != ErrTransient || ra != u.RetryAfter || ra < 0 {
+		case status == http.StatusTooManyRequests || status >= 500 && kind != failure.RenewRefused:
+			if !errors.As(err, &e) || e.Status != status || kind != failure.Unreachable || ra != e.RetryAfter || ra < 0 {
 				t.Fatalf("HTTP %d: %v (%T) classed %v, retry after %v; want transient with Vault's Retry-After", status, err, err, kind, ra)
 			}
 		case status >= 500:
-			if rr.Status != status || !isRoleGone(rr.Errors) || kind != ErrRenewRefused {
+			if !errors.As(err, &e) || e.Status != status || !isRoleGone(e.Errors) {
 				t.Fatalf("HTTP %d: %v classed %v; only a gone role refuses with a 5xx", status, err, kind)
 			}
 		case status >= 400:
-			if !errors.As(err, &rr) || rr.Status != status || kind != ErrRenewRefused || ra != 0 {
+			if !errors.As(err, &e) || e.Status != status || kind != failure.RenewRefused || ra != 0 {
 				t.Fatalf("HTTP %d: %v (%T) classed %v; want a refused renewal", status, err, err, kind)
 			}
 		default:
-			if !errors.Is(err, login.ErrUnreachable) || kind != ErrTransient || ra != 0 {
+			if !errors.Is(err, failure.Unreachable) || kind != failure.Unreachable || ra != 0 {
 				t.Fatalf("HTTP %d without auth data: %v (%T) classed %v; want transient", status, err, err, kind)
 			}
 		}
@@ -76,10 +74,9 @@ func FuzzRenewSelfResponse(f *testing.F) {
 
 // FuzzClassify builds error chains the way the agent's packages wrap
 // errors (fmt.Errorf with %w, errors.Join) around the kinds of failure,
-// from a byte program, and checks that the class follows the documented
-// precedence: a refused renewal, then an unavailable Vault (with its
-// Retry-After), then a refused login, then missing credentials; anything
-// else is transient.
+// from a byte program, and checks that Classify finds the kind and the
+// Retry-After the chain carries first (depth first, as errors.As looks): a
+// chain with no kind is a deadline (Unreachable) or Runtime.
 func FuzzClassify(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0})
@@ -88,27 +85,49 @@ func FuzzClassify(f *testing.F) {
 	f.Add([]byte{4, 1, 5, 9, 0, 10})
 	f.Add([]byte{6, 7, 9, 3, 10, 8, 8})
 
+	// chain is an error and what it carries first.
+	type chain struct {
+		err      error
+		kind     failure.Kind // failure.None: no kind in it
+		ra       time.Duration
+		hasRA    bool // it holds a Vault answer (a *vault.Error), whose Retry-After is ra
+		deadline bool
+	}
+	// then is a chain whose unwrapping meets a's parts before b's.
+	then := func(err error, a, b chain) chain {
+		c := a
+		c.err = err
+		if c.kind == failure.None {
+			c.kind = b.kind
+		}
+		if !c.hasRA {
+			c.ra, c.hasRA = b.ra, b.hasRA
+		}
+		c.deadline = a.deadline || b.deadline
+		return c
+	}
 	f.Fuzz(func(t *testing.T, prog []byte) {
-		var err error
-		leaf := func(op, arg byte) error {
+		leaf := func(op, arg byte) chain {
 			switch op % 8 {
 			case 0:
-				return &RenewRefused{Status: 400 + int(arg)%100, Errors: []string{"permission denied"}}
+				return chain{err: &vault.Error{Op: "token renewal", Kind: failure.RenewRefused, Status: 400 + int(arg)%100, Errors: []string{"permission denied"}}, kind: failure.RenewRefused, hasRA: true}
 			case 1:
-				return &login.Unavailable{Status: 500 + int(arg)%100, RetryAfter: time.Duration(arg) * time.Second}
+				ra := time.Duration(arg) * time.Second
+				return chain{err: &vault.Error{Kind: failure.Unreachable, Status: 500 + int(arg)%100, RetryAfter: ra}, kind: failure.Unreachable, ra: ra, hasRA: true}
 			case 2:
-				return &login.Refusal{Status: 400 + int(arg)%100, Vault: []string{"entry for role x not found"}}
+				return chain{err: &vault.Error{Op: "login", Kind: failure.Refused, Status: 400 + int(arg)%100, Errors: []string{"entry for role x not found"}}, kind: failure.Refused, hasRA: true}
 			case 3:
-				return fmt.Errorf("%w: imds: timeout", login.ErrCredentials)
+				return chain{err: fmt.Errorf("%w: imds: timeout", failure.Credentials), kind: failure.Credentials}
 			case 4:
-				return fmt.Errorf("%w: dial tcp: connection refused", login.ErrUnreachable)
+				return chain{err: fmt.Errorf("%w: dial tcp: connection refused", failure.Unreachable), kind: failure.Unreachable}
 			case 5:
-				return context.Canceled
+				return chain{err: context.Canceled}
 			case 6:
-				return context.DeadlineExceeded
+				return chain{err: context.DeadlineExceeded, deadline: true}
 			}
-			return errors.New("something odd")
+			return chain{err: errors.New("something odd")}
 		}
+		var c chain
 		for i := 0; i < len(prog); i++ {
 			var arg byte
 			if i+1 < len(prog) {
@@ -116,39 +135,37 @@ func FuzzClassify(f *testing.F) {
 			}
 			switch op := prog[i]; {
 			case op < 8:
-				err = leaf(op, arg)
+				c = leaf(op, arg)
 				i++
-			case op%3 == 0 && err != nil:
-				err = fmt.Errorf("step: %w", err)
+			case op%3 == 0 && c.err != nil:
+				c.err = fmt.Errorf("step: %w", c.err)
 			case op%3 == 1:
-				err = errors.Join(err, leaf(arg, arg))
+				l := leaf(arg, arg)
+				if c.err == nil {
+					c = l
+				} else {
+					c = then(errors.Join(c.err, l.err), c, l)
+				}
 				i++
 			default:
-				err = fmt.Errorf("%w; then %w", leaf(arg, arg), err)
+				l := leaf(arg, arg)
+				c = then(fmt.Errorf("%w; then %w", l.err, c.err), l, c)
 				i++
 			}
 		}
 
-		kind, ra := Classify(err)
-		var (
-			rr *RenewRefused
-			u  *login.Unavailable
-		)
-		want, wantRA := ErrTransient, time.Duration(0)
+		kind, ra := Classify(c.err)
+		want := c.kind
 		switch {
-		case err == nil:
-			want = ErrNone
-		case errors.As(err, &rr):
-			want = ErrRenewRefused
-		case errors.As(err, &u):
-			wantRA = u.RetryAfter
-		case errors.Is(err, login.ErrRefused):
-			want = ErrLoginRefused
-		case errors.Is(err, login.ErrCredentials):
-			want = ErrCredentials
+		case c.err == nil:
+			want = failure.None
+		case want == failure.None && c.deadline:
+			want = failure.Unreachable
+		case want == failure.None:
+			want = failure.Runtime
 		}
-		if kind != want || ra != wantRA {
-			t.Fatalf("Classify(%v) = %v, %v; want %v, %v", err, kind, ra, want, wantRA)
+		if kind != want || ra != c.ra {
+			t.Fatalf("Classify(%v) = %v, %v; want %v, %v", c.err, kind, ra, want, c.ra)
 		}
 	})
 }
@@ -186,12 +203,12 @@ func FuzzNext(f *testing.F) {
 	f.Fuzz(func(t *testing.T, haveToken, renewable bool, lastErr, lastAction uint8,
 		sinceStart, lease, loginLease, backoff int64, graceRnd float64, retryAfter, prevExpires int64) {
 		st := State{
-			LastErr:    ErrKind(lastErr % 6), // 5: a kind the policy does not know
+			LastErr:    failure.Kind(lastErr % 10), // 9: a kind the table does not know
 			LastAction: Action(lastAction % 2),
 			Backoff:    span(backoff, int64(24*time.Hour)),
 			RetryAfter: span(retryAfter, math.MaxInt64),
 		}
-		if st.LastErr == ErrNone {
+		if st.LastErr == failure.None {
 			st.Backoff, st.RetryAfter = 0, 0
 		}
 		leaseStart := t0
@@ -229,8 +246,8 @@ func FuzzNext(f *testing.F) {
 			}
 		}
 		after := d.At.Sub(now)
-		switch st.LastErr {
-		case ErrNone:
+		switch {
+		case st.LastErr == failure.None:
 			if !st.HaveToken {
 				if d.Action != ActLogin || !d.At.Equal(now) {
 					t.Fatalf("no token: %+v, want a login now", d)
@@ -247,11 +264,11 @@ func FuzzNext(f *testing.F) {
 					t.Fatalf("%+v at %v: %v waits past the grace (latest %v)", st, now, d.At, latest)
 				}
 			}
-		case ErrRenewRefused:
+		case st.LastErr.Retry() == failure.LoginNow:
 			if d.Action != ActLogin || !d.At.Equal(now) {
 				t.Fatalf("renewal refused: %+v, want a login now", d)
 			}
-		case ErrLoginRefused:
+		case st.LastErr.Retry() == failure.LoginSlowly:
 			if d.Action != ActLogin || after < max(LoginRefusedFloor, st.Backoff, st.RetryAfter) {
 				t.Fatalf("login refused: %+v after %v, want a login after at least %v", d, after, LoginRefusedFloor)
 			}
@@ -261,28 +278,6 @@ func FuzzNext(f *testing.F) {
 			}
 			if st.LastAction == ActLogin && d.Action != ActLogin {
 				t.Fatalf("a failed login is followed by %v", d.Action)
-			}
-		}
-	})
-}
-
-// FuzzBackoff: whatever the bounds and the random number, every wait is
-// positive, never above Max, and never below (1-BackoffJitter)·Min (a
-// microsecond allows for float rounding of steps near the largest
-// Duration).
-func FuzzBackoff(f *testing.F) {
-	f.Add(int64(0), int64(0), uint8(20), 0.5)
-	f.Add(int64(time.Second), int64(time.Minute), uint8(10), 0.0)
-	f.Add(int64(time.Minute), int64(time.Second), uint8(3), 0.999)
-	f.Add(int64(1), int64(3), uint8(5), -7.0)
-	f.Add(int64(1<<62+1023), int64(1<<62+1023), uint8(2), 1.0) // float64 rounds the step up
-	f.Fuzz(func(t *testing.T, lo, hi int64, steps uint8, rnd float64) {
-		b := Backoff{Min: time.Duration(lo), Max: time.Duration(hi)}
-		effLo, effHi := b.bounds()
-		for i := range int(steps) {
-			w := b.Next(rnd)
-			if floor := time.Duration((1-BackoffJitter)*float64(effLo)) - time.Microsecond; w <= 0 || w > effHi || w < floor {
-				t.Fatalf("Backoff{%v, %v} step %d, rnd %v: wait %v, want within [%v, %v]", b.Min, b.Max, i, rnd, w, floor, effHi)
 			}
 		}
 	})

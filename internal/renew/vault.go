@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/xauth-agent/xauth-agent/internal/login"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // Authenticator logs in; *login.Client is one.
@@ -29,19 +28,6 @@ type TokenAPI interface {
 	RevokeSelf(ctx context.Context, token string) error
 }
 
-// RenewRefused is a renewal Vault answered and refused: the token is
-// revoked or expired (403), the request is wrong (4xx), or the login role
-// was deleted or no longer binds this instance (Vault answers those with a
-// 500). Waiting does not help; logging in again might.
-type RenewRefused struct {
-	Status int
-	Errors []string // Vault's error messages, verbatim
-}
-
-func (r *RenewRefused) Error() string {
-	return fmt.Sprintf("vault refused the token renewal (HTTP %d): %s", r.Status, strings.Join(r.Errors, "; "))
-}
-
 // roleGone are the 500 answers to renew-self of an aws-auth token whose
 // role was deleted or no longer binds the instance: permanent, not
 // transient.
@@ -50,78 +36,35 @@ var roleGone = []string{
 	"no longer bound to",
 }
 
-// NewTokenAPI calls Vault through c. c's own retries must be off (the
-// loop owns retrying, as login.NewVaultClient sets up). c's token is never
-// changed: each request carries the token it is given. Calls are
-// serialized; the loop makes one at a time anyway.
-func NewTokenAPI(c *api.Client) TokenAPI {
-	v := &vaultTokens{}
-	v.c = c.WithRequestCallbacks(func(r *api.Request) { r.ClientToken = v.token })
-	return v
-}
+// NewTokenAPI calls Vault through c (vault.Call). c's own retries must be
+// off (the loop owns retrying, as vault.NewClient sets up). c's token is
+// never changed: each request carries the token it is given.
+func NewTokenAPI(c *api.Client) TokenAPI { return vaultTokens{c} }
 
-type vaultTokens struct {
-	mu    sync.Mutex  // held for a whole call; guards token
-	token string      // the token the current call sends
-	c     *api.Client // a shallow copy of the caller's client that sends token
-}
+type vaultTokens struct{ c *api.Client }
 
-func (v *vaultTokens) RenewSelf(ctx context.Context, token string) (*api.Secret, error) {
-	resp, err := v.put(ctx, token, "auth/token/renew-self")
+// RenewSelf's error is a *vault.Error: failure.Unreachable (no answer,
+// 5xx, 429, an answer without auth data), or failure.RenewRefused (any
+// other answer, and the 500s that say the login role is gone). Waiting does
+// not help a refused renewal; logging in again might.
+func (v vaultTokens) RenewSelf(ctx context.Context, token string) (*api.Secret, error) {
+	secret, err := vault.Call(ctx, v.c, vault.Request{Op: "token renewal", Path: "auth/token/renew-self", Token: token, Refused: failure.RenewRefused})
+	var e *vault.Error
+	if errors.As(err, &e) && e.Status >= 500 && isRoleGone(e.Errors) {
+		e.Kind = failure.RenewRefused
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	secret, err := api.ParseSecret(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%w: decode vault's renewal answer: %w", login.ErrUnreachable, err)
-	}
 	if secret == nil || secret.Auth == nil {
-		return nil, fmt.Errorf("%w: vault answered renew-self without auth data", login.ErrUnreachable)
+		return nil, fmt.Errorf("%w: vault answered renew-self without auth data", failure.Unreachable)
 	}
 	return secret, nil
 }
 
-func (v *vaultTokens) RevokeSelf(ctx context.Context, token string) error {
-	resp, err := v.put(ctx, token, "auth/token/revoke-self")
-	var rr *RenewRefused
-	if errors.As(err, &rr) {
-		return fmt.Errorf("vault refused the token revocation (HTTP %d): %s", rr.Status, strings.Join(rr.Errors, "; "))
-	}
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	return nil
-}
-
-// put sends an empty JSON body as token through the raw call, so the
-// Retry-After of a 429/503 is not lost, and classifies failures: a
-// *login.Unavailable (5xx, 429), an error wrapping login.ErrUnreachable (no
-// answer) or a *RenewRefused (any other answer).
-func (v *vaultTokens) put(ctx context.Context, token, path string) (*api.Response, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.token = token
-	resp, err := v.c.Logical().WriteRawWithContext(ctx, path, []byte("{}"))
-	if err == nil {
-		return resp, nil
-	}
-	if resp != nil {
-		defer resp.Body.Close()
-	}
-	var re *api.ResponseError
-	if !errors.As(err, &re) {
-		return nil, fmt.Errorf("%w: %s at %s: %w", login.ErrUnreachable, path, v.c.Address(), err)
-	}
-	if re.StatusCode == http.StatusTooManyRequests || re.StatusCode >= 500 && !isRoleGone(re.Errors) {
-		u := &login.Unavailable{Status: re.StatusCode, Errors: re.Errors}
-		if resp != nil {
-			u.RetryAfter = login.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-		}
-		return nil, u
-	}
-	return nil, &RenewRefused{Status: re.StatusCode, Errors: re.Errors}
+func (v vaultTokens) RevokeSelf(ctx context.Context, token string) error {
+	_, err := vault.Call(ctx, v.c, vault.Request{Op: "token revocation", Path: "auth/token/revoke-self", Token: token, Refused: failure.Refused, NoAnswer: true})
+	return err
 }
 
 func isRoleGone(errs []string) bool {
@@ -134,28 +77,10 @@ func isRoleGone(errs []string) bool {
 	return false
 }
 
-// Classify sorts an error from Login, RenewSelf or RevokeSelf for the
-// policy, and returns the Retry-After Vault asked for (0 when none).
-// Unknown errors count as transient: retrying with backoff is safe, and a
+// Classify is the kind of failure err carries (failure.Of) and the
+// Retry-After Vault asked for (0 when none). An error without a kind is
+// failure.Runtime, which the policy retries with backoff like an outage: a
 // renewal that keeps failing becomes a login before the token expires.
-func Classify(err error) (ErrKind, time.Duration) {
-	if err == nil {
-		return ErrNone, 0
-	}
-	var rr *RenewRefused
-	if errors.As(err, &rr) {
-		return ErrRenewRefused, 0
-	}
-	var u *login.Unavailable
-	if errors.As(err, &u) {
-		return ErrTransient, u.RetryAfter
-	}
-	switch {
-	case errors.Is(err, login.ErrRefused):
-		return ErrLoginRefused, 0
-	case errors.Is(err, login.ErrCredentials):
-		return ErrCredentials, 0
-	}
-	// login.ErrUnreachable, context errors and anything else.
-	return ErrTransient, 0
+func Classify(err error) (failure.Kind, time.Duration) {
+	return failure.Of(err), vault.RetryAfter(err)
 }

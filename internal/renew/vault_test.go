@@ -17,10 +17,11 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
-	"github.com/xauth-agent/xauth-agent/internal/login"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
-// vaultAt returns a client for srv the way login.NewVaultClient builds one:
+// vaultAt returns a client for srv the way vault.NewClient builds one:
 // no retries, no token, a namespace.
 func vaultAt(t *testing.T, url string) *api.Client {
 	t.Helper()
@@ -112,8 +113,8 @@ func TestRevokeSelf(t *testing.T) {
 
 	srv, _ = fakeTokenServer(t, 403, nil, vaultErrors("permission denied"))
 	err := NewTokenAPI(vaultAt(t, srv.URL)).RevokeSelf(context.Background(), "hvs.old")
-	if err == nil || errors.As(err, new(*RenewRefused)) {
-		t.Errorf("revoke of an expired token: %v, want a plain error", err)
+	if err == nil || failure.Of(err) == failure.RenewRefused || !strings.Contains(err.Error(), "vault refused the token revocation (HTTP 403)") {
+		t.Errorf("revoke of an expired token: %v, want a refused revocation, not a refused renewal", err)
 	}
 }
 
@@ -123,18 +124,18 @@ func TestRenewSelfErrors(t *testing.T) {
 		status     int
 		header     map[string]string
 		body       string
-		kind       ErrKind
+		kind       failure.Kind
 		retryAfter time.Duration
 	}{
-		{"expired or revoked token", 403, nil, vaultErrors("permission denied"), ErrRenewRefused, 0},
-		{"role deleted", 500, nil, vaultErrors("failed to renew entry: role entry not found"), ErrRenewRefused, 0},
+		{"expired or revoked token", 403, nil, vaultErrors("permission denied"), failure.RenewRefused, 0},
+		{"role deleted", 500, nil, vaultErrors("failed to renew entry: role entry not found"), failure.RenewRefused, 0},
 		{"role no longer binds the instance", 500, nil,
-			vaultErrors(`role "app" no longer bound to ARN "arn:aws:iam::222222222222:role/app"`), ErrRenewRefused, 0},
-		{"lease not renewable", 400, nil, vaultErrors("lease is not renewable"), ErrRenewRefused, 0},
-		{"internal error", 500, nil, vaultErrors("internal error"), ErrTransient, 0},
-		{"sealed", 503, map[string]string{"Retry-After": "7"}, vaultErrors("Vault is sealed"), ErrTransient, 7 * time.Second},
-		{"rate limited", 429, map[string]string{"Retry-After": "30"}, vaultErrors("request path \"auth/token/renew-self\": rate limit quota exceeded"), ErrTransient, 30 * time.Second},
-		{"proxy error page", 502, nil, "<html>bad gateway</html>", ErrTransient, 0},
+			vaultErrors(`role "app" no longer bound to ARN "arn:aws:iam::222222222222:role/app"`), failure.RenewRefused, 0},
+		{"lease not renewable", 400, nil, vaultErrors("lease is not renewable"), failure.RenewRefused, 0},
+		{"internal error", 500, nil, vaultErrors("internal error"), failure.Unreachable, 0},
+		{"sealed", 503, map[string]string{"Retry-After": "7"}, vaultErrors("Vault is sealed"), failure.Unreachable, 7 * time.Second},
+		{"rate limited", 429, map[string]string{"Retry-After": "30"}, vaultErrors("request path \"auth/token/renew-self\": rate limit quota exceeded"), failure.Unreachable, 30 * time.Second},
+		{"proxy error page", 502, nil, "<html>bad gateway</html>", failure.Unreachable, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,10 +157,10 @@ func TestRenewSelfUnreachable(t *testing.T) {
 	url := srv.URL
 	srv.Close()
 	_, err := NewTokenAPI(vaultAt(t, url)).RenewSelf(context.Background(), "hvs.tok")
-	if !errors.Is(err, login.ErrUnreachable) {
-		t.Fatalf("error %v does not wrap login.ErrUnreachable", err)
+	if !errors.Is(err, failure.Unreachable) {
+		t.Fatalf("error %v does not wrap failure.Unreachable", err)
 	}
-	if kind, _ := Classify(err); kind != ErrTransient {
+	if kind, _ := Classify(err); kind != failure.Unreachable {
 		t.Errorf("kind %v, want transient", kind)
 	}
 }
@@ -168,20 +169,20 @@ func TestClassify(t *testing.T) {
 	tests := []struct {
 		name       string
 		err        error
-		kind       ErrKind
+		kind       failure.Kind
 		retryAfter time.Duration
 	}{
-		{"nil", nil, ErrNone, 0},
-		{"login refusal", &login.Refusal{Status: 400, Vault: []string{"entry for role x not found"}}, ErrLoginRefused, 0},
-		{"wrapped refusal", fmt.Errorf("login: %w", login.ErrRefused), ErrLoginRefused, 0},
-		{"credentials", fmt.Errorf("%w: imds timeout", login.ErrCredentials), ErrCredentials, 0},
-		{"unavailable with Retry-After", &login.Unavailable{Status: 429, RetryAfter: 30 * time.Second}, ErrTransient, 30 * time.Second},
-		{"wrapped unavailable", fmt.Errorf("x: %w", &login.Unavailable{Status: 503, RetryAfter: time.Second}), ErrTransient, time.Second},
-		{"unreachable", fmt.Errorf("%w: dial tcp: refused", login.ErrUnreachable), ErrTransient, 0},
-		{"cancelled", context.Canceled, ErrTransient, 0},
-		{"deadline", fmt.Errorf("login: %w", context.DeadlineExceeded), ErrTransient, 0},
-		{"unknown", errors.New("something odd"), ErrTransient, 0},
-		{"renew refused", fmt.Errorf("renew: %w", &RenewRefused{Status: 403}), ErrRenewRefused, 0},
+		{"nil", nil, failure.None, 0},
+		{"login refusal", &vault.Error{Op: "login", Kind: failure.Refused, Status: 400, Errors: []string{"entry for role x not found"}}, failure.Refused, 0},
+		{"wrapped refusal", fmt.Errorf("login: %w", failure.Refused), failure.Refused, 0},
+		{"credentials", fmt.Errorf("%w: imds timeout", failure.Credentials), failure.Credentials, 0},
+		{"unavailable with Retry-After", &vault.Error{Kind: failure.Unreachable, Status: 429, RetryAfter: 30 * time.Second}, failure.Unreachable, 30 * time.Second},
+		{"wrapped unavailable", fmt.Errorf("x: %w", &vault.Error{Kind: failure.Unreachable, Status: 503, RetryAfter: time.Second}), failure.Unreachable, time.Second},
+		{"unreachable", fmt.Errorf("%w: dial tcp: refused", failure.Unreachable), failure.Unreachable, 0},
+		{"cancelled", context.Canceled, failure.Runtime, 0},
+		{"deadline", fmt.Errorf("login: %w", context.DeadlineExceeded), failure.Unreachable, 0},
+		{"unknown", errors.New("something odd"), failure.Runtime, 0},
+		{"renew refused", fmt.Errorf("renew: %w", &vault.Error{Op: "token renewal", Kind: failure.RenewRefused, Status: 403}), failure.RenewRefused, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,7 +225,7 @@ func TestTokenErrorsFromAnEchoingServer(t *testing.T) {
 			w.WriteHeader(status)
 			_, _ = w.Write(dump)
 		}))
-		vc, err := login.NewVaultClient(config.Vault{Address: srv.URL})
+		vc, err := vault.NewClient(config.Vault{Address: srv.URL})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // crashChildDir names the directory a crash child writes in. Set, the test
@@ -112,11 +114,8 @@ func TestFileCrashChild(t *testing.T) {
 	}
 	var files []*File
 	for _, c := range crashFiles {
-		f, err := NewFile(FileOptions{Path: filepath.Join(dir, c.name), Mode: 0o600, UID: -1, GID: -1, Format: c.format}, nil)
-		if err == nil {
-			err = f.Check()
-		}
-		if err != nil {
+		f := NewFile(FileOptions{Path: filepath.Join(dir, c.name), Mode: 0o600, UID: -1, GID: -1, Format: c.format}, nil)
+		if err := f.Check(); err != nil {
 			t.Fatal(err)
 		}
 		files = append(files, f)
@@ -128,7 +127,7 @@ func TestFileCrashChild(t *testing.T) {
 	for _, f := range files {
 		wg.Go(func() {
 			for seq := 1; ctx.Err() == nil; seq++ {
-				err := f.Write(ctx, Token{Token: crashToken(seq), Accessor: fmt.Sprintf("accessor-%d", seq),
+				err := f.Write(ctx, token.Token{Token: crashToken(seq), Accessor: fmt.Sprintf("accessor-%d", seq),
 					Policies: []string{"default", "admin"}, LeaseDuration: time.Minute, Renewable: true, ExpiresAt: time.Now().Add(time.Minute)})
 				if err != nil && ctx.Err() == nil {
 					t.Error(err)
@@ -249,11 +248,8 @@ func TestFileCrashSafety(t *testing.T) {
 		}
 	}
 	for _, c := range crashFiles {
-		f, err := NewFile(FileOptions{Path: filepath.Join(dir, c.name), Mode: 0o600, UID: -1, GID: -1, Format: c.format}, nil)
-		if err == nil {
-			err = f.Check()
-		}
-		if err != nil {
+		f := NewFile(FileOptions{Path: filepath.Join(dir, c.name), Mode: 0o600, UID: -1, GID: -1, Format: c.format}, nil)
+		if err := f.Check(); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // The formats a file sink can hold; "" means formatToken.
@@ -15,15 +17,6 @@ const (
 	formatJSON  = "json"
 	formatEnv   = "env"
 )
-
-// checkFormat reports whether format names one Encode knows.
-func checkFormat(format string) error {
-	switch format {
-	case "", formatToken, formatJSON, formatEnv:
-		return nil
-	}
-	return fmt.Errorf("format %q: unknown format (want %s, %s or %s)", format, formatToken, formatJSON, formatEnv)
-}
 
 // Encode renders t in format:
 //
@@ -37,7 +30,7 @@ func checkFormat(format string) error {
 // It fails for an unknown format, for "json" when a string is not valid
 // UTF-8 (JSON would silently replace the bytes), and for "env" when the token
 // holds a NUL byte (no environment variable can).
-func Encode(format string, t Token) ([]byte, error) {
+func Encode(format string, t token.Token) ([]byte, error) {
 	switch format {
 	case "", formatToken:
 		return []byte(t.Token), nil
@@ -49,7 +42,7 @@ func Encode(format string, t Token) ([]byte, error) {
 		}
 		return []byte("VAULT_TOKEN=" + shellQuote(t.Token) + "\n"), nil
 	}
-	return nil, checkFormat(format)
+	return nil, fmt.Errorf("format %q: unknown format (want %s, %s or %s)", format, formatToken, formatJSON, formatEnv)
 }
 
 // tokenJSON is the "json" format's schema.
@@ -62,7 +55,7 @@ type tokenJSON struct {
 	ExpiresAt     *string  `json:"expires_at"`
 }
 
-func encodeJSON(t Token) ([]byte, error) {
+func encodeJSON(t token.Token) ([]byte, error) {
 	v := tokenJSON{
 		Token:         t.Token,
 		Accessor:      t.Accessor,

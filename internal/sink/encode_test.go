@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
-var sample = Token{
+var sample = token.Token{
 	Token:         "hvs.CAESIabc-_.XYZ",
 	Accessor:      "acc.123",
 	Policies:      []string{"admin", "default"},
@@ -22,7 +24,7 @@ func TestEncode(t *testing.T) {
 	tests := []struct {
 		name   string
 		format string
-		tok    Token
+		tok    token.Token
 		want   string
 	}{
 		{"token", "token", sample, "hvs.CAESIabc-_.XYZ"},
@@ -30,13 +32,13 @@ func TestEncode(t *testing.T) {
 		{"json", "json", sample,
 			`{"token":"hvs.CAESIabc-_.XYZ","accessor":"acc.123","policies":["admin","default"],` +
 				`"lease_duration":2764801,"renewable":true,"expires_at":"2026-03-01T13:30:00Z"}` + "\n"},
-		{"json without policies or expiry", "json", Token{Token: "t"},
+		{"json without policies or expiry", "json", token.Token{Token: "t"},
 			`{"token":"t","accessor":"","policies":[],"lease_duration":0,"renewable":false,"expires_at":null}` + "\n"},
 		{"env", "env", sample, "VAULT_TOKEN=hvs.CAESIabc-_.XYZ\n"},
-		{"env quotes spaces", "env", Token{Token: "a b"}, "VAULT_TOKEN='a b'\n"},
-		{"env quotes single quote", "env", Token{Token: "it's"}, `VAULT_TOKEN='it'\''s'` + "\n"},
-		{"env quotes expansion", "env", Token{Token: "$(id)`x`"}, "VAULT_TOKEN='$(id)`x`'\n"},
-		{"env quotes newline", "env", Token{Token: "a\nb"}, "VAULT_TOKEN='a\nb'\n"},
+		{"env quotes spaces", "env", token.Token{Token: "a b"}, "VAULT_TOKEN='a b'\n"},
+		{"env quotes single quote", "env", token.Token{Token: "it's"}, `VAULT_TOKEN='it'\''s'` + "\n"},
+		{"env quotes expansion", "env", token.Token{Token: "$(id)`x`"}, "VAULT_TOKEN='$(id)`x`'\n"},
+		{"env quotes newline", "env", token.Token{Token: "a\nb"}, "VAULT_TOKEN='a\nb'\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,14 +56,14 @@ func TestEncode(t *testing.T) {
 func TestEncodeErrors(t *testing.T) {
 	tests := []struct {
 		name, format string
-		tok          Token
+		tok          token.Token
 		want         string
 	}{
 		{"unknown format", "yaml", sample, `format "yaml": unknown format (want token, json or env)`},
-		{"json invalid utf-8 token", "json", Token{Token: "a\xffb"}, "format json: token is not valid UTF-8"},
-		{"json invalid utf-8 accessor", "json", Token{Token: "t", Accessor: "\xc3"}, "format json: accessor is not valid UTF-8"},
-		{"json invalid utf-8 policy", "json", Token{Token: "t", Policies: []string{"ok", "\xfe"}}, `format json: policy "\xfe" is not valid UTF-8`},
-		{"env NUL", "env", Token{Token: "a\x00b"}, "format env: token contains a NUL byte, which an environment variable cannot hold"},
+		{"json invalid utf-8 token", "json", token.Token{Token: "a\xffb"}, "format json: token is not valid UTF-8"},
+		{"json invalid utf-8 accessor", "json", token.Token{Token: "t", Accessor: "\xc3"}, "format json: accessor is not valid UTF-8"},
+		{"json invalid utf-8 policy", "json", token.Token{Token: "t", Policies: []string{"ok", "\xfe"}}, `format json: policy "\xfe" is not valid UTF-8`},
+		{"env NUL", "env", token.Token{Token: "a\x00b"}, "format env: token contains a NUL byte, which an environment variable cannot hold"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/xauth-agent/xauth-agent/internal/backoff"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // Status is what a sink last did, for logs and the status API.
@@ -16,20 +19,20 @@ type Status struct {
 	LastError  string // "" after a success
 }
 
-// Fanout delivers each new token to every sink. Each sink has its own
-// goroutine, so a failing sink retries on its own schedule and never holds
-// the others; a newer token replaces one still waiting to be written.
+// Fanout writes each new token of a token.Latest (each generation) to
+// every sink. Each sink has its own goroutine, so a failing sink retries
+// on its own schedule and never holds the others; a newer token replaces
+// one still waiting to be written.
 type Fanout struct {
 	log   *zap.Logger
-	retry func(failures int) time.Duration // wait after the n-th consecutive failure
-	onAll func(gen uint64, t Token)        // called once per generation when every sink holds it
+	state *token.Latest
+	retry backoff.Backoff                 // each sink's retries, from a copy of its own
+	onAll func(gen uint64, t token.Token) // called once per generation when every sink holds it
 
 	// WriteFailed, when set before Set, is told each failed write (metrics).
 	WriteFailed func(sink string)
 
 	mu      sync.Mutex
-	gen     uint64
-	latest  Token
 	allGen  uint64
 	outlets []*outlet
 	stop    context.CancelFunc
@@ -37,18 +40,18 @@ type Fanout struct {
 }
 
 type outlet struct {
-	sink   Sink
-	wake   chan struct{}
-	status Status
+	sink    Sink
+	status  Status
+	backoff backoff.Backoff
 }
 
-// NewFanout returns a fan-out with no sinks. retry gives the wait after
-// the n-th consecutive failure of one sink; onAll may be nil.
-func NewFanout(log *zap.Logger, retry func(failures int) time.Duration, onAll func(gen uint64, t Token)) *Fanout {
+// NewFanout returns a fan-out of state's tokens with no sinks yet. Each
+// sink retries a failed write with a copy of retry; onAll may be nil.
+func NewFanout(log *zap.Logger, state *token.Latest, retry backoff.Backoff, onAll func(gen uint64, t token.Token)) *Fanout {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Fanout{log: log, retry: retry, onAll: onAll}
+	return &Fanout{log: log, state: state, retry: retry, onAll: onAll}
 }
 
 // Set replaces the sinks (on start and on reload). The new sinks receive
@@ -61,31 +64,11 @@ func (f *Fanout) Set(ctx context.Context, sinks []Sink) {
 	f.outlets = nil
 	f.allGen = 0
 	for _, s := range sinks {
-		o := &outlet{sink: s, wake: make(chan struct{}, 1), status: Status{Name: s.Name()}}
+		o := &outlet{sink: s, status: Status{Name: s.Name()}, backoff: f.retry}
 		f.outlets = append(f.outlets, o)
-		f.wg.Add(1)
-		go f.deliver(ctx, o)
-		if f.gen > 0 {
-			o.wake <- struct{}{}
-		}
+		f.wg.Go(func() { f.deliver(ctx, o) })
 	}
-}
-
-// Publish hands a new token to every sink.
-func (f *Fanout) Publish(t Token) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.gen++
-	f.latest = t
-	for _, o := range f.outlets {
-		select {
-		case o.wake <- struct{}{}:
-		default: // already woken; it will read the latest token
-		}
-	}
-	if len(f.outlets) == 0 {
-		f.allDone()
-	}
+	f.wg.Go(func() { f.watch(ctx) })
 }
 
 // Statuses reports each sink's last write.
@@ -121,61 +104,77 @@ func (f *Fanout) Close() {
 	f.wg.Wait()
 }
 
-// deliver is one sink's goroutine: write the latest token, and on failure
-// retry after a growing wait unless a newer token arrives first.
+// deliver is one sink's goroutine: write each new generation, and on
+// failure retry after a growing wait unless a newer one arrives first.
 func (f *Fanout) deliver(ctx context.Context, o *outlet) {
-	defer f.wg.Done()
-	failures := 0
-	var retry <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-o.wake:
-		case <-retry:
-		}
-		retry = nil
+	var (
+		retry  <-chan time.Time // while a failed write waits for its retry
+		failed uint64           // the generation that failed
+	)
+	for ctx.Err() == nil {
+		st, changed := f.state.Load()
 		f.mu.Lock()
-		gen, t := f.gen, f.latest
-		done := o.status.Generation == gen
+		due := st.Generation != 0 && st.Generation != o.status.Generation && (retry == nil || st.Generation != failed)
 		f.mu.Unlock()
-		if done || gen == 0 {
+		if !due {
+			select {
+			case <-ctx.Done():
+			case <-changed:
+			case <-retry:
+				retry = nil
+			}
 			continue
 		}
-		err := o.sink.Write(ctx, t)
+		retry = nil
+		err := o.sink.Write(ctx, st.Token)
 		f.mu.Lock()
 		if err != nil {
-			failures++
 			o.status.LastError = err.Error()
 			f.mu.Unlock()
 			if f.WriteFailed != nil {
 				f.WriteFailed(o.sink.Name())
 			}
-			wait := f.retry(failures)
+			var wait time.Duration
+			failed = st.Generation
+			wait, retry = o.backoff.Wait()
 			f.log.Warn("sink write failed, retrying", zap.String("sink", o.sink.Name()), zap.Error(err), zap.Duration("wait", wait))
-			retry = time.After(wait)
 			continue
 		}
-		failures = 0
-		o.status = Status{Name: o.status.Name, Generation: gen, LastWrite: time.Now()}
-		f.allDone()
+		o.backoff.Reset()
+		o.status = Status{Name: o.status.Name, Generation: st.Generation, LastWrite: time.Now()}
+		f.allDone(st)
 		f.mu.Unlock()
 	}
 }
 
-// allDone calls onAll when every sink holds the current generation. The
-// caller holds f.mu.
-func (f *Fanout) allDone() {
-	if f.gen == 0 || f.allGen == f.gen {
+// watch calls onAll for a generation no sink has to write: with no sinks.
+func (f *Fanout) watch(ctx context.Context) {
+	for {
+		st, changed := f.state.Load()
+		f.mu.Lock()
+		f.allDone(st)
+		f.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
+}
+
+// allDone calls onAll when every sink holds st's generation. The caller
+// holds f.mu.
+func (f *Fanout) allDone(st token.State) {
+	if st.Generation == 0 || f.allGen == st.Generation {
 		return
 	}
 	for _, o := range f.outlets {
-		if o.status.Generation != f.gen {
+		if o.status.Generation != st.Generation {
 			return
 		}
 	}
-	f.allGen = f.gen
+	f.allGen = st.Generation
 	if f.onAll != nil {
-		f.onAll(f.gen, f.latest)
+		f.onAll(st.Generation, st.Token)
 	}
 }

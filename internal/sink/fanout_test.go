@@ -7,6 +7,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/xauth-agent/xauth-agent/internal/backoff"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // memSink records writes and fails while told to.
@@ -20,7 +23,7 @@ type memSink struct {
 
 func (m *memSink) Name() string { return m.name }
 func (m *memSink) Check() error { return nil }
-func (m *memSink) Write(_ context.Context, t Token) error {
+func (m *memSink) Write(_ context.Context, t token.Token) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.at = append(m.at, time.Now())
@@ -39,15 +42,24 @@ func (m *memSink) tokens() []string {
 }
 func (m *memSink) attempts() int { m.mu.Lock(); defer m.mu.Unlock(); return len(m.at) }
 
+// publish makes tok the state's token.
+func publish(state *token.Latest, tok token.Token) {
+	state.Update(func(s *token.State) { s.SetToken(tok, time.Now()) })
+}
+
+// noJitter retries after 1s, 1.7s, 3.1s, ... (backoff.Backoff without jitter).
+var noJitter = backoff.Backoff{Min: time.Second, Max: time.Minute, Rand: func() float64 { return 0 }}
+
 func TestFanoutFailingSinkDoesNotHoldOthers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		good, bad := &memSink{name: "good"}, &memSink{name: "bad", fail: true}
 		var all []uint64
-		f := NewFanout(nil, func(n int) time.Duration { return time.Duration(n) * time.Second }, func(gen uint64, _ Token) { all = append(all, gen) })
+		state := token.NewLatest()
+		f := NewFanout(nil, state, noJitter, func(gen uint64, _ token.Token) { all = append(all, gen) })
 		f.Set(t.Context(), []Sink{good, bad})
 		defer f.Close()
 
-		f.Publish(Token{Token: "t1"})
+		publish(state, token.Token{Token: "t1"})
 		synctest.Wait()
 		if got := good.tokens(); len(got) != 1 || got[0] != "t1" {
 			t.Fatalf("good sink got %v, want [t1] without waiting for the failing one", got)
@@ -55,10 +67,10 @@ func TestFanoutFailingSinkDoesNotHoldOthers(t *testing.T) {
 		if len(all) != 0 {
 			t.Fatal("onAll called while a sink has not written")
 		}
-		time.Sleep(3*time.Second + time.Millisecond) // virtual: retries after 1s and 2s more
+		time.Sleep(3*time.Second + time.Millisecond) // virtual: retries after 1s and 1.7s more
 		synctest.Wait()
 		if n := bad.attempts(); n != 3 {
-			t.Fatalf("failing sink tried %d times in 3s, want 3 (backoff 1s, 2s)", n)
+			t.Fatalf("failing sink tried %d times in 3s, want 3 (backoff 1s, 1.7s)", n)
 		}
 		if st := f.Statuses(); st[1].LastError == "" || st[0].Generation != 1 {
 			t.Fatalf("statuses = %+v", st)
@@ -78,13 +90,14 @@ func TestFanoutFailingSinkDoesNotHoldOthers(t *testing.T) {
 func TestFanoutNewerTokenReplacesPending(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := &memSink{name: "s", fail: true}
-		f := NewFanout(nil, func(int) time.Duration { return time.Minute }, nil)
+		state := token.NewLatest()
+		f := NewFanout(nil, state, backoff.Backoff{Min: time.Minute, Max: time.Minute}, nil)
 		f.Set(t.Context(), []Sink{s})
 		defer f.Close()
-		f.Publish(Token{Token: "t1"})
+		publish(state, token.Token{Token: "t1"})
 		synctest.Wait()
 		s.setFail(false)
-		f.Publish(Token{Token: "t2"}) // wakes the sink before its retry
+		publish(state, token.Token{Token: "t2"}) // wakes the sink before its retry
 		synctest.Wait()
 		if got := s.tokens(); len(got) != 1 || got[0] != "t2" {
 			t.Fatalf("sink got %v, want only the newest token", got)
@@ -96,9 +109,10 @@ func TestFanoutSetGivesNewSinksTheCurrentToken(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, b := &memSink{name: "a"}, &memSink{name: "b"}
 		var all []uint64
-		f := NewFanout(nil, func(int) time.Duration { return time.Second }, func(gen uint64, _ Token) { all = append(all, gen) })
+		state := token.NewLatest()
+		f := NewFanout(nil, state, noJitter, func(gen uint64, _ token.Token) { all = append(all, gen) })
 		f.Set(t.Context(), []Sink{a})
-		f.Publish(Token{Token: "t1"})
+		publish(state, token.Token{Token: "t1"})
 		synctest.Wait()
 		f.Set(t.Context(), []Sink{b})
 		synctest.Wait()
@@ -108,6 +122,37 @@ func TestFanoutSetGivesNewSinksTheCurrentToken(t *testing.T) {
 		}
 		if len(all) != 2 {
 			t.Fatalf("onAll calls = %v, want one per sink set", all)
+		}
+	})
+}
+
+// A renewal keeps the generation: no sink writes again. Without sinks,
+// onAll still hears of each generation (the daemon's READY=1).
+func TestFanoutFollowsGenerations(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		state := token.NewLatest()
+		s := &memSink{name: "s"}
+		f := NewFanout(nil, state, noJitter, nil)
+		f.Set(t.Context(), []Sink{s})
+		publish(state, token.Token{Token: "t1"})
+		synctest.Wait()
+		publish(state, token.Token{Token: "t1", LeaseDuration: time.Hour})
+		state.Update(func(s *token.State) { s.Step = "renewing" })
+		synctest.Wait()
+		f.Close()
+		if n := s.attempts(); n != 1 {
+			t.Fatalf("%d writes, want 1: renewals and steps are no new token", n)
+		}
+
+		var all []uint64
+		none := NewFanout(nil, state, noJitter, func(gen uint64, _ token.Token) { all = append(all, gen) })
+		none.Set(t.Context(), nil)
+		synctest.Wait()
+		publish(state, token.Token{Token: "t2"})
+		synctest.Wait()
+		none.Close()
+		if len(all) != 2 || all[0] != 1 || all[1] != 2 {
+			t.Fatalf("onAll calls = %v, want [1 2]", all)
 		}
 	})
 }

@@ -16,17 +16,15 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
 // newFile makes a file sink; a zero Mode is 0600 and a zero UID or GID
 // leaves that id unchanged, as the configuration's defaults do.
 func newFile(t *testing.T, o FileOptions) *File {
 	t.Helper()
-	f, err := NewFile(withDefaults(o), zaptest.NewLogger(t).Named("sink.file"))
-	if err != nil {
-		t.Fatalf("NewFile: %v", err)
-	}
-	return f
+	return NewFile(withDefaults(o), zaptest.NewLogger(t).Named("sink.file"))
 }
 
 // withDefaults fills in what newFile takes as defaults.
@@ -43,7 +41,7 @@ func withDefaults(o FileOptions) FileOptions {
 	return o
 }
 
-func write(t *testing.T, f *File, tok Token) {
+func write(t *testing.T, f *File, tok token.Token) {
 	t.Helper()
 	if err := f.Write(context.Background(), tok); err != nil {
 		t.Fatalf("Write: %v", err)
@@ -102,54 +100,17 @@ func wantErr(t *testing.T, err error, parts ...string) {
 }
 
 func TestNewFile(t *testing.T) {
-	f := newFile(t, FileOptions{Path: "/run/xauth-agent//token"})
+	f := newFile(t, FileOptions{Path: "/run/xauth-agent/token"})
 	if got, want := f.Name(), "file:/run/xauth-agent/token"; got != want {
 		t.Errorf("Name() = %q, want %q", got, want)
 	}
-	if f.perm != 0o600 || f.uid != -1 || f.gid != -1 || f.dir != "/run/xauth-agent" {
-		t.Errorf("defaults: perm %#o uid %d gid %d dir %q; want 0600 -1 -1 /run/xauth-agent", f.perm, f.uid, f.gid, f.dir)
+	if f.opts.Perm != 0o600 || f.opts.UID != -1 || f.opts.GID != -1 || f.dir != "/run/xauth-agent" {
+		t.Errorf("defaults: %+v dir %q; want 0600 -1 -1 /run/xauth-agent", f.opts, f.dir)
 	}
 
 	f = newFile(t, FileOptions{Path: "/x/token", UID: 1234, GID: 65534})
-	if f.uid != 1234 || f.gid != 65534 {
-		t.Errorf("1234:65534 gave %d:%d", f.uid, f.gid)
-	}
-}
-
-// Mode 0 is refused, not taken for the default: a sink for no one is a
-// mistake to report, not to widen.
-func TestNewFileRefusesModeZero(t *testing.T) {
-	_, err := NewFile(FileOptions{Path: "/x/token", UID: -1, GID: -1}, nil)
-	wantErr(t, err, `sink "/x/token": mode 0000 gives no one access to the token`)
-}
-
-func TestNewFileErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		o    FileOptions
-		want string
-	}{
-		{"empty path", FileOptions{}, "sink: file path is empty"},
-		{"relative path", FileOptions{Path: "run/token"}, `sink "run/token": path must be absolute`},
-		{"directory path", FileOptions{Path: "/run/x/"}, `sink "/run/x/": path names a directory; give the file's name`},
-		{"root", FileOptions{Path: "/"}, `sink "/": path names a directory; give the file's name`},
-		{"setuid mode", FileOptions{Path: "/x/token", Mode: 0o4755}, `sink "/x/token": mode 04755: only permission bits (0001-0777) are allowed`},
-		{"go mode bits", FileOptions{Path: "/x/token", Mode: os.ModeDir | 0o700}, `sink "/x/token": mode`},
-		{"format", FileOptions{Path: "/x/token", Format: "yaml"}, `sink "/x/token": format "yaml": unknown format (want token, json or env)`},
-		{"uid below -1", FileOptions{Path: "/x/token", UID: -2}, `sink "/x/token": owner: id -2 is out of range`},
-		{"gid means unchanged", FileOptions{Path: "/x/token", GID: 1<<32 - 1}, `sink "/x/token": group: id 4294967295 is out of range`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			o := tt.o
-			if o.Path != "" && o.Path[0] == '/' {
-				o = withDefaults(o)
-			}
-			f, err := NewFile(o, nil)
-			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
-				t.Fatalf("NewFile = %v, %v; want error %q", f, err, tt.want)
-			}
-		})
+	if f.opts.UID != 1234 || f.opts.GID != 65534 {
+		t.Errorf("1234:65534 gave %d:%d", f.opts.UID, f.opts.GID)
 	}
 }
 
@@ -305,7 +266,7 @@ func TestWriteFailureKeepsOldContent(t *testing.T) {
 		// O_EXCL must refuse a file already at the temp name, and the
 		// cleanup must not remove a file this write did not create.
 		f, path := setup(t, "token")
-		f.rand = bytes.NewReader(make([]byte, 8))
+		f.opts.Rand = bytes.NewReader(make([]byte, 8))
 		squatter := filepath.Join(filepath.Dir(path), ".token.tmp-0000000000000000")
 		if err := os.WriteFile(squatter, []byte("someone else's"), 0o600); err != nil {
 			t.Fatal(err)
@@ -525,10 +486,7 @@ func TestNeverLogsToken(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, ".token.tmp-00000000000000ff"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f, err := NewFile(FileOptions{Path: filepath.Join(dir, "token"), Mode: 0o600, UID: -1, GID: -1, Format: "env"}, zap.New(core).Named("sink.file"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := NewFile(FileOptions{Path: filepath.Join(dir, "token"), Mode: 0o600, UID: -1, GID: -1, Format: "env"}, zap.New(core).Named("sink.file"))
 	if err := f.Check(); err != nil {
 		t.Fatal(err)
 	}
@@ -569,5 +527,61 @@ func TestNeverLogsToken(t *testing.T) {
 	}
 	if logs.FilterMessage("removed leftover temp file").Len() != 1 {
 		t.Errorf("want one leftover line")
+	}
+}
+
+// Check and every write apply the rule: a sink under a refused link never
+// writes there, and one under /var/run-like links works.
+func TestFileSinkUnderSymlinkedParent(t *testing.T) {
+	base := t.TempDir()
+	real := filepath.Join(base, "run")
+	mkdirMode(t, real, 0o755)
+	symlink(t, real, filepath.Join(base, "varrun"))
+	f := newFile(t, FileOptions{Path: filepath.Join(base, "varrun", "token")})
+	if err := f.Check(); err != nil {
+		t.Fatalf("Check under a trusted symlink: %v", err)
+	}
+	write(t, f, sample)
+	if got := readFile(t, filepath.Join(real, "token")); got != sample.Token {
+		t.Fatalf("the token reached %q", got)
+	}
+
+	open := filepath.Join(base, "open")
+	mkdirMode(t, open, 0o777)
+	symlink(t, real, filepath.Join(open, "app"))
+	f = newFile(t, FileOptions{Path: filepath.Join(open, "app", "other")})
+	wantErr(t, f.Check(), "is a symlink in "+open)
+	// A link swapped in after the check is caught by the write.
+	g := newFile(t, FileOptions{Path: filepath.Join(open, "later", "token")})
+	mkdirMode(t, filepath.Join(open, "later"), 0o755)
+	if err := g.Check(); err != nil {
+		t.Fatalf("Check of a real directory: %v", err)
+	}
+	if err := os.Remove(filepath.Join(open, "later")); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, real, filepath.Join(open, "later"))
+	wantErr(t, g.Write(t.Context(), sample), "is a symlink in "+open)
+	if _, err := os.Stat(filepath.Join(real, "other")); err == nil {
+		t.Error("a refused sink wrote through the link")
+	}
+	wantNames(t, real, "token")
+}
+
+// mkdirMode makes dir with exactly mode (the umask would narrow it).
+func mkdirMode(t *testing.T, dir string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func symlink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
 	}
 }

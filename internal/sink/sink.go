@@ -7,31 +7,21 @@
 // writes only when the token string changes (renewing a Vault token keeps the
 // same string), so readers watching the file see one change per new token.
 //
-// File is the file sink. It replaces its target atomically and durably: a
-// temporary file is created exclusively in the target's directory with the
-// final mode, chowned, written, fsynced and renamed over the target, and the
-// directory is fsynced. It never writes through a symlink at the target, nor
-// through a symlink above it that others could have made (CheckParents), and
-// a failed write leaves the previous file untouched. Encode renders the
-// formats a file can hold ("token", "json", "env").
+// File is the file sink. It replaces its target atomically and durably
+// (atomicfile.Write). It never writes through a symlink at the target, nor
+// through a symlink above it that others could have made
+// (atomicfile.CheckParents), and a failed write leaves the previous file
+// untouched. Encode renders the formats a file can hold ("token", "json",
+// "env"). Sinks take the configuration's values as checked (config).
 //
 // Sinks log the token's accessor, never the token.
 package sink
 
 import (
 	"context"
-	"time"
-)
 
-// Token is what a sink writes.
-type Token struct {
-	Token         string
-	Accessor      string
-	Policies      []string
-	LeaseDuration time.Duration
-	Renewable     bool
-	ExpiresAt     time.Time
-}
+	"github.com/xauth-agent/xauth-agent/internal/token"
+)
 
 // Sink is one destination for the token.
 type Sink interface {
@@ -41,7 +31,7 @@ type Sink interface {
 	Check() error
 	// Write delivers t. It does nothing when t.Token equals the last token
 	// this sink wrote successfully.
-	Write(ctx context.Context, t Token) error
+	Write(ctx context.Context, t token.Token) error
 }
 
 // Field names shared by the sinks' log lines.

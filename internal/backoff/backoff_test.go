@@ -1,4 +1,4 @@
-package renew
+package backoff
 
 import (
 	"math"
@@ -55,7 +55,7 @@ func TestBackoffSequence(t *testing.T) {
 
 // TestBackoffRecoveryBound: whatever the jitter draws, when attempts fail
 // until some moment T (Vault's return) and the first one after it
-// succeeds, that one comes no later than BackoffGrowth·(T+Min) after T
+// succeeds, that one comes no later than Growth·(T+Min) after T
 // (and never later than Max): the waits are drawn from the time already
 // spent failing. Also the number of attempts in a 10-minute outage.
 func TestBackoffRecoveryBound(t *testing.T) {
@@ -87,7 +87,7 @@ func TestBackoffRecoveryBound(t *testing.T) {
 		mostIn10m = max(mostIn10m, n)
 		for back := time.Duration(0); back < 20*time.Minute; back += 250 * time.Millisecond {
 			i, _ := slices.BinarySearch(attempts, back)
-			bound := min(max(lo, time.Duration(BackoffGrowth*float64(back+lo))), hi)
+			bound := min(max(lo, time.Duration(Growth*float64(back+lo))), hi)
 			if late := attempts[i] - back; late > bound {
 				t.Fatalf("run %d: Vault back after %v, next attempt %v later, want <= %v", run, back, late, bound)
 			}
@@ -117,5 +117,39 @@ func TestBackoffBoundsAndReset(t *testing.T) {
 	}
 	if d := b.Next(0); d != 1700*time.Millisecond {
 		t.Fatalf("second wait after Reset is %v, want 1.7s", d)
+	}
+}
+
+// FuzzBackoff: whatever the bounds and the random number, every wait is
+// positive, never above Max, and never below (1-Jitter)·Min (a
+// microsecond allows for float rounding of steps near the largest
+// Duration).
+func FuzzBackoff(f *testing.F) {
+	f.Add(int64(0), int64(0), uint8(20), 0.5)
+	f.Add(int64(time.Second), int64(time.Minute), uint8(10), 0.0)
+	f.Add(int64(time.Minute), int64(time.Second), uint8(3), 0.999)
+	f.Add(int64(1), int64(3), uint8(5), -7.0)
+	f.Add(int64(1<<62+1023), int64(1<<62+1023), uint8(2), 1.0) // float64 rounds the step up
+	f.Fuzz(func(t *testing.T, lo, hi int64, steps uint8, rnd float64) {
+		b := Backoff{Min: time.Duration(lo), Max: time.Duration(hi)}
+		effLo, effHi := b.bounds()
+		for i := range int(steps) {
+			w := b.Next(rnd)
+			if floor := time.Duration((1-Jitter)*float64(effLo)) - time.Microsecond; w <= 0 || w > effHi || w < floor {
+				t.Fatalf("Backoff{%v, %v} step %d, rnd %v: wait %v, want within [%v, %v]", b.Min, b.Max, i, rnd, w, floor, effHi)
+			}
+		}
+	})
+}
+
+// Wait draws from Rand and starts After's timer for the wait it returns.
+func TestWaitUsesTheInjectedTimer(t *testing.T) {
+	var started []time.Duration
+	fired := make(chan time.Time)
+	b := Backoff{Min: time.Second, Max: time.Minute, Rand: func() float64 { return 1 },
+		After: func(d time.Duration) <-chan time.Time { started = append(started, d); return fired }}
+	d, c := b.Wait()
+	if d != 650*time.Millisecond || c != (<-chan time.Time)(fired) || !slices.Equal(started, []time.Duration{d}) {
+		t.Fatalf("Wait = %v, timers %v; want 650ms (full jitter off 1s) on the injected timer", d, started)
 	}
 }

@@ -1,4 +1,4 @@
-package login
+package vault
 
 import (
 	"encoding/base64"
@@ -72,7 +72,7 @@ func Redact(text string, secrets ...string) string {
 }
 
 // redactErrorBody is the response callback of every Vault client
-// (NewVaultClient). vault/api runs it before it turns an error answer into
+// (NewClient). vault/api runs it before it turns an error answer into
 // an *api.ResponseError, so the body it reads, and every error, log line
 // and diagnosis made from it (login, renewal, revocation, diagnose's
 // calls), is redacted here, in one place: a server or proxy that echoes
