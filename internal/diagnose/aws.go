@@ -16,6 +16,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -392,7 +393,7 @@ func decodeLoginData(data map[string]any) (*signedRequest, error) {
 	if err := json.Unmarshal([]byte(hdr), &s.header); err != nil {
 		return nil, fmt.Errorf("login field iam_request_headers: %w", err)
 	}
-	if m := reAuthorization.FindStringSubmatch(s.header.Get("Authorization")); m != nil {
+	if m := reAuthorization().FindStringSubmatch(s.header.Get("Authorization")); m != nil {
 		s.scope = m[1] + "/" + m[2] + "/" + m[3]
 		s.region = m[2]
 		s.signedHeaders = strings.Split(m[4], ";")
@@ -402,7 +403,11 @@ func decodeLoginData(data map[string]any) (*signedRequest, error) {
 
 // reAuthorization takes a SigV4 Authorization header's scope (date, region,
 // service) and signed headers; the key ID and the signature are left alone.
-var reAuthorization = regexp.MustCompile(`Credential=[^/]+/(\d{8})/([^/]+)/([^/]+)/aws4_request,\s*SignedHeaders=([^,]+)`)
+// It is compiled when first needed: the daemon, which links this package,
+// never runs diagnose.
+var reAuthorization = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`Credential=[^/]+/(\d{8})/([^/]+)/([^/]+)/aws4_request,\s*SignedHeaders=([^,]+)`)
+})
 
 // callerIdentity is GetCallerIdentity's answer.
 type callerIdentity struct {
