@@ -81,11 +81,35 @@ func runAgent(t *testing.T, instance string, env []string, args ...string) resul
 // is scanned like the log; otherwise it is token output.
 func runBinary(t *testing.T, instance string, env, args []string, report bool) result {
 	t.Helper()
-	w := watchRun(t, args, false)
+	return runProcess(t, agentRun{instance: instance, env: env, args: args, report: report})
+}
+
+// agentRun is how runProcess runs the agent: on instance, with env added to
+// the instance's environment (after the variables in unset are taken out of
+// it), through wrapper (a command line the agent's is appended to), with
+// exactly args.
+type agentRun struct {
+	instance string
+	env      []string
+	unset    []string
+	wrapper  []string
+	args     []string
+	report   bool
+}
+
+func runProcess(t *testing.T, a agentRun) result {
+	t.Helper()
+	w := watchRun(t, a.args, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, agentBin, args...)
-	cmd.Env = append(append(st.Instances[instance].Env(), "VAULT_ADDR="+st.VaultAddr), env...)
+	argv := append(append(append([]string(nil), a.wrapper...), agentBin), a.args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	for _, kv := range append(st.Instances[a.instance].Env(), "VAULT_ADDR="+st.VaultAddr) {
+		if k, _, _ := strings.Cut(kv, "="); !slices.Contains(a.unset, k) {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, a.env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -95,9 +119,9 @@ func runBinary(t *testing.T, instance string, env, args []string, report bool) r
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
 	case err != nil:
-		t.Fatalf("run agent %q: %v", args, err)
+		t.Fatalf("run agent %q: %v", argv, err)
 	}
-	if report {
+	if a.report {
 		w.finish("", r.stdout+"\n"+r.stderr)
 	} else {
 		w.finish(r.stdout, r.stderr)

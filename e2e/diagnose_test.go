@@ -31,10 +31,17 @@ type diagnoseReport struct {
 // people to paste into tickets.
 func runDiagnose(t *testing.T, instance string, env []string, args ...string) result {
 	t.Helper()
-	args = withDebugLog(append([]string{"diagnose", "--aws-sts-endpoint", st.AWS.URL(), "--aws-iam-endpoint", st.AWS.URL()}, args...), env)
-	r := runBinary(t, instance, env, args, true)
+	return runDiagnoseAs(t, agentRun{instance: instance, env: env, args: args})
+}
+
+// runDiagnoseAs is runDiagnose for a run that needs more of agentRun.
+func runDiagnoseAs(t *testing.T, a agentRun) result {
+	t.Helper()
+	a.args = withDebugLog(append([]string{"diagnose", "--aws-sts-endpoint", st.AWS.URL(), "--aws-iam-endpoint", st.AWS.URL()}, a.args...), a.env)
+	a.report = true
+	r := runProcess(t, a)
 	if t.Failed() || testing.Verbose() {
-		t.Logf("diagnose %q exited %d:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
+		t.Logf("diagnose %q exited %d:\n%s\nstderr:\n%s", a.args, r.code, r.stdout, r.stderr)
 	}
 	return r
 }

@@ -45,7 +45,7 @@ Exit codes:
   0  no step failed (warnings allowed)
   1  a step failed in an unexpected way
   2  usage or configuration error (including auth type ec2: diagnose covers iam)
-  3  no AWS credentials (IMDS, environment, profile)
+  3  no AWS credentials (from the AWS SDK's chain, or assume_role_arn)
   4  Vault unreachable, sealed or failing
   5  Vault refuses, or would refuse, the login (mount, role, binding, header,
      region, or STS refusing the signature)

@@ -78,6 +78,17 @@ func summary(c *config.Config) string {
 		fmt.Fprintf(&b, ", signature %s, nonce file %s", a.Signature, a.NonceFile)
 	}
 	b.WriteString("\n")
+	if r := a.AssumeRole; r.ARN != "" {
+		session := r.SessionName
+		if session == "" {
+			session = "xauth-agent-<hostname>"
+		}
+		fmt.Fprintf(&b, "  aws:    assume role %s (session %s, %v", r.ARN, session, r.Duration)
+		if r.ExternalID != "" {
+			b.WriteString(", with an external ID")
+		}
+		b.WriteString(") with the AWS SDK's credentials; its STS client follows AWS_REGION and AWS_ENDPOINT_URL_STS, not sts_region/sts_endpoint\n")
+	}
 	for _, s := range c.Sinks {
 		fmt.Fprintf(&b, "  sink:   file %s mode %04o format %s\n", s.Path, uint32(s.Mode.Perm()), s.Format)
 	}

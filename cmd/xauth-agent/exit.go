@@ -4,7 +4,9 @@ const exitCodesHelp = `Exit codes:
   0  token obtained and written to every sink
   1  unexpected runtime failure
   2  usage or configuration error
-  3  AWS credentials or the EC2 instance identity document unavailable (IMDS, environment, profile)
+  3  AWS credentials (the AWS SDK's chain: environment, web identity, profile,
+     SSO, credential_process, assumed role, IMDS) or the EC2 instance
+     identity document unavailable
   4  Vault unreachable or unavailable (network error, HTTP 5xx or 429)
   5  login refused by Vault (role, principal binding, server ID header, region)
   6  a sink cannot be written (directory missing, a symlink at the target

@@ -65,26 +65,28 @@ func loginOnce(ctx context.Context, cfg *config.Config, sinks []sink.Sink, log *
 	return tok, failure.Mark(failure.Sink, errors.Join(errs...))
 }
 
-// newLogin builds the Vault client and the login of cfg.Auth.Type: ec2
-// (the signed instance identity document and the nonce file) or iam
-// (signed GetCallerIdentity).
+// newLogin builds the Vault client, loads the AWS SDK's configuration and
+// builds the login of cfg.Auth.Type: ec2 (the signed instance identity
+// document and the nonce file) or iam (signed GetCallerIdentity).
 func newLogin(ctx context.Context, cfg *config.Config, log *zap.Logger) (*api.Client, renew.Authenticator, error) {
 	vc, err := vault.NewClient(cfg.Vault)
 	if err != nil {
 		return nil, nil, usageError(err)
 	}
-	if cfg.Auth.Type == "ec2" {
-		md, err := login.NewIMDS(ctx, cfg.Auth.IMDSv2Only)
-		if err != nil {
-			return nil, nil, err
-		}
-		return vc, login.NewEC2(vc, md, cfg.Auth, log.Named("login")), nil
-	}
-	creds, err := login.AWSCredentials(ctx, cfg.Auth.IMDSv2Only)
+	a, err := login.LoadAWS(ctx, cfg.Auth)
 	if err != nil {
 		return nil, nil, err
 	}
-	return vc, login.New(vc, creds, cfg.Auth, time.Now, log.Named("login")), nil
+	lg := log.Named("login")
+	if cfg.Auth.Type == "ec2" {
+		return vc, login.NewEC2(vc, a.IMDS, cfg.Auth, lg), nil
+	}
+	if r := a.AssumeRole; r != nil {
+		lg.Info("aws credentials: assuming a role with the AWS SDK's credentials", zap.String("role_arn", r.ARN),
+			zap.String("session_name", r.SessionName), zap.Duration("duration", r.Duration),
+			zap.String("sts_client_region", r.Region), zap.String("sts_client_endpoint", r.Endpoint))
+	}
+	return vc, login.New(vc, a.Credentials, cfg.Auth, time.Now, lg), nil
 }
 
 // checkedSinks builds the configured file sinks and proves each can

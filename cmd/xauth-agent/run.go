@@ -191,6 +191,7 @@ func agentFlags(fs *flag.FlagSet) *options {
 	str("header-value", "X-Vault-AWS-IAM-Server-ID value Vault expects")
 	str("sts-region", "region the GetCallerIdentity request is signed for (default us-east-1)")
 	str("sts-endpoint", "STS endpoint the request is signed for (default https://sts.amazonaws.com)")
+	str("assume-role-arn", "iam: sign with this IAM role, assumed with the AWS SDK's credentials (its STS client follows AWS_REGION and AWS_ENDPOINT_URL_STS)")
 	fs.Var(&o.sinkFiles, "sink-file", "write the token to this `path` (repeatable)")
 	str("sink-format", "format of --sink-file sinks: token|json|env")
 	str("log-level", "debug|info|warn|error")
@@ -220,7 +221,7 @@ func (o *options) finish(fs *flag.FlagSet, s streams) error {
 		VaultAddr: pick("vault-addr"), Role: pick("role"), Mount: pick("mount"), HeaderValue: pick("header-value"),
 		STSRegion: pick("sts-region"), STSEndpoint: pick("sts-endpoint"), LogLevel: pick("log-level"),
 		LogFormat: pick("log-format"), SinkFiles: o.sinkFiles, SinkFormat: pick("sink-format"),
-		AuthType: pick("auth-type"), NonceFile: pick("nonce-file"),
+		AuthType: pick("auth-type"), NonceFile: pick("nonce-file"), AssumeRoleARN: pick("assume-role-arn"),
 	}
 	if given["imds-v2-only"] {
 		o.overrides.IMDSv2Only = &o.imdsV2

@@ -54,12 +54,7 @@ type assumeRoleResponse struct {
 			AssumedRoleID string `xml:"AssumedRoleId"`
 			Arn           string `xml:"Arn"`
 		} `xml:"AssumedRoleUser"`
-		Credentials struct {
-			AccessKeyID     string `xml:"AccessKeyId"`
-			SecretAccessKey string `xml:"SecretAccessKey"`
-			SessionToken    string `xml:"SessionToken"`
-			Expiration      string `xml:"Expiration"`
-		} `xml:"Credentials"`
+		Credentials credentialsXML `xml:"Credentials"`
 	} `xml:"AssumeRoleResult"`
 	Meta responseMetadata `xml:"ResponseMetadata"`
 }
@@ -79,28 +74,13 @@ func (f *Fake) assumeRole(req *request, requestID string) (any, *apiError) {
 	if !sessionNameRE.MatchString(session) {
 		return nil, errValidation(fmt.Sprintf("1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*", session))
 	}
-	duration := 3600
-	if d := p.Get("DurationSeconds"); d != "" {
-		n, err := strconv.Atoi(d)
-		switch {
-		case err != nil:
-			return nil, errValidation(fmt.Sprintf("Value '%s' for parameter DurationSeconds is invalid.", d))
-		case n < 900:
-			return nil, errValidation(fmt.Sprintf("1 validation error detected: Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900", n))
-		case n > 43200:
-			return nil, errValidation(fmt.Sprintf("1 validation error detected: Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to 43200", n))
-		}
-		duration = n
+	duration, e := durationParam(p.Get("DurationSeconds"))
+	if e != nil {
+		return nil, e
 	}
 
 	denied := errAccessDenied(fmt.Sprintf("User: %s is not authorized to perform: sts:AssumeRole on resource: %s", req.caller.ARN, roleArn))
-	var tr *TrustRole
-	for i := range f.trustRoles {
-		if f.trustRoles[i].ARN == roleArn {
-			tr = &f.trustRoles[i]
-			break
-		}
-	}
+	tr := f.trustRole(roleArn)
 	if tr == nil {
 		denied.detail = "no such trust role"
 		return nil, denied
@@ -114,37 +94,12 @@ func (f *Fake) assumeRole(req *request, requestID string) (any, *apiError) {
 		return nil, denied
 	}
 
-	ra, _ := parseARN(roleArn) // validated in Start
-	name, _ := ra.nameAndPath()
-	roleID := MakeID("AROA", roleArn)
-	for _, r := range f.roles {
-		if r.Account == ra.account && r.Name == name {
-			roleID = r.ID
-			break
-		}
-	}
-	akid, secret, token := newTemporaryCredentials()
-	expires := req.now.UTC().Add(time.Duration(duration) * time.Second).Truncate(time.Second)
-	id := Identity{
-		AccessKeyID:     akid,
-		SecretAccessKey: secret,
-		SessionToken:    token,
-		ARN:             fmt.Sprintf("arn:%s:sts::%s:assumed-role/%s/%s", ra.partition, ra.account, name, session),
-		UserID:          roleID + ":" + session,
-		Account:         ra.account,
-	}
-	f.mu.Lock()
-	f.creds[akid] = credential{Identity: id, expires: expires}
-	f.mu.Unlock()
-
+	id, expires := f.mint(roleArn, session, req.now.Add(time.Duration(duration)*time.Second))
 	var v assumeRoleResponse
 	v.Xmlns = xmlnsOf["sts"]
 	v.Result.AssumedRoleUser.AssumedRoleID = id.UserID
 	v.Result.AssumedRoleUser.Arn = id.ARN
-	v.Result.Credentials.AccessKeyID = akid
-	v.Result.Credentials.SecretAccessKey = secret
-	v.Result.Credentials.SessionToken = token
-	v.Result.Credentials.Expiration = expires.Format(time.RFC3339)
+	v.Result.Credentials = credentialsXML{id.AccessKeyID, id.SecretAccessKey, id.SessionToken, expires.Format(time.RFC3339)}
 	v.Meta.RequestID = requestID
 	return v, nil
 }

@@ -7,7 +7,8 @@
 //   - SigV4 authentication, checked for real on every request: the
 //     Authorization header is parsed, the access key is looked up among the
 //     configured identities (and among the temporary credentials that
-//     AssumeRole has issued), the session token is required for temporary
+//     AssumeRole, AssumeRoleWithWebIdentity and the SSO portal have
+//     issued), the session token is required for temporary
 //     credentials, the canonical request is rebuilt from the received request
 //     and the signature is recomputed with the secret key and compared in
 //     constant time. The credential scope must fit the Host like real AWS
@@ -26,6 +27,14 @@
 //     optional ExternalId), minting working temporary credentials (ASIA...
 //     key, secret, session token) that expire; the assumed-role ARN drops the
 //     role's path, as AWS does.
+//   - sts:AssumeRoleWithWebIdentity, unsigned as real STS takes it: a
+//     token listed in a trust role's WebIdentityTokens (opaque to the
+//     fake; no JWT is parsed) gets that role's credentials.
+//   - The IAM Identity Center portal's GetRoleCredentials (GET
+//     /federation/credentials, the access token in
+//     x-amz-sso_bearer_token, JSON answers and errors): an SSOGrant's token
+//     gets credentials for its permission set's role, whose assumed-role
+//     ARN names the reserved SSO role and the user.
 //   - iam:GetRole, iam:GetUser and iam:GetInstanceProfile, answered only
 //     inside the caller's account.
 //   - ec2:DescribeInstances for configured instances (always "running"),

@@ -51,6 +51,10 @@ type TrustRole struct {
 	// ExternalID, when set, must be sent as ExternalId (Vault's
 	// config/sts external_id); otherwise AssumeRole is denied.
 	ExternalID string
+	// WebIdentityTokens may assume the role with the unsigned
+	// AssumeRoleWithWebIdentity (as an OIDC provider's tokens would, such
+	// as an EKS service account's). The fake does not parse them.
+	WebIdentityTokens []string
 }
 
 // Instance is an EC2 instance that DescribeInstances can return (always
@@ -68,6 +72,7 @@ type Options struct {
 	Roles      []Role
 	TrustRoles []TrustRole
 	Instances  []Instance
+	SSOGrants  []SSOGrant
 	Now        func() time.Time // nil = time.Now
 	MaxSkew    time.Duration    // 0 = 15 * time.Minute
 }
@@ -77,6 +82,7 @@ type Fake struct {
 	roles      []Role
 	trustRoles []TrustRole
 	instances  []Instance
+	ssoGrants  []SSOGrant
 	now        func() time.Time
 	maxSkew    time.Duration
 
@@ -111,12 +117,13 @@ const (
 
 // actionService maps the supported actions to the service that serves them.
 var actionService = map[string]string{
-	"GetCallerIdentity":  "sts",
-	"AssumeRole":         "sts",
-	"GetRole":            "iam",
-	"GetUser":            "iam",
-	"GetInstanceProfile": "iam",
-	"DescribeInstances":  "ec2",
+	"GetCallerIdentity":         "sts",
+	"AssumeRole":                "sts",
+	"AssumeRoleWithWebIdentity": "sts",
+	"GetRole":                   "iam",
+	"GetUser":                   "iam",
+	"GetInstanceProfile":        "iam",
+	"DescribeInstances":         "ec2",
 }
 
 // Start validates o and starts serving on 127.0.0.1 (a random port).
@@ -158,7 +165,14 @@ func Start(o Options) (*Fake, error) {
 			return nil, fmt.Errorf("awsfake: trust role %d: %q is not an IAM role ARN", i, t.ARN)
 		}
 		t.AllowedCallers = append([]string(nil), t.AllowedCallers...)
+		t.WebIdentityTokens = append([]string(nil), t.WebIdentityTokens...)
 		f.trustRoles = append(f.trustRoles, t)
+	}
+	for i, g := range o.SSOGrants {
+		if g.AccessToken == "" || g.AccountID == "" || g.RoleName == "" || g.IAMRoleName == "" || !sessionNameRE.MatchString(g.UserName) {
+			return nil, fmt.Errorf("awsfake: SSO grant %d: AccessToken, AccountID, RoleName, IAMRoleName and a UserName fit for a session name are required", i)
+		}
+		f.ssoGrants = append(f.ssoGrants, g)
 	}
 	for i, in := range o.Instances {
 		if in.ID == "" || in.Account == "" {
@@ -313,6 +327,10 @@ type request struct {
 }
 
 func (f *Fake) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/federation/credentials" {
+		f.serveSSO(w, r)
+		return
+	}
 	requestID := newRequestID()
 	hostSvc, hostRegion, hostKnown := hostScope(r.Host)
 
@@ -346,6 +364,12 @@ func (f *Fake) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		svc, expectSvc = actSvc, actSvc
 	}
 
+	if action == "AssumeRoleWithWebIdentity" && perr == nil && (!hostKnown || hostSvc == "sts") {
+		// Unsigned, as real STS takes it: the token is the credential.
+		resp, e := f.assumeRoleWithWebIdentity(&request{params: params, now: f.now()}, requestID)
+		f.reply(w, "sts", requestID, action, resp, e)
+		return
+	}
 	caller, auth, aerr := f.authenticate(r, body, expectSvc, hostKnown, hostRegion)
 	if expectSvc == "" && auth.service != "" {
 		if _, ok := xmlnsOf[auth.service]; ok {

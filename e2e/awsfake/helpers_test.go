@@ -198,6 +198,7 @@ type reply struct {
 	status int
 	ctype  []string
 	body   string
+	header http.Header
 }
 
 func (fx *fixture) prepare(c call) func() reply {
@@ -276,7 +277,7 @@ func send(t *testing.T, req *http.Request) reply {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return reply{status: resp.StatusCode, ctype: resp.Header.Values("Content-Type"), body: string(b)}
+	return reply{status: resp.StatusCode, ctype: resp.Header.Values("Content-Type"), body: string(b), header: resp.Header}
 }
 
 func gciParams() url.Values {

@@ -53,6 +53,7 @@ type Instance struct {
 	InstanceID string
 	Creds      awsfake.Identity // the instance-role credentials IMDS serves
 	IMDS       string           // http://127.0.0.1:port of its metadata emulator
+	AWS        string           // the AWS fake's URL, for every AWS service
 }
 
 // RoleARN is the full IAM ARN of the instance role (with its path).
@@ -61,14 +62,28 @@ func (i *Instance) RoleARN() string {
 }
 
 // Env is the environment an agent process on this instance runs with:
-// the IMDS endpoint and nothing that would reach a real AWS.
+// the IMDS endpoint, no shared AWS files, and nothing that would reach a
+// real AWS. Every AWS service the SDK may call is the AWS fake: STS (web
+// identity, assumed roles), the SSO portal, SSO OIDC and sign-in, each by
+// its own AWS_ENDPOINT_URL_<SERVICE> (the clients inside the SDK's
+// credential chain do not read AWS_ENDPOINT_URL, which the SDK resolves
+// after the chain), any other by AWS_ENDPOINT_URL. A request that would
+// still leave the machine goes to a proxy that is not there (loopback
+// addresses are never proxied), so it fails at once instead of reaching
+// the internet.
 func (i *Instance) Env() []string {
 	return []string{
 		"AWS_EC2_METADATA_SERVICE_ENDPOINT=" + i.IMDS,
+		"AWS_ENDPOINT_URL=" + i.AWS, "AWS_ENDPOINT_URL_STS=" + i.AWS, "AWS_ENDPOINT_URL_SSO=" + i.AWS,
+		"AWS_ENDPOINT_URL_SSO_OIDC=" + i.AWS, "AWS_ENDPOINT_URL_SIGNIN=" + i.AWS,
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		"HTTPS_PROXY=" + NoProxy, "HTTP_PROXY=" + NoProxy, "NO_PROXY=",
 		"HOME=" + os.TempDir(), "PATH=" + os.Getenv("PATH"),
 	}
 }
+
+// NoProxy is a proxy address where nothing listens.
+const NoProxy = "http://127.0.0.1:1"
 
 // CredsEnv is the instance's credentials as AWS_* variables (what
 // HashiCorp's reference client needs, since it ignores a custom IMDS
@@ -95,6 +110,7 @@ type Stack struct {
 	RootToken string
 	AWS       *awsfake.Fake
 	Instances map[string]*Instance
+	Sources   *Sources    // principals of the AWS SDK's other credential sources
 	Vault     *api.Client // root client
 
 	opts    Options
@@ -183,6 +199,8 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		opts.Roles = append(opts.Roles, awsfake.Role{Account: SecondaryAccount, Path: in.RolePath, Name: in.RoleName, ID: roleID})
 		s.Instances[in.Name] = in
 	}
+	s.Sources = newSources()
+	s.Sources.addTo(&opts)
 	if s.AWS, err = awsfake.Start(opts); err != nil {
 		return nil, fmt.Errorf("start aws fake: %w", err)
 	}
@@ -198,6 +216,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		if in.IMDS, err = s.startIMDS(ctx, in); err != nil {
 			return nil, err
 		}
+		in.AWS = s.AWS.URL()
 	}
 	if err = configureScenario(ctx, s.Vault, s.AWS.URL()); err != nil {
 		return nil, fmt.Errorf("configure vault: %w", err)
@@ -436,21 +455,33 @@ func freePort() (string, error) {
 }
 
 // Secret is a value no log may show, and what kind of secret it is.
-type Secret struct{ Kind, Value string }
+type Secret = awsfake.Secret
 
-// Secrets are the stack's fixed secrets: Vault's root token, the AWS keys
-// Vault signs with, and every instance's secret key and session token.
+// Secrets are the stack's secrets: Vault's root token, the AWS keys Vault
+// signs with, every instance's secret key and session token, and every
+// other secret the AWS fake knows (the credential sources' keys and tokens,
+// and the credentials it has minted so far).
 func (s *Stack) Secrets() []Secret {
-	out := []Secret{{"vault root token", s.RootToken}, {"aws secret access key (vault-primary)", vaultSecretKey}}
+	out := []Secret{{Kind: "vault root token", Value: s.RootToken}, {Kind: "aws secret access key (vault-primary)", Value: vaultSecretKey}}
 	s.mu.Lock()
 	for _, c := range s.clusters {
-		out = append(out, Secret{"vault root token (cluster)", c.RootToken}, Secret{"vault unseal key (cluster)", c.unsealKey})
+		out = append(out, Secret{Kind: "vault root token (cluster)", Value: c.RootToken}, Secret{Kind: "vault unseal key (cluster)", Value: c.unsealKey})
 	}
 	s.mu.Unlock()
 	for _, in := range s.Instances {
 		out = append(out,
-			Secret{"aws secret access key (" + in.Name + ")", in.Creds.SecretAccessKey},
-			Secret{"aws session token (" + in.Name + ")", in.Creds.SessionToken})
+			Secret{Kind: "aws secret access key (" + in.Name + ")", Value: in.Creds.SecretAccessKey},
+			Secret{Kind: "aws session token (" + in.Name + ")", Value: in.Creds.SessionToken})
+	}
+	seen := map[string]bool{}
+	for _, sec := range out {
+		seen[sec.Value] = true
+	}
+	for _, sec := range s.AWS.Secrets() {
+		if !seen[sec.Value] {
+			seen[sec.Value] = true
+			out = append(out, sec)
+		}
 	}
 	return out
 }

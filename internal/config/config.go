@@ -27,10 +27,16 @@
 //	  sts_region   = "us-east-1"
 //	  sts_endpoint = "https://sts.amazonaws.com"
 //	  imds_v2_only = false
+//
+//	  // optional: sign with a role assumed on top of the AWS SDK's credentials
+//	  assume_role_arn          = "arn:aws:iam::222222222222:role/vault-client"
+//	  assume_role_external_id  = ""
+//	  assume_role_session_name = "" // default xauth-agent-<hostname>
+//	  assume_role_duration     = "15m"
 //	}
 //
-// or, for the ec2 type (header_value and the sts_* settings are iam-only; signature and
-// nonce_file are ec2-only):
+// or, for the ec2 type (header_value, the sts_* and assume_role_* settings are iam-only;
+// signature and nonce_file are ec2-only):
 //
 //	auth "aws" {
 //	  type       = "ec2"
@@ -138,7 +144,24 @@ type Auth struct {
 	IMDSv2Only  bool   // never fall back to IMDSv1 for instance credentials or the identity document
 	Signature   string // ec2: SignatureRSA2048, SignaturePKCS7 or SignatureIdentity; "" for iam
 	NonceFile   string // ec2: where the client nonce is kept across restarts; "" for iam
+
+	AssumeRole AssumeRole // iam: a role assumed on top of the AWS SDK's credentials; zero = none
 }
+
+// AssumeRole is a role the iam type assumes (sts:AssumeRole) with the credentials of the AWS
+// SDK's chain, and signs the login with. The STS client that assumes it follows the AWS SDK's
+// settings (AWS_REGION, AWS_ENDPOINT_URL_STS), not sts_region and sts_endpoint, which say what
+// the login request is signed for.
+type AssumeRole struct {
+	ARN         string        // "" = no role is assumed
+	ExternalID  string        // sent as ExternalId when set
+	SessionName string        // "" = xauth-agent-<hostname>
+	Duration    time.Duration // of the assumed credentials, 15m to 12h; DefaultAssumeRoleDuration when ARN is set
+}
+
+// DefaultAssumeRoleDuration is how long assumed-role credentials last when
+// assume_role_duration is not set: the AWS SDK's default, and STS's minimum.
+const DefaultAssumeRoleDuration = 15 * time.Minute
 
 // Signature types of the ec2 auth type: which signed form of the instance identity document is
 // sent to Vault.
@@ -194,6 +217,8 @@ type Overrides struct {
 	VaultAddr, Role, Mount, HeaderValue, STSRegion, STSEndpoint, LogLevel, LogFormat *string
 
 	AuthType, NonceFile *string // --auth-type, --nonce-file
+
+	AssumeRoleARN *string // --assume-role-arn
 
 	IMDSv2Only *bool
 

@@ -413,6 +413,50 @@ auth "aws" {
 			want: func(path string) *Config { return expected(path, nil) },
 		},
 		{
+			name: "assume_role with every setting",
+			file: vaultOnly + `
+auth "aws" {
+  assume_role_arn          = "arn:aws:iam::222222222222:role/team/vault-client"
+  assume_role_external_id  = "ext-id:42/a"
+  assume_role_session_name = "web-1@example.com"
+  assume_role_duration     = "12h"
+}
+`,
+			want: func(path string) *Config {
+				return expected(path, func(c *Config) {
+					c.Auth.AssumeRole = AssumeRole{ARN: "arn:aws:iam::222222222222:role/team/vault-client", ExternalID: "ext-id:42/a",
+						SessionName: "web-1@example.com", Duration: 12 * time.Hour}
+				})
+			},
+		},
+		{
+			name: "assume_role_arn from the environment, with the default duration",
+			env:  map[string]string{"VAULT_ADDR": "https://vault.example:8200", "XAUTH_ASSUME_ROLE_ARN": "arn:aws-us-gov:iam::123456789012:role/r"},
+			want: func(string) *Config {
+				return expected("", func(c *Config) {
+					c.Auth.AssumeRole = AssumeRole{ARN: "arn:aws-us-gov:iam::123456789012:role/r", Duration: DefaultAssumeRoleDuration}
+				})
+			},
+		},
+		{
+			name: "the assume-role flag beats the environment, and an empty one clears the file's",
+			file: vaultOnly + "auth \"aws\" {\n  assume_role_arn = \"arn:aws:iam::222222222222:role/file\"\n}\n",
+			env:  map[string]string{"XAUTH_ASSUME_ROLE_ARN": "arn:aws:iam::222222222222:role/env"},
+			o:    Overrides{AssumeRoleARN: new("")},
+			want: func(path string) *Config { return expected(path, nil) },
+		},
+		{
+			name: "the assume-role flag",
+			file: vaultOnly,
+			env:  map[string]string{"XAUTH_ASSUME_ROLE_ARN": "arn:aws:iam::222222222222:role/env"},
+			o:    Overrides{AssumeRoleARN: new("arn:aws:iam::222222222222:role/flag")},
+			want: func(path string) *Config {
+				return expected(path, func(c *Config) {
+					c.Auth.AssumeRole = AssumeRole{ARN: "arn:aws:iam::222222222222:role/flag", Duration: DefaultAssumeRoleDuration}
+				})
+			},
+		},
+		{
 			name: "regional STS endpoints that match the region",
 			file: vaultOnly + `
 auth "aws" {
@@ -506,6 +550,52 @@ func TestLoadErrors(t *testing.T) {
 			name: "syntax error",
 			file: "vault {\n  address = \"https://vault.example:8200\n}\n",
 			want: []string{"FILE:2"},
+		},
+		{
+			name: "assume_role_arn that is not a role ARN",
+			file: vaultOnly + "auth \"aws\" {\n  assume_role_arn = \"arn:aws:iam::2222:user/bob\"\n}\n",
+			want: []string{"auth.assume_role_arn", `"arn:aws:iam::2222:user/bob"`, "FILE:3", "not an IAM role ARN"},
+		},
+		{
+			name: "assume_role_arn from the flag that is not a role ARN",
+			file: vaultOnly,
+			o:    Overrides{AssumeRoleARN: new("vault-client")},
+			want: []string{"auth.assume_role_arn", "--assume-role-arn", "not an IAM role ARN"},
+		},
+		{
+			name: "assume_role_duration below what STS allows",
+			file: vaultOnly + "auth \"aws\" {\n  assume_role_arn = \"arn:aws:iam::222222222222:role/r\"\n  assume_role_duration = \"10m\"\n}\n",
+			want: []string{"auth.assume_role_duration", "FILE:4", "15m to 12h"},
+		},
+		{
+			name: "assume_role_duration above what STS allows",
+			file: vaultOnly + "auth \"aws\" {\n  assume_role_arn = \"arn:aws:iam::222222222222:role/r\"\n  assume_role_duration = \"13h\"\n}\n",
+			want: []string{"auth.assume_role_duration", "FILE:4", "15m to 12h"},
+		},
+		{
+			name: "assume_role_duration that is not a duration",
+			file: vaultOnly + "auth \"aws\" {\n  assume_role_arn = \"arn:aws:iam::222222222222:role/r\"\n  assume_role_duration = \"3600\"\n}\n",
+			want: []string{"auth.assume_role_duration", "FILE:4", `"3600" is not a duration`},
+		},
+		{
+			name: "assume_role_session_name with a character STS refuses",
+			file: vaultOnly + "auth \"aws\" {\n  assume_role_arn = \"arn:aws:iam::222222222222:role/r\"\n  assume_role_session_name = \"web 1\"\n}\n",
+			want: []string{"auth.assume_role_session_name", `"web 1"`, "FILE:4", "2 to 64 characters"},
+		},
+		{
+			name: "assume_role_external_id with a character STS refuses, not echoed",
+			file: vaultOnly + "auth \"aws\" {\n  assume_role_arn = \"arn:aws:iam::222222222222:role/r\"\n  assume_role_external_id = \"a b\"\n}\n",
+			want: []string{"auth.assume_role_external_id (FILE:4)", "2 to 1224 characters"},
+		},
+		{
+			name: "assume_role settings without assume_role_arn",
+			file: vaultOnly + "auth \"aws\" {\n  assume_role_session_name = \"web\"\n  assume_role_duration = \"1h\"\n}\n",
+			want: []string{"auth.assume_role_session_name (FILE:3) is set but auth.assume_role_arn is not", "auth.assume_role_duration (FILE:4)"},
+		},
+		{
+			name: "assume_role_arn with the ec2 type",
+			file: vaultOnly + "auth \"aws\" {\n  type = \"ec2\"\n  assume_role_arn = \"arn:aws:iam::222222222222:role/r\"\n}\n",
+			want: []string{"auth.assume_role_arn (FILE:4) applies only to auth type \"iam\""},
 		},
 		{
 			name: "duplicate vault block",

@@ -73,6 +73,11 @@ type awsAuthBody struct {
 	IMDSv2Only  *bool
 	Signature   *string
 	NonceFile   *string
+
+	AssumeRoleARN         *string
+	AssumeRoleExternalID  *string
+	AssumeRoleSessionName *string
+	AssumeRoleDuration    *string
 }
 
 func (b *awsAuthBody) fields() []field {
@@ -86,6 +91,10 @@ func (b *awsAuthBody) fields() []field {
 		boolField("imds_v2_only", &b.IMDSv2Only),
 		stringField("signature", &b.Signature),
 		stringField("nonce_file", &b.NonceFile),
+		stringField("assume_role_arn", &b.AssumeRoleARN),
+		stringField("assume_role_external_id", &b.AssumeRoleExternalID),
+		stringField("assume_role_session_name", &b.AssumeRoleSessionName),
+		stringField("assume_role_duration", &b.AssumeRoleDuration),
 	}
 }
 
@@ -415,6 +424,18 @@ func (l *loader) applyAuth(a *authBlock) {
 	set(&c.IMDSv2Only, b.IMDSv2Only)
 	set(&c.Signature, b.Signature)
 	set(&c.NonceFile, b.NonceFile)
+	set(&c.AssumeRole.ARN, b.AssumeRoleARN)
+	set(&c.AssumeRole.ExternalID, b.AssumeRoleExternalID)
+	set(&c.AssumeRole.SessionName, b.AssumeRoleSessionName)
+	if v := b.AssumeRoleDuration; v != nil {
+		// Any Go duration here; validateAssumeRole checks the range STS allows.
+		d, err := time.ParseDuration(*v)
+		if err != nil {
+			l.fail(fmt.Errorf("%s: auth.assume_role_duration %q is not a duration: write it like \"15m\", \"1h\" or \"12h\"", l.from["auth.assume_role_duration"], *v))
+		} else {
+			c.AssumeRole.Duration = d
+		}
+	}
 }
 
 func (l *loader) applySink(s sinkBlock) {

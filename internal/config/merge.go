@@ -37,6 +37,7 @@ func (l *loader) applyEnv(env func(string) (string, bool)) {
 	str("XAUTH_HEADER_VALUE", "auth.header_value", &c.Auth.HeaderValue)
 	str("XAUTH_STS_REGION", "auth.sts_region", &c.Auth.STSRegion)
 	str("XAUTH_STS_ENDPOINT", "auth.sts_endpoint", &c.Auth.STSEndpoint)
+	str("XAUTH_ASSUME_ROLE_ARN", "auth.assume_role_arn", &c.Auth.AssumeRole.ARN)
 	str("XAUTH_LOG_LEVEL", "log.level", &c.Log.Level)
 	str("XAUTH_LOG_FORMAT", "log.format", &c.Log.Format)
 }
@@ -54,6 +55,7 @@ func (l *loader) applyFlags(o Overrides) {
 	override(l, "auth.imds_v2_only", "--imds-v2-only", &c.Auth.IMDSv2Only, o.IMDSv2Only)
 	override(l, "auth.type", "--auth-type", &c.Auth.Type, o.AuthType)
 	override(l, "auth.nonce_file", "--nonce-file", &c.Auth.NonceFile, o.NonceFile)
+	override(l, "auth.assume_role_arn", "--assume-role-arn", &c.Auth.AssumeRole.ARN, o.AssumeRoleARN)
 	override(l, "log.level", "--log-level", &c.Log.Level, o.LogLevel)
 	override(l, "log.format", "--log-format", &c.Log.Format, o.LogFormat)
 

@@ -34,6 +34,12 @@ func NativeHCL(c *Config) []byte {
 		a.str("header_value", c.Auth.HeaderValue, false)
 		a.str("sts_region", c.Auth.STSRegion, true)
 		a.str("sts_endpoint", c.Auth.STSEndpoint, true)
+		if r := c.Auth.AssumeRole; r.ARN != "" {
+			a.str("assume_role_arn", r.ARN, true)
+			a.str("assume_role_external_id", r.ExternalID, false)
+			a.str("assume_role_session_name", r.SessionName, false)
+			a.str("assume_role_duration", r.Duration.String(), true)
+		}
 	} else {
 		a.str("signature", c.Auth.Signature, true)
 		a.str("nonce_file", c.Auth.NonceFile, true)

@@ -102,6 +102,14 @@ func TestNativeHCLRoundTrip(t *testing.T) {
 			c.Auth = Auth{Method: "aws", Type: "iam", Mount: "aws", HeaderValue: "vault.example", STSRegion: "eu-west-1", STSEndpoint: "https://sts.eu-west-1.amazonaws.com"}
 			c.Socket, c.Sinks = nil, nil
 		}},
+		{"iam with an assumed role", func(c *Config) {
+			c.Auth = Auth{Method: "aws", Type: "iam", Mount: "aws", STSRegion: "us-east-1", STSEndpoint: "https://sts.amazonaws.com",
+				AssumeRole: AssumeRole{ARN: "arn:aws:iam::222222222222:role/r", ExternalID: "ext", SessionName: "web-1", Duration: 90 * time.Minute}}
+		}},
+		{"iam with an assumed role and its defaults", func(c *Config) {
+			c.Auth = Auth{Method: "aws", Type: "iam", Mount: "aws", STSRegion: "us-east-1", STSEndpoint: "https://sts.amazonaws.com",
+				AssumeRole: AssumeRole{ARN: "arn:aws:iam::222222222222:role/r", Duration: DefaultAssumeRoleDuration}}
+		}},
 		{"quotes, backslashes and control characters", func(c *Config) { c.Auth.Role = "a\"b\\c\nd\re\tf\x00g\x1fh\x7f" }},
 		{"interpolation and template markers", func(c *Config) { c.Auth.Role = "${x} $${y} %{z} $ { $" }},
 		{"unicode", func(c *Config) { c.Auth.Role = "é \u00a0 \ufeff \u2028 \U0001F600 \ue123 \ufffd" }},

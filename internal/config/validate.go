@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // regionName matches AWS region names: us-east-1, eu-central-2, us-gov-west-1, cn-north-1.
@@ -80,8 +81,10 @@ func (l *loader) validateAuth() {
 	case "iam":
 		l.onlyFor("ec2", "auth.signature", "auth.nonce_file")
 		l.validateSTS()
+		l.validateAssumeRole()
 	case "ec2":
-		l.onlyFor("iam", "auth.header_value", "auth.sts_region", "auth.sts_endpoint")
+		l.onlyFor("iam", "auth.header_value", "auth.sts_region", "auth.sts_endpoint", "auth.assume_role_arn",
+			"auth.assume_role_external_id", "auth.assume_role_session_name", "auth.assume_role_duration")
 		l.validateEC2()
 	default:
 		l.fail(fmt.Errorf("%s is not supported: use type = \"iam\" or \"ec2\"", l.setting("auth.type", a.Type)))
@@ -173,6 +176,96 @@ func (l *loader) checkSTSRegion(host string) {
 		l.fail(fmt.Errorf("%s does not match the region %q of %s: the request is signed for sts_region and STS refuses a signature scoped to another region; "+
 			"set auth.sts_region to %q, or use the STS endpoint of %q",
 			l.setting("auth.sts_region", a.STSRegion), region, l.setting("auth.sts_endpoint", a.STSEndpoint), region, a.STSRegion))
+	}
+}
+
+// STS's limits on what sts:AssumeRole takes (the AssumeRole API reference). They are checked
+// without regular expressions: a compiled one would stay in the daemon's memory for a check
+// made once.
+const (
+	roleNameChars    = "_+=,.@-"   // besides letters and digits, in a role name and a role session name
+	externalIDChars  = "_+=,.@:/-" // besides letters and digits, in an external ID
+	maxRoleNameLen   = 64
+	maxSessionLen    = 64
+	maxExternalIDLen = 1224
+)
+
+// isRoleARN says whether s is an IAM role ARN: arn:<partition>:iam::<12 digits>:role/, an
+// optional path of printable ASCII ending in "/", and a name of 1 to 64 characters.
+func isRoleARN(s string) bool {
+	parts := strings.SplitN(s, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != "iam" || parts[3] != "" ||
+		len(parts[4]) != 12 || !onlyChars(parts[4], "", false) {
+		return false
+	}
+	res, ok := strings.CutPrefix(parts[5], "role/")
+	if !ok {
+		return false
+	}
+	i := strings.LastIndexByte(res, '/')
+	path, name := res[:i+1], res[i+1:]
+	for _, c := range path {
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return len(name) >= 1 && len(name) <= maxRoleNameLen && onlyChars(name, roleNameChars, true)
+}
+
+// onlyChars says whether s has only digits, the characters of extra, and, with letters, ASCII
+// letters.
+func onlyChars(s, extra string, letters bool) bool {
+	for _, c := range s {
+		switch {
+		case c >= '0' && c <= '9', letters && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'), strings.ContainsRune(extra, c):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// The range of DurationSeconds STS accepts (a role's MaxSessionDuration may lower the top).
+const (
+	minAssumeRoleDuration = 15 * time.Minute
+	maxAssumeRoleDuration = 12 * time.Hour
+)
+
+// validateAssumeRole checks the role the iam type assumes, and fills in its default duration.
+func (l *loader) validateAssumeRole() {
+	r := &l.cfg.Auth.AssumeRole
+	if r.ARN == "" {
+		for _, key := range []string{"auth.assume_role_external_id", "auth.assume_role_session_name", "auth.assume_role_duration"} {
+			if from, ok := l.from[key]; ok {
+				l.fail(fmt.Errorf("%s (%s) is set but auth.assume_role_arn is not: set assume_role_arn to the role to assume, or remove %s",
+					key, from, strings.TrimPrefix(key, "auth.")))
+			}
+		}
+		return
+	}
+	if !isRoleARN(r.ARN) {
+		l.fail(fmt.Errorf("%s is not an IAM role ARN: write it as \"arn:aws:iam::123456789012:role/NAME\" (with the role's path, if it has one, before NAME)",
+			l.setting("auth.assume_role_arn", r.ARN)))
+	}
+	if n := len(r.ExternalID); n > 0 && (n < 2 || n > maxExternalIDLen || !onlyChars(r.ExternalID, externalIDChars, true)) {
+		// The value is not shown: an external ID is not meant to be secret, but it is not
+		// meant to be broadcast either.
+		l.fail(fmt.Errorf("auth.assume_role_external_id%s is not an external ID STS accepts: 2 to 1224 characters of letters, digits and _+=,.@:/-",
+			l.origin("auth.assume_role_external_id")))
+	}
+	if n := len(r.SessionName); n > 0 && (n < 2 || n > maxSessionLen || !onlyChars(r.SessionName, roleNameChars, true)) {
+		l.fail(fmt.Errorf("%s is not a role session name STS accepts: 2 to 64 characters of letters, digits and _+=,.@-",
+			l.setting("auth.assume_role_session_name", r.SessionName)))
+	}
+	if r.Duration == 0 {
+		if _, set := l.from["auth.assume_role_duration"]; !set {
+			r.Duration = DefaultAssumeRoleDuration
+			return
+		}
+	}
+	if r.Duration < minAssumeRoleDuration || r.Duration > maxAssumeRoleDuration {
+		l.fail(fmt.Errorf("%s is outside what STS allows: use 15m to 12h (and no longer than the role's maximum session duration)",
+			l.setting("auth.assume_role_duration", r.Duration.String())))
 	}
 }
 

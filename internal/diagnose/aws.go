@@ -16,12 +16,17 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
+	"github.com/aws/aws-sdk-go-v2/credentials/logincreds"
+	"github.com/aws/aws-sdk-go-v2/credentials/processcreds"
+	"github.com/aws/aws-sdk-go-v2/credentials/ssocreds"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 
 	"github.com/xauth-agent/xauth-agent/internal/failure"
@@ -58,6 +63,10 @@ func (d *diagnosis) checkConfig(context.Context) Result {
 			"header_value": a.HeaderValue, "imds_v2_only": a.IMDSv2Only,
 		},
 	}
+	if ar := a.AssumeRole; ar.ARN != "" {
+		r.Details["assume_role_arn"], r.Details["assume_role_duration"] = ar.ARN, ar.Duration.String()
+		r.Saw += fmt.Sprintf("\nsigns with role %s, assumed with the AWS SDK's credentials", ar.ARN)
+	}
 	if len(d.cfg.Warnings) > 0 {
 		r.Status = Warn
 		r.Saw += "\n" + strings.Join(d.cfg.Warnings, "\n")
@@ -66,20 +75,23 @@ func (d *diagnosis) checkConfig(context.Context) Result {
 	return r
 }
 
-// loadProvider builds the credential chain the agent uses and notes whether
-// it ends at IMDS (the instance role).
+// loadProvider loads the AWS SDK's configuration as the agent does, and
+// notes whether its chain ends at IMDS (the instance role).
 func (d *diagnosis) loadProvider(ctx context.Context) {
 	if d.provider != nil || d.providerErr != nil {
 		return
 	}
-	d.provider, d.providerErr = login.AWSCredentials(ctx, d.cfg.Auth.IMDSv2Only)
+	d.aws, d.providerErr = login.LoadAWS(ctx, d.cfg.Auth)
 	if d.providerErr == nil {
-		d.fromIMDS = aws.IsCredentialsProvider(d.provider, (*ec2rolecreds.Provider)(nil))
+		d.provider = d.aws.Credentials
+		d.fromIMDS = aws.IsCredentialsProvider(d.aws.Base, (*ec2rolecreds.Provider)(nil))
 	}
 	d.imdsEndpoint = imdsEndpoint()
 }
 
-// retrieve gets the credentials once, within budget.
+// retrieve gets the credentials once, within budget. With assume_role_arn
+// it also notes the credentials the role was assumed with: the SDK's chain
+// has them cached by then, so this asks no source again.
 func (d *diagnosis) retrieve(ctx context.Context, budget time.Duration) {
 	if d.credsDone {
 		return
@@ -92,6 +104,11 @@ func (d *diagnosis) retrieve(ctx context.Context, budget time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	c, err := d.provider.Retrieve(ctx)
+	if d.aws.AssumeRole != nil {
+		if b, err := d.aws.Base.Retrieve(ctx); err == nil {
+			d.baseCreds = &b
+		}
+	}
 	if err != nil {
 		d.credsErr = err
 		return
@@ -114,23 +131,35 @@ func imdsEndpoint() string {
 func (d *diagnosis) sourceName() string {
 	if d.creds == nil {
 		if d.credsErr != nil {
-			return "the credential chain (environment, profile, container endpoint), which found none"
+			return "the AWS SDK's credential chain, which found none"
 		}
-		return "the credential chain"
+		return "the AWS SDK's credential chain"
 	}
 	return describeSource(d.creds.Source)
 }
 
+// describeSource names a credential source (aws.Credentials.Source, the
+// provider's name as the AWS SDK sets it) in words.
 func describeSource(src string) string {
 	switch {
 	case src == "EnvConfigCredentials":
 		return "the environment (AWS_ACCESS_KEY_ID)"
 	case strings.HasPrefix(src, "SharedConfigCredentials"):
-		return "a shared config profile (" + src + ")"
+		return "a shared config profile's static keys (" + src + ")"
+	case src == stscreds.WebIdentityProviderName:
+		return "web identity (sts:AssumeRoleWithWebIdentity with AWS_WEB_IDENTITY_TOKEN_FILE or a profile's web_identity_token_file)"
+	case src == stscreds.ProviderName:
+		return "an assumed role (sts:AssumeRole: a profile's role_arn, or assume_role_arn)"
+	case src == ssocreds.ProviderName:
+		return "IAM Identity Center (a profile's SSO settings and its cached token)"
+	case src == processcreds.ProviderName:
+		return "a profile's credential_process"
 	case src == ec2rolecreds.ProviderName:
 		return "the instance role, through IMDS"
 	case src == endpointcreds.ProviderName:
 		return "the container credentials endpoint (AWS_CONTAINER_CREDENTIALS_*)"
+	case src == logincreds.ProviderName:
+		return "an aws login session (a profile's login_session)"
 	}
 	return src
 }
@@ -255,12 +284,26 @@ func (d *diagnosis) checkCredentials(ctx context.Context) Result {
 	c := d.creds
 	det := map[string]any{"source": c.Source, "access_key_id": maskKey(c.AccessKeyID), "session_token": c.SessionToken != ""}
 	saw := fmt.Sprintf("from %s: access key %s", describeSource(c.Source), maskKey(c.AccessKeyID))
+	var base string // with assume_role_arn: what the role is assumed with
+	if r := d.aws.AssumeRole; r != nil {
+		saw = fmt.Sprintf("from role %s (assume_role_arn), session %s, assumed by the AWS SDK's STS client at %s (region %s; AWS_REGION and AWS_ENDPOINT_URL_STS set these, sts_region and sts_endpoint do not): access key %s",
+			r.ARN, r.SessionName, r.Endpoint, r.Region, maskKey(c.AccessKeyID))
+		det["assume_role_arn"], det["sts_client_region"], det["sts_client_endpoint"] = r.ARN, r.Region, r.Endpoint
+		if b := d.baseCreds; b != nil {
+			base = fmt.Sprintf("\nassumed with credentials from %s: access key %s", describeSource(b.Source), maskKey(b.AccessKeyID))
+			det["base_source"] = b.Source
+		}
+	}
 	if len(d.imdsRoles) > 0 {
-		saw += ", instance role " + strings.Join(d.imdsRoles, " ")
 		det["instance_role"] = strings.Join(d.imdsRoles, " ")
+		if base != "" {
+			base += ", instance role " + strings.Join(d.imdsRoles, " ")
+		} else {
+			saw += ", instance role " + strings.Join(d.imdsRoles, " ")
+		}
 	}
 	expires := c.Expires
-	if info := d.imdsCreds; info != nil && !info.Expiration.IsZero() {
+	if info := d.imdsCreds; info != nil && !info.Expiration.IsZero() && d.aws.AssumeRole == nil {
 		expires = info.Expiration // the SDK caps its own view at an hour, to refresh early
 	}
 	if c.CanExpire {
@@ -276,6 +319,7 @@ func (d *diagnosis) checkCredentials(ctx context.Context) Result {
 	if c.SessionToken != "" {
 		saw += ", with a session token"
 	}
+	saw += base
 	return Result{Status: Pass, Saw: saw, Details: det}
 }
 
@@ -349,7 +393,7 @@ func decodeLoginData(data map[string]any) (*signedRequest, error) {
 	if err := json.Unmarshal([]byte(hdr), &s.header); err != nil {
 		return nil, fmt.Errorf("login field iam_request_headers: %w", err)
 	}
-	if m := reAuthorization.FindStringSubmatch(s.header.Get("Authorization")); m != nil {
+	if m := reAuthorization().FindStringSubmatch(s.header.Get("Authorization")); m != nil {
 		s.scope = m[1] + "/" + m[2] + "/" + m[3]
 		s.region = m[2]
 		s.signedHeaders = strings.Split(m[4], ";")
@@ -359,7 +403,11 @@ func decodeLoginData(data map[string]any) (*signedRequest, error) {
 
 // reAuthorization takes a SigV4 Authorization header's scope (date, region,
 // service) and signed headers; the key ID and the signature are left alone.
-var reAuthorization = regexp.MustCompile(`Credential=[^/]+/(\d{8})/([^/]+)/([^/]+)/aws4_request,\s*SignedHeaders=([^,]+)`)
+// It is compiled when first needed: the daemon, which links this package,
+// never runs diagnose.
+var reAuthorization = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`Credential=[^/]+/(\d{8})/([^/]+)/([^/]+)/aws4_request,\s*SignedHeaders=([^,]+)`)
+})
 
 // callerIdentity is GetCallerIdentity's answer.
 type callerIdentity struct {

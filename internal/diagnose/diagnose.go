@@ -22,6 +22,7 @@ import (
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
+	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
@@ -188,9 +189,11 @@ type diagnosis struct {
 	cfgOK bool
 
 	// AWS side.
-	provider      aws.CredentialsProvider
+	aws           *login.AWS
+	provider      aws.CredentialsProvider // aws.Credentials
 	providerErr   error
-	fromIMDS      bool
+	fromIMDS      bool             // the SDK's chain ends at the instance role
+	baseCreds     *aws.Credentials // with assume_role_arn: what the role is assumed with
 	imdsEndpoint  string
 	imdsUp        bool
 	imdsTokenOK   bool

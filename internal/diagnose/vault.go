@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -175,9 +176,9 @@ func (d *diagnosis) operator() *api.Client {
 	return c
 }
 
-// reNoAuthValues is the aws auth method's answer to a login that carries no
+// noAuthValues is the aws auth method's answer to a login that carries no
 // ec2 or iam fields: it proves the mount exists and is the aws method.
-var reNoAuthValues = regexp.MustCompile(`didn't supply required authentication values`)
+const noAuthValues = "didn't supply required authentication values"
 
 func (d *diagnosis) checkMount(ctx context.Context) Result {
 	if !d.vaultOK {
@@ -198,7 +199,7 @@ func (d *diagnosis) checkMount(ctx context.Context) Result {
 	case !errors.As(err, &re):
 		saw, fix := explainVaultError(d.cfg.Vault.Address, "auth/"+mount+"/login", err)
 		return failed(failure.Unreachable, saw, fix)
-	case re.StatusCode == http.StatusBadRequest && reNoAuthValues.MatchString(strings.Join(re.Errors, " ")):
+	case re.StatusCode == http.StatusBadRequest && strings.Contains(strings.Join(re.Errors, " "), noAuthValues):
 		d.mountOK = true
 		return Result{Status: Pass, Saw: fmt.Sprintf("auth/%s is an aws auth method (an empty login got its %q)", mount, strings.Join(re.Errors, "; "))}
 	case re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests:
@@ -368,7 +369,8 @@ func (d *diagnosis) operatorRead(ctx context.Context, path string) (data map[str
 }
 
 // reCallerInRefusal takes the caller ARN out of Vault's "not bound" refusal.
-var reCallerInRefusal = regexp.MustCompile(`IAM Principal "([^"]+)"`)
+// It is compiled when first needed (the daemon never runs diagnose).
+var reCallerInRefusal = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`IAM Principal "([^"]+)"`) })
 
 func (d *diagnosis) checkRole(ctx context.Context) Result {
 	mount := d.cfg.Auth.Mount
@@ -443,7 +445,7 @@ func (d *diagnosis) callerForBinding() (Caller, bool) {
 		return Caller{UniqueID: uniqueID(d.caller.UserID), Canonical: d.principal.Canonical(), FullARN: d.fullARN}, true
 	}
 	if d.loginRefusal != nil {
-		if m := reCallerInRefusal.FindStringSubmatch(strings.Join(d.loginRefusal.Errors, " ")); m != nil {
+		if m := reCallerInRefusal().FindStringSubmatch(strings.Join(d.loginRefusal.Errors, " ")); m != nil {
 			if p, err := ParsePrincipal(m[1]); err == nil {
 				return Caller{Canonical: p.Canonical()}, true
 			}

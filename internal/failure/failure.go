@@ -18,7 +18,7 @@ const (
 	ExitOK            = 0 // token obtained and written
 	ExitRuntime       = 1 // unexpected runtime failure
 	ExitUsage         = 2 // bad flags or configuration
-	ExitCredentials   = 3 // no AWS credentials (IMDS, env, profile)
+	ExitCredentials   = 3 // no AWS credentials (the SDK's chain, assume_role_arn) or identity document
 	ExitUnreachable   = 4 // Vault unreachable or unavailable (network, 5xx, 429)
 	ExitRefused       = 5 // Vault refused the login (role, binding, header, region)
 	ExitSink          = 6 // a sink cannot be written

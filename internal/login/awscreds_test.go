@@ -4,51 +4,61 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
-	"reflect"
+	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials/ec2rolecreds"
-	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 
+	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
-// chainEnv is every variable the credential chain reads.
-var chainEnv = []string{
-	envAccessKeyID, envAccessKey, envSecretAccessKey, envSecretKey, envSessionToken, envAccountID,
-	envProfile, envDefaultProfile, envCredentialsFile, envConfigFile,
-	envWebIdentityTokenFile, envRoleARN,
-	envContainerRelativeURI, envContainerFullURI, envContainerToken, envContainerTokenFile,
-	envIMDSEndpoint, envIMDSEndpointMode, envIMDSV1Disabled, "AWS_EC2_METADATA_DISABLED",
-}
-
-// isolateAWS unsets the chain's variables, makes HOME a temp dir (so no
-// developer's ~/.aws is read) and points IMDS at a closed loopback port (so
-// nothing reaches 169.254.169.254). It returns HOME.
+// isolateAWS unsets every AWS_* variable, makes HOME a temp dir, points the
+// shared files into it (the SDK computes their default paths from HOME once,
+// when the process starts), sends IMDS to a closed loopback port and every
+// AWS service endpoint to another, so no test reads a developer's ~/.aws or
+// reaches AWS. It returns HOME.
 func isolateAWS(t *testing.T) string {
 	t.Helper()
-	for _, k := range chainEnv {
-		t.Setenv(k, "") // restored after the test
-		if err := os.Unsetenv(k); err != nil {
-			t.Fatal(err)
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
+			t.Setenv(k, "") // restored after the test
+			if err := os.Unsetenv(k); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	home := t.TempDir()
 	t.Setenv("HOME", home)
-	t.Setenv(envIMDSEndpoint, "http://127.0.0.1:1")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, ".aws", "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, ".aws", "credentials"))
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1")
+	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
 	return home
 }
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o700); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func iamAuth() config.Auth { return config.Auth{Type: "iam"} }
 
 // IMDS answers of the fake instance role.
 const (
@@ -56,12 +66,14 @@ const (
 	imdsKeyID  = "ASIAIMDSROLE00000001"
 	imdsSecret = "imds-secret"
 	imdsToken  = "imds-session"
+	imdsRegion = "ap-south-1"
 )
 
 // imdsRoleServer is an IMDS on 127.0.0.1 that serves the instance role's
-// credentials: through IMDSv2 (PUT /latest/api/token first), or, with
-// v1Only, refusing the token (403, as an instance that predates IMDSv2)
-// and answering without one. It counts the requests it gets.
+// credentials and the identity document (its region): through IMDSv2 (PUT
+// /latest/api/token first), or, with v1Only, refusing the token (403, as an
+// instance that predates IMDSv2) and answering without one. It counts the
+// requests it gets.
 func imdsRoleServer(t *testing.T, v1Only bool) (string, *atomic.Int32) {
 	t.Helper()
 	var n atomic.Int32
@@ -70,10 +82,6 @@ func imdsRoleServer(t *testing.T, v1Only bool) (string, *atomic.Int32) {
 		if r.Method == http.MethodPut && r.URL.Path == "/latest/api/token" {
 			if v1Only {
 				http.Error(w, "", http.StatusForbidden)
-				return
-			}
-			if r.Header.Get("X-Aws-Ec2-Metadata-Token-Ttl-Seconds") == "" {
-				http.Error(w, "", http.StatusBadRequest)
 				return
 			}
 			w.Header().Set("X-Aws-Ec2-Metadata-Token-Ttl-Seconds", "21600")
@@ -93,6 +101,8 @@ func imdsRoleServer(t *testing.T, v1Only bool) (string, *atomic.Int32) {
 				"AccessKeyId": imdsKeyID, "SecretAccessKey": imdsSecret, "Token": imdsToken,
 				"Expiration": time.Now().Add(6 * time.Hour).UTC().Format(time.RFC3339),
 			})
+		case "/latest/dynamic/instance-identity/document":
+			_ = json.NewEncoder(w).Encode(map[string]string{"region": imdsRegion, "instanceId": "i-0123456789abcdef0"})
 		default:
 			http.NotFound(w, r)
 		}
@@ -101,573 +111,415 @@ func imdsRoleServer(t *testing.T, v1Only bool) (string, *atomic.Int32) {
 	return srv.URL, &n
 }
 
-// containerServer is a container credentials endpoint on 127.0.0.1 that
-// wants the Authorization header token.
-func containerServer(t *testing.T, token string) string {
+// stsCall is one request the STS fake got.
+type stsCall struct {
+	form   url.Values
+	scope  string // the Authorization header's credential scope: KEY/date/region/service
+	signed bool
+}
+
+// stsServer is an STS endpoint on 127.0.0.1 that answers AssumeRole with
+// credentials expiring after lifetime, or with the error code deny when it
+// is set. It records every request.
+type stsServer struct {
+	URL      string
+	lifetime time.Duration
+	deny     string
+	mu       sync.Mutex
+	calls    []stsCall
+}
+
+var reScopeOf = regexp.MustCompile(`Credential=([^,]+)/aws4_request`)
+
+func newSTSServer(t *testing.T, lifetime time.Duration) *stsServer {
 	t.Helper()
+	s := &stsServer{lifetime: lifetime}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/creds" || r.Header.Get("Authorization") != token {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = io.WriteString(w, `{"code":"Unauthorized","message":"bad token"}`)
+		_ = r.ParseForm()
+		c := stsCall{form: r.PostForm}
+		if m := reScopeOf.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+			c.scope, c.signed = m[1], true
+		}
+		s.mu.Lock()
+		s.calls = append(s.calls, c)
+		deny := s.deny
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "text/xml")
+		if deny != "" {
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprintf(w, `<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>User: arn:aws:iam::111111111111:user/base is not authorized to perform: sts:AssumeRole on resource: %s</Message></Error><RequestId>1</RequestId></ErrorResponse>`,
+				deny, r.PostForm.Get("RoleArn"))
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]string{
-			"AccessKeyId": "ASIACONTAINER0000001", "SecretAccessKey": "container-secret", "Token": "container-session",
-			"Expiration": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
-		})
+		fmt.Fprintf(w, `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>
+<AssumedRoleUser><Arn>arn:aws:sts::222222222222:assumed-role/vault-client/%s</Arn><AssumedRoleId>AROACLIENT:%[1]s</AssumedRoleId></AssumedRoleUser>
+<Credentials><AccessKeyId>ASIAASSUMED%04d</AccessKeyId><SecretAccessKey>assumed-secret</SecretAccessKey><SessionToken>assumed-session</SessionToken><Expiration>%s</Expiration></Credentials>
+</AssumeRoleResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></AssumeRoleResponse>`,
+			r.PostForm.Get("RoleSessionName"), len(s.calls), time.Now().Add(s.lifetime).UTC().Format(time.RFC3339))
 	}))
 	t.Cleanup(srv.Close)
-	return srv.URL
+	s.URL = srv.URL
+	return s
 }
 
-func TestAWSCredentialsChain(t *testing.T) {
-	const (
-		credsDefault = "[default]\naws_access_key_id = AKIAPROFILEDEFAULT01\naws_secret_access_key = profile-secret\n"
-	)
+func (s *stsServer) Calls() []stsCall {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]stsCall(nil), s.calls...)
+}
+
+// The agent hands credential resolution to the AWS SDK: these pin that the
+// chain LoadAWS returns is the SDK's, with its source names (which the logs
+// and diagnose show), not which source wins (the SDK's business).
+func TestLoadAWSIsTheSDKChain(t *testing.T) {
 	tests := []struct {
-		name        string
-		env         map[string]string // {home}, {imds}, {container} are replaced
-		credentials string            // ~/.aws/credentials; "" for none
-		config      string            // ~/.aws/config; "" for none
-		extra       map[string]string // more files: path ({home} replaced) -> text
-		imds        string            // "v2", "v1" (no token), or "" for none
-		v2Only      bool
-
-		wantKey, wantSource, wantToken string
-		wantErr                        []string // AWSCredentials fails, naming these
-		wantRetrieveErr                []string // Retrieve fails, naming these
-		wantNoIMDSCall                 bool
+		name   string
+		setup  func(t *testing.T, home string)
+		source string // prefix of aws.Credentials.Source
 	}{
-		// 1. The environment.
-		{name: "env pair", env: map[string]string{envAccessKeyID: "AKIAENV0000000000001", envSecretAccessKey: "env-secret", envSessionToken: "env-session"},
-			wantKey: "AKIAENV0000000000001", wantSource: sourceEnv, wantToken: "env-session"},
-		{name: "env aliases", env: map[string]string{envAccessKey: "AKIAALIAS00000000001", envSecretKey: "alias-secret"},
-			wantKey: "AKIAALIAS00000000001", wantSource: sourceEnv},
-		{name: "env: the full names beat the aliases", env: map[string]string{envAccessKeyID: "AKIAENV0000000000001", envSecretAccessKey: "env-secret",
-			envAccessKey: "AKIAALIAS00000000001", envSecretKey: "alias-secret"},
-			wantKey: "AKIAENV0000000000001", wantSource: sourceEnv},
-		{name: "env: key ID without secret", env: map[string]string{envAccessKeyID: "AKIAENV0000000000001"},
-			wantErr: []string{"AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY (or its alias AWS_SECRET_KEY) is not", "fix: export AWS_SECRET_ACCESS_KEY"}},
-		{name: "env: secret alias without key ID", env: map[string]string{envSecretKey: "alias-secret"},
-			wantErr: []string{"AWS_SECRET_KEY is set but AWS_ACCESS_KEY_ID (or its alias AWS_ACCESS_KEY) is not", "unset AWS_SECRET_KEY"}},
-		{name: "env beats profile and IMDS", env: map[string]string{envAccessKeyID: "AKIAENV0000000000001", envSecretAccessKey: "env-secret"},
-			credentials: credsDefault, imds: "v2", wantKey: "AKIAENV0000000000001", wantSource: sourceEnv, wantNoIMDSCall: true},
-		{name: "env beats a named profile that does not exist", env: map[string]string{envAccessKeyID: "AKIAENV0000000000001", envSecretAccessKey: "env-secret", envProfile: "nope"},
-			wantKey: "AKIAENV0000000000001", wantSource: sourceEnv},
-
-		// 2. Web identity.
-		{name: "web identity is refused", env: map[string]string{envWebIdentityTokenFile: "/var/run/secrets/token", envRoleARN: "arn:aws:iam::111122223333:role/r"},
-			imds: "v2", wantErr: []string{"AWS_WEB_IDENTITY_TOKEN_FILE=/var/run/secrets/token and AWS_ROLE_ARN=arn:aws:iam::111122223333:role/r are set",
-				"does not support web identity", "fix: on EC2, use the instance profile"}},
-		{name: "web identity is refused before a profile", env: map[string]string{envWebIdentityTokenFile: "/var/run/secrets/token"},
-			credentials: credsDefault, wantErr: []string{"AWS_WEB_IDENTITY_TOKEN_FILE=/var/run/secrets/token is set (web identity"}},
-		{name: "env beats web identity", env: map[string]string{envAccessKeyID: "AKIAENV0000000000001", envSecretAccessKey: "env-secret", envWebIdentityTokenFile: "/t"},
-			wantKey: "AKIAENV0000000000001", wantSource: sourceEnv},
-
-		// 3. Profiles.
-		{name: "default profile, credentials file", credentials: credsDefault, imds: "v2",
-			wantKey: "AKIAPROFILEDEFAULT01", wantSource: sourceProfilePrefix + "{home}/.aws/credentials", wantNoIMDSCall: true},
-		{name: "default profile, config file", config: "[default]\nregion = eu-west-1\naws_access_key_id = AKIACONFIGDEFAULT001\naws_secret_access_key = s\naws_session_token = t\n",
-			wantKey: "AKIACONFIGDEFAULT001", wantSource: sourceProfilePrefix + "{home}/.aws/config", wantToken: "t"},
-		{name: "AWS_PROFILE, credentials file", env: map[string]string{envProfile: "ops"},
-			credentials: credsDefault + "[ops]\naws_access_key_id = AKIAOPS0000000000001\naws_secret_access_key = ops-secret\n",
-			wantKey:     "AKIAOPS0000000000001", wantSource: sourceProfilePrefix + "{home}/.aws/credentials"},
-		{name: "AWS_PROFILE, config file [profile x]", env: map[string]string{envProfile: "ops"},
-			config:  "[default]\naws_access_key_id = AKIANOTTHIS000000001\naws_secret_access_key = s\n[ops]\naws_access_key_id = AKIANOTTHISEITHER001\naws_secret_access_key = s\n[profile ops]\naws_access_key_id = AKIAOPSCONFIG0000001\naws_secret_access_key = s\n",
-			wantKey: "AKIAOPSCONFIG0000001", wantSource: sourceProfilePrefix + "{home}/.aws/config"},
-		{name: "AWS_DEFAULT_PROFILE", env: map[string]string{envDefaultProfile: "ops"},
-			credentials: credsDefault + "[ops]\naws_access_key_id = AKIAOPS0000000000001\naws_secret_access_key = ops-secret\n",
-			wantKey:     "AKIAOPS0000000000001"},
-		{name: "AWS_PROFILE beats AWS_DEFAULT_PROFILE", env: map[string]string{envProfile: "ops", envDefaultProfile: "default"},
-			credentials: credsDefault + "[ops]\naws_access_key_id = AKIAOPS0000000000001\naws_secret_access_key = ops-secret\n",
-			wantKey:     "AKIAOPS0000000000001"},
-		{name: "the credentials file beats the config file", credentials: credsDefault,
-			config:  "[default]\naws_access_key_id = AKIACONFIGDEFAULT001\naws_secret_access_key = s\naws_session_token = config-token\n",
-			wantKey: "AKIAPROFILEDEFAULT01", wantToken: "", wantSource: sourceProfilePrefix + "{home}/.aws/credentials"},
-		{name: "files named in the environment", env: map[string]string{envCredentialsFile: "{home}/creds.ini", envConfigFile: "{home}/conf.ini"},
-			credentials: credsDefault, config: "[default]\naws_access_key_id = AKIACONFIGDEFAULT001\naws_secret_access_key = s\n",
-			wantKey: "AKIAPROFILEDEFAULT01", wantSource: sourceProfilePrefix + "{home}/creds.ini"},
-		{name: "files named in the environment replace ~/.aws", env: map[string]string{envCredentialsFile: "{home}/creds.ini", envConfigFile: "/dev/null"},
-			extra: map[string]string{"{home}/.aws/credentials": credsDefault, "{home}/.aws/config": credsDefault}, imds: "v2",
-			wantKey: imdsKeyID, wantSource: ec2rolecreds.ProviderName},
-		{name: "profile keys as the SDK reads them", credentials: "# comment\n; comment\n  [ default ]  # trailing\nAWS_Access_Key_ID: \"AKIAQUOTED0000000001\" ; c\n\taws_secret_access_key='quoted secret'\n",
-			wantKey: "AKIAQUOTED0000000001", wantSource: sourceProfilePrefix + "{home}/.aws/credentials"},
-		{name: "named profile in neither file", env: map[string]string{envProfile: "nope"}, credentials: credsDefault, imds: "v2",
-			wantErr: []string{`aws profile "nope" (AWS_PROFILE) is in neither {home}/.aws/credentials nor {home}/.aws/config`, "or unset AWS_PROFILE"}},
-		{name: "named profile, no files", env: map[string]string{envProfile: "nope", envCredentialsFile: "{home}/none", envConfigFile: "{home}/none2"},
-			wantErr: []string{`aws profile "nope" (AWS_PROFILE) is in neither {home}/none nor {home}/none2`}},
-		{name: "AWS_DEFAULT_PROFILE missing falls through, as in the SDK", env: map[string]string{envDefaultProfile: "nope"}, credentials: credsDefault, imds: "v2",
-			wantKey: imdsKeyID, wantSource: ec2rolecreds.ProviderName},
-		{name: "a profile without keys falls through", config: "[default]\nregion = eu-west-1\n", imds: "v2",
-			wantKey: imdsKeyID, wantSource: ec2rolecreds.ProviderName},
-		{name: "a leftover half pair in the config file does not block the credentials file's keys", credentials: credsDefault,
-			config: "[default]\naws_access_key_id = AKIAOLD0000000000001\n", wantKey: "AKIAPROFILEDEFAULT01"},
-		{name: "half a key pair", credentials: "[default]\naws_access_key_id = AKIAHALF000000000001\n",
-			wantErr: []string{`aws profile "default" in {home}/.aws/credentials has aws_access_key_id but no aws_secret_access_key`}},
-		{name: "static keys beat credential_process, as in the SDK", credentials: credsDefault, config: "[default]\ncredential_process = /bin/false\n",
-			wantKey: "AKIAPROFILEDEFAULT01"},
-		{name: "an empty unresolved key is no key", credentials: "[default]\nrole_arn =\n", imds: "v2", wantKey: imdsKeyID},
-		{name: "profile beats container and IMDS", credentials: credsDefault, env: map[string]string{envContainerFullURI: "{container}/creds", envContainerToken: "c-token"},
-			imds: "v2", wantKey: "AKIAPROFILEDEFAULT01", wantNoIMDSCall: true},
-
-		// 4. The container endpoint.
-		{name: "container full URI with token", env: map[string]string{envContainerFullURI: "{container}/creds", envContainerToken: "c-token"}, imds: "v2",
-			wantKey: "ASIACONTAINER0000001", wantSource: endpointcreds.ProviderName, wantToken: "container-session", wantNoIMDSCall: true},
-		{name: "container token file beats the token", env: map[string]string{envContainerFullURI: "{container}/creds", envContainerToken: "wrong",
-			envContainerTokenFile: "{home}/token"},
-			wantKey: "ASIACONTAINER0000001", wantSource: endpointcreds.ProviderName},
-		{name: "container token file larger than any token", env: map[string]string{envContainerFullURI: "{container}/creds", envContainerTokenFile: "{home}/big"},
-			extra: map[string]string{"{home}/big": strings.Repeat("t", maxTokenFile+1)}, wantRetrieveErr: []string{"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "larger than 65536 bytes"}},
-		{name: "container token file missing", env: map[string]string{envContainerFullURI: "{container}/creds", envContainerTokenFile: "{home}/no-token"},
-			wantRetrieveErr: []string{"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "no-token"}},
-		{name: "container plain http off the allowed hosts", env: map[string]string{envContainerFullURI: "http://192.0.2.10/creds"},
-			wantErr: []string{"AWS_CONTAINER_CREDENTIALS_FULL_URI=http://192.0.2.10/creds: plain http is allowed only to a loopback address or 169.254.170.2, 169.254.170.23, fd00:ec2::23, not to 192.0.2.10"}},
-		{name: "container URI without a host", env: map[string]string{envContainerFullURI: "http:///creds"},
-			wantErr: []string{"AWS_CONTAINER_CREDENTIALS_FULL_URI=http:///creds names no host"}},
-
-		// 5. IMDS.
-		{name: "IMDSv2", imds: "v2", wantKey: imdsKeyID, wantSource: ec2rolecreds.ProviderName, wantToken: imdsToken},
-		{name: "IMDSv2 only, v2 instance", imds: "v2", v2Only: true, wantKey: imdsKeyID},
-		{name: "IMDSv1 fallback", imds: "v1", wantKey: imdsKeyID, wantSource: ec2rolecreds.ProviderName},
-		{name: "imds_v2_only refuses the v1 fallback", imds: "v1", v2Only: true, wantRetrieveErr: []string{"failed to get API token"}},
-		{name: "AWS_EC2_METADATA_V1_DISABLED refuses the v1 fallback", imds: "v1", env: map[string]string{envIMDSV1Disabled: "TRUE"},
-			wantRetrieveErr: []string{"failed to get API token"}},
-		{name: "AWS_EC2_METADATA_V1_DISABLED=false keeps it", imds: "v1", env: map[string]string{envIMDSV1Disabled: "false"}, wantKey: imdsKeyID},
-		{name: "ec2_metadata_v1_disabled in the profile", imds: "v1", config: "[default]\nec2_metadata_v1_disabled = true\n",
-			wantRetrieveErr: []string{"failed to get API token"}},
-		{name: "AWS_EC2_METADATA_V1_DISABLED beats the profile", imds: "v1", env: map[string]string{envIMDSV1Disabled: "false"},
-			config: "[default]\nec2_metadata_v1_disabled = true\n", wantKey: imdsKeyID},
-		{name: "AWS_EC2_METADATA_V1_DISABLED not a bool", env: map[string]string{envIMDSV1Disabled: "yes"},
-			wantErr: []string{`AWS_EC2_METADATA_V1_DISABLED is "yes", not true or false`}},
-		{name: "AWS_EC2_METADATA_DISABLED", imds: "v2", env: map[string]string{"AWS_EC2_METADATA_DISABLED": "true"},
-			wantRetrieveErr: []string{"AWS_EC2_METADATA_DISABLED"}, wantNoIMDSCall: true},
-		{name: "endpoint mode not IPv4 or IPv6", env: map[string]string{envIMDSEndpointMode: "IPv5"},
-			wantErr: []string{`AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE is "IPv5": the IMDS endpoint mode is IPv4 or IPv6`}},
-		{name: "endpoint mode in the profile", config: "[default]\nec2_metadata_service_endpoint_mode = v6\n",
-			wantErr: []string{`ec2_metadata_service_endpoint_mode in aws profile "default" in {home}/.aws/config is "v6"`}},
-		{name: "IMDS endpoint from the profile", env: map[string]string{envIMDSEndpoint: ""}, config: "[default]\nec2_metadata_service_endpoint = {imds}\n",
-			imds: "v2", wantKey: imdsKeyID},
+		{"environment", func(t *testing.T, _ string) {
+			t.Setenv("AWS_ACCESS_KEY_ID", "AKIAENV")
+			t.Setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+		}, "EnvConfigCredentials"},
+		{"shared credentials file", func(t *testing.T, home string) {
+			writeFile(t, filepath.Join(home, ".aws", "credentials"), "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = file-secret\n")
+		}, "SharedConfigCredentials: "},
+		{"credential_process", func(t *testing.T, home string) {
+			script := filepath.Join(home, "creds.sh")
+			writeFile(t, script, "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"AKIAPROC\", \"SecretAccessKey\": \"proc-secret\"}'\n")
+			writeFile(t, filepath.Join(home, ".aws", "config"), "[default]\ncredential_process = "+script+"\n")
+		}, "ProcessProvider"},
+		{"instance role", func(t *testing.T, _ string) {
+			url, _ := imdsRoleServer(t, false)
+			t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", url)
+		}, "EC2RoleProvider"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			home := isolateAWS(t)
-			var imdsURL string
-			calls := new(atomic.Int32)
-			if tt.imds != "" {
-				imdsURL, calls = imdsRoleServer(t, tt.imds == "v1")
-				t.Setenv(envIMDSEndpoint, imdsURL)
-			}
-			r := strings.NewReplacer("{home}", home, "{imds}", imdsURL, "{container}", containerServer(t, "c-token"))
-			for k, v := range tt.env {
-				t.Setenv(k, r.Replace(v))
-			}
-			if err := os.WriteFile(filepath.Join(home, "token"), []byte("c-token\n"), 0o600); err != nil {
+			tt.setup(t, isolateAWS(t))
+			a, err := LoadAWS(context.Background(), iamAuth())
+			if err != nil {
 				t.Fatal(err)
 			}
-			credsPath, confPath := filepath.Join(home, ".aws", "credentials"), filepath.Join(home, ".aws", "config")
-			if v := os.Getenv(envCredentialsFile); v != "" {
-				credsPath = v
-			}
-			if v := os.Getenv(envConfigFile); v != "" {
-				confPath = v
-			}
-			writeFile(t, credsPath, r.Replace(tt.credentials))
-			writeFile(t, confPath, r.Replace(tt.config))
-			for path, text := range tt.extra {
-				writeFile(t, r.Replace(path), text)
-			}
-
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			p, err := AWSCredentials(ctx, tt.v2Only)
-			if len(tt.wantErr) > 0 {
-				if err == nil {
-					t.Fatal("AWSCredentials: no error")
-				}
-				if !errors.Is(err, failure.Credentials) {
-					t.Errorf("error does not wrap failure.Credentials: %v", err)
-				}
-				for _, s := range tt.wantErr {
-					if s = r.Replace(s); !strings.Contains(err.Error(), s) {
-						t.Errorf("error %q\nlacks %q", err, s)
-					}
-				}
-				return
-			}
+			c, err := a.Credentials.Retrieve(context.Background())
 			if err != nil {
-				t.Fatalf("AWSCredentials: %v", err)
+				t.Fatal(err)
 			}
-			c, err := p.Retrieve(ctx)
-			if len(tt.wantRetrieveErr) > 0 {
-				if err == nil {
-					t.Fatalf("Retrieve: no error, credentials from %s", c.Source)
-				}
-				for _, s := range tt.wantRetrieveErr {
-					if !strings.Contains(err.Error(), s) {
-						t.Errorf("error %q\nlacks %q", err, s)
-					}
-				}
-			} else {
-				if err != nil {
-					t.Fatalf("Retrieve: %v", err)
-				}
-				if c.AccessKeyID != tt.wantKey {
-					t.Errorf("access key %q, want %q (source %s)", c.AccessKeyID, tt.wantKey, c.Source)
-				}
-				if want := r.Replace(tt.wantSource); want != "" && c.Source != want {
-					t.Errorf("source %q, want %q", c.Source, want)
-				}
-				if tt.wantToken != "" && c.SessionToken != tt.wantToken {
-					t.Errorf("session token %q, want %q", c.SessionToken, tt.wantToken)
-				}
-				if tt.wantSource == sourceProfilePrefix+"{home}/.aws/credentials" && c.SessionToken != "" {
-					t.Errorf("session token %q from another file than the keys", c.SessionToken)
-				}
+			if !strings.HasPrefix(c.Source, tt.source) {
+				t.Errorf("source %q, want %q", c.Source, tt.source)
 			}
-			if tt.wantNoIMDSCall && calls.Load() != 0 {
-				t.Errorf("IMDS got %d requests", calls.Load())
-			}
-			// diagnose tells the instance role from the other sources so.
-			if fromIMDS := aws.IsCredentialsProvider(p, (*ec2rolecreds.Provider)(nil)); err == nil && fromIMDS != (c.Source == ec2rolecreds.ProviderName) {
-				t.Errorf("IsCredentialsProvider(ec2rolecreds) = %v for source %q", fromIMDS, c.Source)
+			if a.AssumeRole != nil {
+				t.Error("a role is assumed without assume_role_arn")
 			}
 		})
 	}
 }
 
-// writeFile writes text to path, making its directory; "" writes nothing.
-func writeFile(t *testing.T, path, text string) {
-	t.Helper()
-	if text == "" {
-		return
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestAWSCredentialsUnresolvedProfileKeys(t *testing.T) {
-	tests := []struct {
-		key, value string
-		withKeys   bool // the profile has static keys too
-		wantErr    bool
-	}{
-		{"role_arn", "arn:aws:iam::111122223333:role/r", false, true},
-		{"role_arn", "arn:aws:iam::111122223333:role/r", true, true},
-		{"source_profile", "base", true, true},
-		{"credential_source", "Ec2InstanceMetadata", false, true},
-		{"credential_source", "Ec2InstanceMetadata", true, true},
-		{"web_identity_token_file", "/var/run/token", true, true},
-		{"credential_process", "/usr/bin/creds", false, true},
-		{"credential_process", "/usr/bin/creds", true, false},
-		{"sso_session", "corp", false, true},
-		{"sso_start_url", "https://corp.awsapps.com/start", false, true},
-		{"sso_region", "eu-west-1", false, true},
-		{"sso_account_id", "111122223333", false, true},
-		{"sso_role_name", "Admin", false, true},
-		{"sso_session", "corp", true, false},
-		{"login_session", "arn:aws:iam::111122223333:user/u", false, true},
-	}
-	for _, file := range []string{"credentials", "config"} {
-		for _, named := range []bool{false, true} {
-			for _, tt := range tests {
-				name := file + "/" + tt.key
-				if tt.withKeys {
-					name += "+keys"
-				}
-				if named {
-					name += "/AWS_PROFILE"
-				}
-				t.Run(name, func(t *testing.T) {
-					home := isolateAWS(t)
-					profile, header := "default", "[default]"
-					if named {
-						profile = "dev"
-						t.Setenv(envProfile, profile)
-						header = "[dev]"
-						if file == "config" {
-							header = "[profile dev]"
-						}
-					}
-					text := header + "\n" + strings.ToUpper(tt.key) + " = " + tt.value + "\n"
-					if tt.withKeys {
-						text += "aws_access_key_id = AKIASTATIC0000000001\naws_secret_access_key = s\n"
-					}
-					path := filepath.Join(home, ".aws", file)
-					writeFile(t, path, text)
-					p, err := AWSCredentials(context.Background(), false)
-					if !tt.wantErr {
-						if err != nil {
-							t.Fatal(err)
-						}
-						c, err := p.Retrieve(context.Background())
-						if err != nil || c.AccessKeyID != "AKIASTATIC0000000001" {
-							t.Fatalf("got %q, %v; want the static keys", c.AccessKeyID, err)
-						}
-						return
-					}
-					if err == nil {
-						t.Fatal("no error")
-					}
-					if !errors.Is(err, failure.Credentials) {
-						t.Errorf("error does not wrap failure.Credentials: %v", err)
-					}
-					want := []string{`aws profile "` + profile + `" in ` + path + " sets " + tt.key + ":", "instance profile", "aws configure export-credentials --profile " + profile + " --format env"}
-					if named {
-						want = append(want, "unset AWS_PROFILE")
-					} else {
-						want = append(want, "remove "+tt.key+` from profile "default" in `+path)
-					}
-					for _, s := range want {
-						if !strings.Contains(err.Error(), s) {
-							t.Errorf("error %q\nlacks %q", err, s)
-						}
-					}
-				})
-			}
-		}
-	}
-}
-
-func TestAWSCredentialsContainerRelativeURI(t *testing.T) {
-	isolateAWS(t)
-	t.Setenv(envContainerRelativeURI, "/v2/credentials/abc")
-	p, err := AWSCredentials(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Not retrieved: the endpoint is the ECS agent's link-local address.
-	if !aws.IsCredentialsProvider(p, (*endpointcreds.Provider)(nil)) {
-		t.Errorf("provider %T is not the container endpoint's", p)
-	}
-}
-
-// A relative URI must be a path: anything else would move the token, in
-// clear text, to another host ("http://169.254.170.2@evil.example/...").
-func TestAWSCredentialsContainerRelativeURINotAPath(t *testing.T) {
-	for _, rel := range []string{"@evil.example/creds", ".evil.example/x", ":8080@evil.example/x", "v2/credentials"} {
-		isolateAWS(t)
-		t.Setenv(envContainerRelativeURI, rel)
-		t.Setenv(envContainerToken, "c-token")
-		_, err := AWSCredentials(context.Background(), false)
-		if err == nil || !errors.Is(err, failure.Credentials) || !strings.Contains(err.Error(), "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") {
-			t.Errorf("%s=%q: err %v, want a credentials error naming the variable", envContainerRelativeURI, rel, err)
-		}
-	}
-}
-
-func TestContainerURIHosts(t *testing.T) {
-	tests := []struct {
-		uri string
-		ok  bool
-	}{
-		{"http://127.0.0.1:8080/creds", true},
-		{"http://[::1]/creds", true},
-		{"http://169.254.170.2/v2/creds", true},
-		{"http://169.254.170.23/v1/credentials", true},
-		{"http://[fd00:ec2::23]/v1/credentials", true},
-		{"https://creds.example.internal/creds", true}, // not resolved: https may go anywhere
-		{"http://169.254.169.254/latest", false},
-		{"http://10.0.0.1/creds", false},
-		{"http://[fd00:ec2::254]/creds", false},
-		{"http://", false},
-		{"://bad", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.uri, func(t *testing.T) {
-			err := checkContainerURI(context.Background(), tt.uri)
-			if (err == nil) != tt.ok {
-				t.Fatalf("checkContainerURI(%q) = %v, want ok %v", tt.uri, err, tt.ok)
-			}
-			if err != nil && (!errors.Is(err, failure.Credentials) || !strings.Contains(err.Error(), envContainerFullURI)) {
-				t.Errorf("error %q does not wrap failure.Credentials or name %s", err, envContainerFullURI)
-			}
-		})
-	}
-}
-
-func TestIMDSOptions(t *testing.T) {
-	tests := []struct {
-		name    string
-		env     map[string]string
-		config  string
-		v2Only  bool
-		want    imds.Options
-		wantErr string
-	}{
-		{name: "nothing set", env: map[string]string{envIMDSEndpoint: ""}},
-		{name: "endpoint from env", env: map[string]string{envIMDSEndpoint: "http://127.0.0.1:9"}, want: imds.Options{Endpoint: "http://127.0.0.1:9"}},
-		{name: "endpoint: env beats profile", env: map[string]string{envIMDSEndpoint: "http://127.0.0.1:9"},
-			config: "[default]\nec2_metadata_service_endpoint = http://127.0.0.1:8\n", want: imds.Options{Endpoint: "http://127.0.0.1:9"}},
-		{name: "endpoint from profile", env: map[string]string{envIMDSEndpoint: ""},
-			config: "[default]\nec2_metadata_service_endpoint = http://127.0.0.1:8\n", want: imds.Options{Endpoint: "http://127.0.0.1:8"}},
-		{name: "mode IPv6", env: map[string]string{envIMDSEndpoint: "", envIMDSEndpointMode: "ipv6"}, want: imds.Options{EndpointMode: imds.EndpointModeStateIPv6}},
-		{name: "mode IPv4", env: map[string]string{envIMDSEndpoint: "", envIMDSEndpointMode: "IPv4"}, want: imds.Options{EndpointMode: imds.EndpointModeStateIPv4}},
-		{name: "mode from profile", env: map[string]string{envIMDSEndpoint: ""}, config: "[default]\nec2_metadata_service_endpoint_mode = IPv6\n",
-			want: imds.Options{EndpointMode: imds.EndpointModeStateIPv6}},
-		{name: "mode wrong", env: map[string]string{envIMDSEndpointMode: "dual"}, wantErr: `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE is "dual"`},
-		{name: "v2Only", env: map[string]string{envIMDSEndpoint: ""}, v2Only: true, want: imds.Options{EnableFallback: aws.FalseTernary}},
-		{name: "v2Only beats V1_DISABLED=false", env: map[string]string{envIMDSEndpoint: "", envIMDSV1Disabled: "false"}, v2Only: true,
-			want: imds.Options{EnableFallback: aws.FalseTernary}},
-		{name: "V1_DISABLED=true", env: map[string]string{envIMDSEndpoint: "", envIMDSV1Disabled: "true"}, want: imds.Options{EnableFallback: aws.FalseTernary}},
-		{name: "V1_DISABLED=false", env: map[string]string{envIMDSEndpoint: "", envIMDSV1Disabled: "False"}, want: imds.Options{EnableFallback: aws.TrueTernary}},
-		{name: "V1_DISABLED wrong in profile", env: map[string]string{envIMDSEndpoint: ""}, config: "[default]\nec2_metadata_v1_disabled = 1\n",
-			wantErr: `ec2_metadata_v1_disabled in aws profile "default" in`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			home := isolateAWS(t)
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			writeFile(t, filepath.Join(home, ".aws", "config"), tt.config)
-			prof, err := loadSharedProfile()
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := imdsOptions(prof, tt.v2Only)
-			if tt.wantErr != "" {
-				if err == nil || !errors.Is(err, failure.Credentials) || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v, want one wrapping failure.Credentials naming %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("options %+v, want %+v", got, tt.want)
-			}
-		})
-	}
-}
-
-// NewIMDS keeps the ec2 login's IMDS where AWS_EC2_METADATA_SERVICE_ENDPOINT
-// says, and without the IMDSv1 fallback when v2Only.
-func TestNewIMDS(t *testing.T) {
+// imds_v2_only turns the IMDSv1 fallback off for the instance role and the
+// ec2 type's IMDS client; without it the SDK falls back.
+func TestLoadAWSIMDSv2Only(t *testing.T) {
 	for _, v2Only := range []bool{false, true} {
-		t.Run(map[bool]string{false: "fallback", true: "v2Only"}[v2Only], func(t *testing.T) {
+		t.Run(fmt.Sprintf("v2Only=%v", v2Only), func(t *testing.T) {
 			isolateAWS(t)
 			url, calls := imdsRoleServer(t, true)
-			t.Setenv(envIMDSEndpoint, url)
-			md, err := NewIMDS(context.Background(), v2Only)
+			t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", url)
+			a, err := LoadAWS(context.Background(), config.Auth{Type: "iam", IMDSv2Only: v2Only})
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = md.GetMetadata(context.Background(), &imds.GetMetadataInput{Path: "iam/security-credentials/"})
+			_, err = a.Credentials.Retrieve(context.Background())
 			if v2Only != (err != nil) {
-				t.Errorf("GetMetadata from an IMDSv1-only instance: %v (v2Only %v)", err, v2Only)
+				t.Errorf("credentials from an IMDSv1-only instance: %v (v2Only %v)", err, v2Only)
+			}
+			if err != nil && !errors.Is(err, failure.Credentials) {
+				t.Errorf("error %v does not wrap failure.Credentials", err)
+			}
+			_, err = a.IMDS.GetMetadata(context.Background(), &imds.GetMetadataInput{Path: "iam/security-credentials/"})
+			if v2Only != (err != nil) {
+				t.Errorf("IMDS client on an IMDSv1-only instance: %v (v2Only %v)", err, v2Only)
 			}
 			if calls.Load() == 0 {
 				t.Error("the IMDS at AWS_EC2_METADATA_SERVICE_ENDPOINT got no request")
 			}
 		})
 	}
-	t.Run("named profile missing", func(t *testing.T) {
-		isolateAWS(t)
-		t.Setenv(envProfile, "nope")
-		if _, err := NewIMDS(context.Background(), false); !errors.Is(err, failure.Credentials) || !strings.Contains(err.Error(), `"nope"`) {
-			t.Errorf("error %v, want one wrapping failure.Credentials naming the profile", err)
-		}
-	})
 }
 
-func TestSharedFileUnreadable(t *testing.T) {
-	tests := []struct {
-		name    string
-		env     map[string]string
-		wantErr string // "" when the file is skipped
-	}{
-		{name: "default path, no profile named: skipped, as in the SDK"},
-		{name: "named in AWS_SHARED_CREDENTIALS_FILE", env: map[string]string{envCredentialsFile: "{dir}"}, wantErr: "AWS_SHARED_CREDENTIALS_FILE"},
-		{name: "named in AWS_CONFIG_FILE", env: map[string]string{envConfigFile: "{dir}"}, wantErr: "AWS_CONFIG_FILE"},
-		{name: "profile named", env: map[string]string{envProfile: "default"}, wantErr: "aws shared credentials file"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+// The IMDS client is made from the loaded configuration: it follows the
+// profile's ec2_metadata_service_endpoint, for the instance role and for
+// the ec2 type alike.
+func TestLoadAWSIMDSFromProfile(t *testing.T) {
+	for _, typ := range []string{"iam", "ec2"} {
+		t.Run(typ, func(t *testing.T) {
 			home := isolateAWS(t)
-			// A directory where the file should be: unreadable as a file,
-			// whoever runs the test.
-			dir := filepath.Join(home, ".aws", "credentials")
-			if err := os.MkdirAll(dir, 0o700); err != nil {
+			os.Unsetenv("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+			url, calls := imdsRoleServer(t, false)
+			writeFile(t, filepath.Join(home, ".aws", "config"), "[default]\nec2_metadata_service_endpoint = "+url+"\n")
+			a, err := LoadAWS(context.Background(), config.Auth{Type: typ, IMDSv2Only: true})
+			if err != nil {
 				t.Fatal(err)
 			}
-			t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-			for k, v := range tt.env {
-				t.Setenv(k, strings.ReplaceAll(v, "{dir}", dir))
-			}
-			_, err := AWSCredentials(context.Background(), false)
-			if tt.wantErr == "" {
-				if err != nil {
+			if typ == "iam" {
+				if _, err := a.Credentials.Retrieve(context.Background()); err != nil {
 					t.Fatal(err)
 				}
-				return
+			} else if _, err := a.IMDS.GetMetadata(context.Background(), &imds.GetMetadataInput{Path: "iam/security-credentials/"}); err != nil {
+				t.Fatal(err)
 			}
-			if err == nil || !errors.Is(err, failure.Credentials) || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), dir) {
-				t.Fatalf("error %v, want one wrapping failure.Credentials naming %s and %s", err, tt.wantErr, dir)
+			if calls.Load() == 0 {
+				t.Error("the profile's IMDS endpoint got no request")
 			}
 		})
 	}
 }
 
-func TestParseINI(t *testing.T) {
+func TestAssumeRole(t *testing.T) {
+	isolateAWS(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIABASE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "base-secret")
+	t.Setenv("AWS_REGION", "eu-west-1")
+	sts := newSTSServer(t, time.Hour)
+	t.Setenv("AWS_ENDPOINT_URL_STS", sts.URL)
+	auth := iamAuth()
+	// The signing target is another region: the STS client does not follow it.
+	auth.STSRegion, auth.STSEndpoint = "us-east-1", "https://sts.amazonaws.com"
+	auth.AssumeRole = config.AssumeRole{ARN: "arn:aws:iam::222222222222:role/vault-client", ExternalID: "ext-42", SessionName: "web-1", Duration: time.Hour}
+	a, err := LoadAWS(context.Background(), auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := a.AssumeRole; r == nil || r.Region != "eu-west-1" || r.Endpoint != sts.URL || r.ARN != auth.AssumeRole.ARN {
+		t.Fatalf("AssumeRole = %+v, want region eu-west-1 and endpoint %s", r, sts.URL)
+	}
+	for range 3 {
+		c, err := a.Credentials.Retrieve(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Source != "AssumeRoleProvider" || c.AccessKeyID != "ASIAASSUMED0001" || !c.CanExpire {
+			t.Fatalf("credentials %s from %s (expire %v), want the assumed role's", c.AccessKeyID, c.Source, c.CanExpire)
+		}
+	}
+	calls := sts.Calls()
+	if len(calls) != 1 {
+		t.Fatalf("%d AssumeRole calls for three retrievals of credentials valid for an hour, want 1 (cached)", len(calls))
+	}
+	f := calls[0].form
+	want := map[string]string{"Action": "AssumeRole", "RoleArn": auth.AssumeRole.ARN, "ExternalId": "ext-42", "RoleSessionName": "web-1", "DurationSeconds": "3600"}
+	for k, v := range want {
+		if f.Get(k) != v {
+			t.Errorf("%s = %q, want %q", k, f.Get(k), v)
+		}
+	}
+	if !calls[0].signed || !strings.HasPrefix(calls[0].scope, "AKIABASE/") || !strings.HasSuffix(calls[0].scope, "/eu-west-1/sts") {
+		t.Errorf("AssumeRole signed with scope %q, want AKIABASE's keys for eu-west-1/sts (AWS_REGION, not sts_region)", calls[0].scope)
+	}
+}
+
+// Assumed credentials are renewed before they expire: within the expiry
+// window every retrieval assumes the role again.
+func TestAssumeRoleRenewsBeforeExpiry(t *testing.T) {
+	isolateAWS(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIABASE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "base-secret")
+	t.Setenv("AWS_REGION", "eu-west-1")
+	sts := newSTSServer(t, assumedExpiryWindow-time.Minute)
+	t.Setenv("AWS_ENDPOINT_URL_STS", sts.URL)
+	auth := iamAuth()
+	auth.AssumeRole = config.AssumeRole{ARN: "arn:aws:iam::222222222222:role/vault-client", Duration: config.DefaultAssumeRoleDuration}
+	a, err := LoadAWS(context.Background(), auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := a.Credentials.Retrieve(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := sts.Calls()
+	if len(calls) != 2 {
+		t.Fatalf("%d AssumeRole calls, want 2: credentials inside the expiry window are not used again", len(calls))
+	}
+	if got := calls[0].form.Get("RoleSessionName"); got != defaultSessionName() || !strings.HasPrefix(got, "xauth-agent-") {
+		t.Errorf("default session name %q, want xauth-agent-<hostname>", got)
+	}
+	if got := calls[0].form.Get("DurationSeconds"); got != "900" {
+		t.Errorf("DurationSeconds %q, want 900", got)
+	}
+}
+
+// Without a region for the STS client, the instance's region from IMDS is
+// used; without either, LoadAWS says to set AWS_REGION.
+func TestAssumeRoleRegion(t *testing.T) {
+	auth := iamAuth()
+	auth.AssumeRole = config.AssumeRole{ARN: "arn:aws:iam::222222222222:role/vault-client", Duration: time.Hour}
+	t.Run("from IMDS", func(t *testing.T) {
+		isolateAWS(t)
+		url, _ := imdsRoleServer(t, false)
+		t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", url)
+		sts := newSTSServer(t, time.Hour)
+		t.Setenv("AWS_ENDPOINT_URL_STS", sts.URL)
+		a, err := LoadAWS(context.Background(), auth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.AssumeRole.Region != imdsRegion {
+			t.Errorf("region %q, want the instance's %q", a.AssumeRole.Region, imdsRegion)
+		}
+		if _, err := a.Credentials.Retrieve(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if c := sts.Calls(); len(c) != 1 || !strings.HasPrefix(c[0].scope, imdsKeyID+"/") || !strings.HasSuffix(c[0].scope, "/"+imdsRegion+"/sts") {
+			t.Errorf("AssumeRole calls %+v, want one signed by the instance role for %s", c, imdsRegion)
+		}
+	})
+	t.Run("none", func(t *testing.T) {
+		isolateAWS(t)
+		t.Setenv("AWS_ACCESS_KEY_ID", "AKIABASE")
+		t.Setenv("AWS_SECRET_ACCESS_KEY", "base-secret")
+		t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+		_, err := LoadAWS(context.Background(), auth)
+		if !errors.Is(err, failure.Credentials) || !strings.Contains(err.Error(), "set AWS_REGION") || !strings.Contains(err.Error(), auth.AssumeRole.ARN) {
+			t.Fatalf("error %v, want one wrapping failure.Credentials that names the role and says to set AWS_REGION", err)
+		}
+	})
+}
+
+func TestDefaultSessionName(t *testing.T) {
+	name := defaultSessionName()
+	if len(name) < 2 || len(name) > 64 || !regexp.MustCompile(`^xauth-agent-[\w+=,.@-]*$`).MatchString(name) || strings.HasSuffix(name, "-") && name != "xauth-agent-" {
+		t.Errorf("defaultSessionName() = %q: not a role session name STS accepts", name)
+	}
+}
+
+// The SDK's failures come back wrapping failure.Credentials, with the SDK's
+// message and a fix that fits, and without a secret.
+func TestCredentialsErrors(t *testing.T) {
+	const secret = "SECRETprocessOUTPUT1234"
 	tests := []struct {
-		name, text string
-		want       map[string]map[string]string
+		name    string
+		setup   func(t *testing.T, home string) config.Auth
+		loadErr bool     // LoadAWS fails, rather than Retrieve
+		want    []string // in the error
 	}{
-		{"empty", "", map[string]map[string]string{}},
-		{"keys before a section are ignored", "a = 1\n[s]\nb = 2\n", map[string]map[string]string{"s": {"b": "2"}}},
-		{"comments", "# c\n ; c\n[s] ; c\na = 1 # c\nb = 2;3\nc = x#y\n", map[string]map[string]string{"s": {"a": "1", "b": "2;3", "c": "x#y"}}},
-		{"section names", "[ profile   dev ]\n[default]\n[Default]\n[sso-session corp]\n", map[string]map[string]string{
-			"profile dev": {}, "default": {}, "Default": {}, "sso-session corp": {}}},
-		{"key case and separators", "[s]\nAWS_Access_Key_ID=a\nb: c=d\ne = f:g\n", map[string]map[string]string{"s": {"aws_access_key_id": "a", "b": "c=d", "e": "f:g"}}},
-		{"quotes", "[s]\na = \"x y\"\nb = 'z'\nc = \"unmatched'\nd = \"\n", map[string]map[string]string{"s": {"a": "x y", "b": "z", "c": "\"unmatched'", "d": "\""}}},
-		{"whitespace and CRLF", "[s]\r\n  a  =  1  \r\n\tb=2\r\n", map[string]map[string]string{"s": {"a": "1", "b": "2"}}},
-		{"continuation", "[s]\na = one\n  two\nb = 3\n", map[string]map[string]string{"s": {"a": "one\ntwo", "b": "3"}}},
-		{"sub-keys are not keys", "[s]\ns3 =\n  max_concurrent_requests = 10\n  region = x\nregion = y\n", map[string]map[string]string{"s": {"s3": "", "region": "y"}}},
-		{"indented key after a value", "[s]\na = 1\n  b = 2 # c\n", map[string]map[string]string{"s": {"a": "1", "b": "2"}}},
-		{"sections merge, a later key wins", "[s]\na = 1\nb = 1\n[t]\n[s]\na = 2\n", map[string]map[string]string{"s": {"a": "2", "b": "1"}, "t": {}}},
-		{"not a section", "[s\n[t]x\n[u]\nnothing here\n", map[string]map[string]string{"u": {}}},
+		{"named profile missing", func(t *testing.T, home string) config.Auth {
+			t.Setenv("AWS_PROFILE", "nope")
+			return iamAuth()
+		}, true, []string{"nope", "fix: add [profile nope]"}},
+		{"SSO session never started", func(t *testing.T, home string) config.Auth {
+			t.Setenv("AWS_PROFILE", "dev")
+			writeFile(t, filepath.Join(home, ".aws", "config"), "[profile dev]\nsso_session = corp\nsso_account_id = 222222222222\nsso_role_name = Dev\n"+
+				"[sso-session corp]\nsso_region = us-east-1\nsso_start_url = https://corp.awsapps.com/start\n")
+			return iamAuth()
+		}, false, []string{"SSO token", "fix: ", "aws sso login --profile dev"}},
+		{"SSO token expired", func(t *testing.T, home string) config.Auth {
+			t.Setenv("AWS_PROFILE", "dev")
+			writeFile(t, filepath.Join(home, ".aws", "config"), "[profile dev]\nsso_session = corp\nsso_account_id = 222222222222\nsso_role_name = Dev\n"+
+				"[sso-session corp]\nsso_region = us-east-1\nsso_start_url = https://corp.awsapps.com/start\n")
+			// The cache file of session "corp": ~/.aws/sso/cache/sha1("corp").json.
+			writeFile(t, filepath.Join(home, ".aws", "sso", "cache", "ee0bfd2552fbd840c02cc48b6e823320543c450f.json"),
+				`{"accessToken": "sso-access-token", "expiresAt": "2020-01-01T00:00:00Z", "region": "us-east-1", "startUrl": "https://corp.awsapps.com/start"}`)
+			return iamAuth()
+		}, false, []string{"expired", "aws sso login --profile dev"}},
+		{"credential_process fails", func(t *testing.T, home string) config.Auth {
+			writeFile(t, filepath.Join(home, ".aws", "config"), "[default]\ncredential_process = sh -c 'exit 3'\n")
+			return iamAuth()
+		}, false, []string{"exit status 3", "fix: run the profile's credential_process"}},
+		{"credential_process prints something else", func(t *testing.T, home string) config.Auth {
+			writeFile(t, filepath.Join(home, ".aws", "config"), "[default]\ncredential_process = echo "+secret+"\n")
+			return iamAuth()
+		}, false, []string{"not the JSON the SDK expects", "fix: run the profile's credential_process"}},
+		{"web identity token file unreadable", func(t *testing.T, home string) config.Auth {
+			t.Setenv("AWS_WEB_IDENTITY_TOKEN_FILE", filepath.Join(home, "no-such-token"))
+			t.Setenv("AWS_ROLE_ARN", "arn:aws:iam::222222222222:role/web")
+			t.Setenv("AWS_REGION", "us-east-1")
+			return iamAuth()
+		}, false, []string{"no-such-token", "fix: make the web identity token file"}},
+		{"no region for a profile's role_arn", func(t *testing.T, home string) config.Auth {
+			writeFile(t, filepath.Join(home, ".aws", "config"), "[default]\nrole_arn = arn:aws:iam::222222222222:role/deploy\nsource_profile = base\n"+
+				"[profile base]\naws_access_key_id = AKIABASE\naws_secret_access_key = base-secret\n")
+			return iamAuth()
+		}, false, []string{"Missing Region", "fix: set AWS_REGION"}},
+		{"MFA", func(t *testing.T, home string) config.Auth {
+			writeFile(t, filepath.Join(home, ".aws", "config"), "[default]\nrole_arn = arn:aws:iam::222222222222:role/deploy\nsource_profile = base\nmfa_serial = arn:aws:iam::222222222222:mfa/bob\n"+
+				"[profile base]\naws_access_key_id = AKIABASE\naws_secret_access_key = base-secret\n")
+			return iamAuth()
+		}, true, []string{"MFA", "fix: the agent cannot ask for an MFA code"}},
+		{"IMDS accepts the token PUT and never answers it", func(t *testing.T, home string) config.Auth {
+			stop := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				select { // a hop limit of 1 drops the answer: the client sees nothing
+				case <-stop:
+				case <-r.Context().Done():
+				}
+			}))
+			t.Cleanup(func() { close(stop); srv.Close() })
+			t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", srv.URL)
+			return iamAuth()
+		}, false, []string{"deadline exceeded", "fix: IMDS did not answer in time", "--http-put-response-hop-limit 2"}},
+		{"IMDS disabled and nothing else", func(t *testing.T, home string) config.Auth {
+			t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+			return iamAuth()
+		}, false, []string{"fix: AWS_EC2_METADATA_DISABLED=true turns the instance role off"}},
+		{"assume_role_arn refused", func(t *testing.T, home string) config.Auth {
+			t.Setenv("AWS_ACCESS_KEY_ID", "AKIABASE")
+			t.Setenv("AWS_SECRET_ACCESS_KEY", "base-secret")
+			t.Setenv("AWS_REGION", "eu-west-1")
+			sts := newSTSServer(t, time.Hour)
+			sts.deny = "AccessDenied"
+			t.Setenv("AWS_ENDPOINT_URL_STS", sts.URL)
+			a := iamAuth()
+			a.AssumeRole = config.AssumeRole{ARN: "arn:aws:iam::222222222222:role/vault-client", Duration: time.Hour}
+			return a
+		}, false, []string{"is not authorized to perform: sts:AssumeRole", "fix: the role's trust policy must allow the caller named above to call sts:AssumeRole"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := parseINI(tt.text)
-			if !maps.EqualFunc(got, tt.want, maps.Equal[map[string]string]) {
-				t.Errorf("parseINI(%q)\n got %q\nwant %q", tt.text, got, tt.want)
+			auth := tt.setup(t, isolateAWS(t))
+			a, err := LoadAWS(context.Background(), auth)
+			if err == nil {
+				if tt.loadErr {
+					t.Fatal("LoadAWS: no error")
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				_, err = a.Credentials.Retrieve(ctx)
+			} else if !tt.loadErr {
+				t.Fatalf("LoadAWS: %v", err)
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !errors.Is(err, failure.Credentials) {
+				t.Errorf("error %v does not wrap failure.Credentials", err)
+			}
+			msg := err.Error()
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error lacks %q:\n%s", w, msg)
+				}
+			}
+			if n := strings.Count(msg, "\nfix: "); n != 1 || strings.Contains(msg[strings.Index(msg, "\nfix: ")+1:], "\n") {
+				t.Errorf("want one one-line fix at the end:\n%s", msg)
+			}
+			for _, s := range []string{secret, "base-secret", "sso-access-token"} {
+				if strings.Contains(msg, s) {
+					t.Errorf("error shows the secret %q:\n%s", s, msg)
+				}
 			}
 		})
 	}
 }
 
-func FuzzParseINI(f *testing.F) {
-	for _, s := range []string{
-		"[default]\naws_access_key_id = a\naws_secret_access_key = b\n",
-		"[profile x]\ns3 =\n  a = b\n c\n# c\n; c\nk: \"v\" ; c\n",
-		"[ a  b ] # c\r\n\tk=v\n  cont\n[",
-		"=\n:\n[]\n'\n\"",
-	} {
-		f.Add(s)
+// A failure that is not the SDK's own (a Login that gets it from another
+// provider) is wrapped once, and keeps what it wraps.
+func TestCredentialsErrorWrapsOnce(t *testing.T) {
+	base := errors.New("boom")
+	err := credentialsError(base, chain{profile: "default"})
+	if !errors.Is(err, failure.Credentials) || !errors.Is(err, base) {
+		t.Fatalf("%v does not wrap both failure.Credentials and the SDK's error", err)
 	}
-	f.Fuzz(func(t *testing.T, text string) {
-		// Whatever comes before, a section at the end reads as written.
-		got := parseINI(text + "\n[fuzz-end]\nk = v\n")
-		if got["fuzz-end"]["k"] != "v" {
-			t.Fatalf("the last section is %q", got["fuzz-end"])
-		}
-		for name, keys := range got {
-			if strings.Contains(name, "\n") {
-				t.Fatalf("section name %q spans lines", name)
-			}
-			for k := range keys {
-				if k != strings.TrimSpace(k) || strings.ContainsAny(k, "\n=") {
-					t.Fatalf("key %q in section %q", k, name)
-				}
-			}
-		}
-	})
+	if strings.Count(err.Error(), failure.Credentials.Error()) != 1 {
+		t.Errorf("%q names failure.Credentials more than once", err)
+	}
 }

@@ -51,23 +51,6 @@ type InstanceIdentity struct {
 	PendingTime string `json:"pendingTime"`
 }
 
-// NewIMDS returns the IMDS client of the ec2 login, set up as the iam
-// login's instance role is (see imdsOptions): AWS_EC2_METADATA_SERVICE_ENDPOINT,
-// _ENDPOINT_MODE, _V1_DISABLED and _DISABLED, else the shared profile's
-// ec2_metadata_* keys. With v2Only the IMDSv1 fallback is off. The SDK's
-// retryer owns IMDS retries (bounded, local). An error wraps failure.Credentials.
-func NewIMDS(ctx context.Context, v2Only bool) (*imds.Client, error) {
-	prof, err := loadSharedProfile()
-	if err != nil {
-		return nil, err
-	}
-	opts, err := imdsOptions(prof, v2Only)
-	if err != nil {
-		return nil, err
-	}
-	return imds.New(opts), nil
-}
-
 // EC2Client logs in with the ec2 method: the signed instance identity
 // document from IMDS, and the client nonce kept in the nonce file.
 type EC2Client struct {

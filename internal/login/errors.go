@@ -4,18 +4,26 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
+// The patterns of Vault's refusals. Each is compiled when first needed: an agent whose logins
+// succeed never reads a refusal, and a compiled pattern would stay in its memory for good.
 var (
-	reHeaderMismatch = regexp.MustCompile(`expected "([^"]*)" but got "([^"]*)"`)
-	reNotBound       = regexp.MustCompile(`IAM Principal "([^"]+)" does not belong to the role "([^"]+)"`)
-	reRoleNotFound   = regexp.MustCompile(`entry for role "?([^" ]+)"? not found`)
-	reScope          = regexp.MustCompile(`Credential should be scoped to a valid region, not '([^']*)'`)
-	reNotAllowed     = regexp.MustCompile(`auth method iam not allowed for role "?([^" ]+)"?`)
+	reHeaderMismatch = lazyRegexp(`expected "([^"]*)" but got "([^"]*)"`)
+	reNotBound       = lazyRegexp(`IAM Principal "([^"]+)" does not belong to the role "([^"]+)"`)
+	reRoleNotFound   = lazyRegexp(`entry for role "?([^" ]+)"? not found`)
+	reScope          = lazyRegexp(`Credential should be scoped to a valid region, not '([^']*)'`)
+	reNotAllowed     = lazyRegexp(`auth method iam not allowed for role "?([^" ]+)"?`)
 )
+
+// lazyRegexp compiles expr the first time the returned function is called.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // Diagnose reads Vault's refusal of a login and says what most likely went
 // wrong. mount, role and target are what this agent sent.
@@ -27,25 +35,25 @@ func Diagnose(status int, vaultErrs []string, mount, role string, t SigningTarge
 		roleDesc = "(none sent: Vault uses the IAM role's name)"
 	}
 	switch {
-	case strings.Contains(msg, "X-Vault-AWS-IAM-Server-ID") && reHeaderMismatch.MatchString(msg):
-		m := reHeaderMismatch.FindStringSubmatch(msg)
+	case strings.Contains(msg, "X-Vault-AWS-IAM-Server-ID") && reHeaderMismatch().MatchString(msg):
+		m := reHeaderMismatch().FindStringSubmatch(msg)
 		r.Cause = fmt.Sprintf("server ID header mismatch: Vault expects %s %q, this agent sent %q", ServerIDHeader, m[1], m[2])
 		r.Fix = fmt.Sprintf("set header_value = %q in the auth block (or --header-value); it must equal iam_server_id_header_value in auth/%s/config/client", m[1], mount)
 	case strings.Contains(msg, "X-Vault-AWS-IAM-Server-ID") && strings.Contains(msg, "missing header"):
 		r.Cause = fmt.Sprintf("Vault requires the %s header and this agent sent none", ServerIDHeader)
 		r.Fix = fmt.Sprintf("set header_value in the auth block (or --header-value) to iam_server_id_header_value of auth/%s/config/client", mount)
-	case reNotBound.MatchString(msg):
-		m := reNotBound.FindStringSubmatch(msg)
+	case reNotBound().MatchString(msg):
+		m := reNotBound().FindStringSubmatch(msg)
 		r.Cause = fmt.Sprintf("principal not bound: Vault saw caller %s, derived the IAM role ARN %s, and it matches none of role %q's bound_iam_principal_arn patterns",
 			m[1], DeriveRoleARN(m[1]), m[2])
 		r.Fix = fmt.Sprintf("use a Vault role whose bound_iam_principal_arn covers this instance role, or add the ARN to auth/%s/role/%s. "+
 			"If the instance role has an IAM path (role/team/name), Vault matches wildcards against the full ARN from iam:GetRole, which keeps the path, so role/name* does not match: bind arn:aws:iam::ACCOUNT:role/team/name* instead", mount, m[2])
-	case reNotAllowed.MatchString(msg):
-		m := reNotAllowed.FindStringSubmatch(msg)
+	case reNotAllowed().MatchString(msg):
+		m := reNotAllowed().FindStringSubmatch(msg)
 		r.Cause = fmt.Sprintf("role %q has auth_type=ec2 and refuses IAM logins", m[1])
 		r.Fix = "use a role with auth_type=iam, or the ec2 auth type"
-	case reScope.MatchString(msg):
-		m := reScope.FindStringSubmatch(msg)
+	case reScope().MatchString(msg):
+		m := reScope().FindStringSubmatch(msg)
 		r.Cause = fmt.Sprintf("region mismatch: the request was signed for region %q, but the STS endpoint Vault forwards to expects another region", m[1])
 		r.Fix = fmt.Sprintf("sign for the region of Vault's sts_endpoint (default us-east-1 with https://sts.amazonaws.com): set sts_region/sts_endpoint in the auth block, or set sts_endpoint and sts_region (or use_sts_region_from_client=true) in auth/%s/config/client; this agent signed for %s at %s", mount, t.Region, t.Endpoint)
 	case strings.Contains(msg, "Signature expired"):
@@ -70,8 +78,8 @@ func Diagnose(status int, vaultErrs []string, mount, role string, t SigningTarge
 // no such mount, permission denied.
 func diagnoseCommon(r *vault.Error, msg, mount string) {
 	switch {
-	case reRoleNotFound.MatchString(msg):
-		m := reRoleNotFound.FindStringSubmatch(msg)
+	case reRoleNotFound().MatchString(msg):
+		m := reRoleNotFound().FindStringSubmatch(msg)
 		r.Cause = fmt.Sprintf("role %q does not exist on the mount %q", m[1], mount)
 		r.Fix = fmt.Sprintf("check the role name (vault list auth/%s/role) and the mount path", mount)
 	case strings.Contains(msg, "no handler for route"):
@@ -112,9 +120,9 @@ type EC2Attempt struct {
 }
 
 var (
-	reEC2NotAllowed = regexp.MustCompile(`auth method ec2 not allowed for role "?([^" ]+)"?`)
-	reEC2Bound      = regexp.MustCompile(`(instance ID|account ID|AMI ID|subnet ID|VPC ID|IAM instance profile ARN|IAM role ARN) "([^"]*)" (?:does not belong to|does not satisfy the constraint(?: on)?) role "([^"]+)"`)
-	reEC2Region     = regexp.MustCompile(`Region "([^"]*)" does not satisfy the constraint on role "([^"]+)"`)
+	reEC2NotAllowed = lazyRegexp(`auth method ec2 not allowed for role "?([^" ]+)"?`)
+	reEC2Bound      = lazyRegexp(`(instance ID|account ID|AMI ID|subnet ID|VPC ID|IAM instance profile ARN|IAM role ARN) "([^"]*)" (?:does not belong to|does not satisfy the constraint(?: on)?) role "([^"]+)"`)
+	reEC2Region     = lazyRegexp(`Region "([^"]*)" does not satisfy the constraint on role "([^"]+)"`)
 )
 
 // ec2Binds maps the subject of Vault's bind-check messages to the role
@@ -166,16 +174,16 @@ func DiagnoseEC2(status int, vaultErrs []string, a EC2Attempt) *vault.Error {
 	case strings.Contains(msg, "client nonce exceeding the limit"):
 		r.Cause = fmt.Sprintf("the nonce in %s is longer than Vault's limit of 128 characters", a.NonceFile)
 		r.Fix = fmt.Sprintf("remove %s (the agent makes a new one) and %s", a.NonceFile, resetEntry)
-	case reEC2NotAllowed.MatchString(msg):
-		m := reEC2NotAllowed.FindStringSubmatch(msg)
+	case reEC2NotAllowed().MatchString(msg):
+		m := reEC2NotAllowed().FindStringSubmatch(msg)
 		r.Cause = fmt.Sprintf("role %q has auth_type=iam and refuses ec2 logins", m[1])
 		r.Fix = "use a role with auth_type=ec2, or the iam auth type (type = \"iam\")"
-	case reEC2Bound.MatchString(msg):
-		m := reEC2Bound.FindStringSubmatch(msg)
+	case reEC2Bound().MatchString(msg):
+		m := reEC2Bound().FindStringSubmatch(msg)
 		r.Cause = fmt.Sprintf("instance %s is not bound to role %q: its %s is %q, which the role's %s does not allow", id, m[3], m[1], m[2], ec2Binds[m[1]])
 		r.Fix = fmt.Sprintf("use a role that binds this instance, or add the value to %s of auth/%s/role/%s (an ARN bind matches a prefix when it ends in *)", ec2Binds[m[1]], a.Mount, m[3])
-	case reEC2Region.MatchString(msg):
-		m := reEC2Region.FindStringSubmatch(msg)
+	case reEC2Region().MatchString(msg):
+		m := reEC2Region().FindStringSubmatch(msg)
 		r.Cause = fmt.Sprintf("instance %s is in region %q, which role %q's bound_region does not allow", id, m[1], m[2])
 		r.Fix = fmt.Sprintf("use a role for this region, or add it to bound_region of auth/%s/role/%s", a.Mount, m[2])
 	case strings.Contains(msg, "failed to verify instance ID"):
@@ -190,7 +198,7 @@ func DiagnoseEC2(status int, vaultErrs []string, a EC2Attempt) *vault.Error {
 			return nil
 		}
 		diagnoseCommon(r, msg, a.Mount)
-		if r.Cause != "" && a.Role == "" && reRoleNotFound.MatchString(msg) {
+		if r.Cause != "" && a.Role == "" && reRoleNotFound().MatchString(msg) {
 			r.Cause += fmt.Sprintf(" (no role was sent, so Vault looked for one named after the AMI ID %s)", a.Doc.ImageID)
 			r.Fix = "set role in the auth block (or --role); " + r.Fix
 		}

@@ -57,7 +57,10 @@ func (c *Client) Target() SigningTarget {
 func (c *Client) Login(ctx context.Context) (*api.Secret, error) {
 	creds, err := c.creds.Retrieve(ctx)
 	if err != nil {
-		return nil, credentialsError(err)
+		if !errors.Is(err, failure.Credentials) {
+			err = credentialsError(err, chain{})
+		}
+		return nil, err
 	}
 	c.log.Debug("aws credentials retrieved", zap.String(fieldCredSrc, creds.Source), zap.Time("expires", creds.Expires))
 	t := c.Target()
@@ -79,15 +82,6 @@ func (c *Client) Login(ctx context.Context) (*api.Secret, error) {
 	c.log.Info("logged in", zap.String(fieldAccessor, secret.Auth.Accessor), zap.Strings(fieldPolicies, secret.Auth.Policies),
 		zap.Duration(fieldTTL, time.Duration(secret.Auth.LeaseDuration)*time.Second), zap.String(fieldRole, c.auth.Role))
 	return secret, nil
-}
-
-func credentialsError(err error) error {
-	hint := "check the instance profile (aws ec2 describe-iam-instance-profile-associations), or the AWS_* environment / profile"
-	var ne interface{ Timeout() bool }
-	if errors.As(err, &ne) && ne.Timeout() || strings.Contains(err.Error(), "deadline exceeded") {
-		hint = "IMDS did not answer in time: inside a container the IMDSv2 token PUT needs HttpPutResponseHopLimit >= 2 (aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2)"
-	}
-	return fmt.Errorf("%w: %v\nfix: %s", failure.Credentials, err, hint)
 }
 
 // postLogin posts a login body to the aws auth method at mount

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/vault/api"
 )
@@ -23,22 +24,27 @@ const maxErrorBody = 64 << 10
 // ("POST", a short role) match ordinary words.
 const minSecret = 8
 
-var (
+// patterns are Redact's regular expressions, compiled when first needed:
+// only error answers are redacted, and compiled at start they would stay in
+// the daemon's memory for good (longBlob's repetition alone compiles to a
+// hundred instructions of each kind).
+var patterns = sync.OnceValue(func() (p struct{ secretHeader, sigv4Part, tokenShape, longBlob *regexp.Regexp }) {
 	// secretHeader matches a header that carries a credential, as a dump,
 	// a JSON map, Go's %v of an http.Header or a query string writes it;
 	// group 1 is the name and separator, group 2 the value.
-	secretHeader = regexp.MustCompile(`(?i)(\b(?:x-vault-token|authorization|x-amz-security-token|x-amz-signature|x-amz-credential)"?\s*[:=]\s*\[?\s*"?)([^"\r\n\]]*)`)
+	p.secretHeader = regexp.MustCompile(`(?i)(\b(?:x-vault-token|authorization|x-amz-security-token|x-amz-signature|x-amz-credential)"?\s*[:=]\s*\[?\s*"?)([^"\r\n\]]*)`)
 	// sigv4Part matches the signature and credential of a SigV4
 	// Authorization value met outside its header.
-	sigv4Part = regexp.MustCompile(`\b(Signature|Credential)=[^\s,"&]+`)
+	p.sigv4Part = regexp.MustCompile(`\b(Signature|Credential)=[^\s,"&]+`)
 	// tokenShape matches Vault tokens: hvs./hvb./hvr. (Vault 1.10+) and the
 	// older s./b. service and batch tokens.
-	tokenShape = regexp.MustCompile(`\bhv[sbr]\.[A-Za-z0-9_-]{20,}|\b[sb]\.[A-Za-z0-9]{20,}`)
+	p.tokenShape = regexp.MustCompile(`\bhv[sbr]\.[A-Za-z0-9_-]{20,}|\b[sb]\.[A-Za-z0-9]{20,}`)
 	// longBlob matches base64 (or base64url, or hex) runs too long to be
 	// words: an AWS session token, a signed request's headers, a PKCS#7
 	// document. ARNs and paths break on ':' or are shorter.
-	longBlob = regexp.MustCompile(`[A-Za-z0-9+/_-]{100,}={0,2}`)
-)
+	p.longBlob = regexp.MustCompile(`[A-Za-z0-9+/_-]{100,}={0,2}`)
+	return p
+})
 
 // nonSecretFields are login body fields whose values Redact leaves alone:
 // Vault's messages name them (the role), and they are no credential.
@@ -54,9 +60,10 @@ var nonSecretFields = []string{"role", "iam_http_request_method", "iam_request_u
 // document. What Vault says about a refusal (the role, the ARN it saw, the
 // header value it expected) stays.
 func Redact(text string, secrets ...string) string {
-	text = secretHeader.ReplaceAllString(text, "${1}"+redacted)
-	text = sigv4Part.ReplaceAllString(text, "${1}="+redacted)
-	text = tokenShape.ReplaceAllString(text, redacted)
+	p := patterns()
+	text = p.secretHeader.ReplaceAllString(text, "${1}"+redacted)
+	text = p.sigv4Part.ReplaceAllString(text, "${1}="+redacted)
+	text = p.tokenShape.ReplaceAllString(text, redacted)
 	secrets = slices.Clone(secrets)
 	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) }) // longest first
 	for _, s := range secrets {
@@ -68,7 +75,7 @@ func Redact(text string, secrets ...string) string {
 			text = strings.ReplaceAll(text, esc, redacted)
 		}
 	}
-	return longBlob.ReplaceAllString(text, redacted)
+	return p.longBlob.ReplaceAllString(text, redacted)
 }
 
 // redactErrorBody is the response callback of every Vault client

@@ -22,11 +22,17 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
+// timeout bounds one request to Vault, answer included.
+const timeout = 30 * time.Second
+
 // NewClient builds a vault/api client from the typed config. Its own
 // retries are off: the lifecycle owns retrying. It carries no token. Every
 // error answer it receives is redacted before vault/api reads it
 // (redactErrorBody), so errors from its calls never carry back a secret
-// the request sent.
+// the request sent. Each request is bounded by timeout through the HTTP
+// client rather than vault/api's own timeout, which cancels the request's
+// context as the call returns, before the answer's body is read: the
+// connection was then closed and every renewal dialled Vault anew.
 func NewClient(v config.Vault) (*api.Client, error) {
 	cfg := api.DefaultConfig()
 	if cfg.Error != nil {
@@ -34,7 +40,8 @@ func NewClient(v config.Vault) (*api.Client, error) {
 	}
 	cfg.Address = v.Address
 	cfg.MaxRetries = 0
-	cfg.Timeout = 30 * time.Second
+	cfg.Timeout = 0
+	cfg.HttpClient.Timeout = timeout
 	tls := &api.TLSConfig{
 		CACert:        v.CACert,
 		CAPath:        v.CAPath,
