@@ -39,4 +39,5 @@ const (
 	fieldPath     = "path"
 	fieldAccessor = "accessor"
 	fieldBytes    = "bytes"
+	fieldWrapped  = "wrapped"
 )
