@@ -70,7 +70,9 @@ func NewFile(o FileOptions, log *zap.Logger) *File {
 		log:    log,
 	}
 	if o.WrapTTL > 0 {
-		f.wrap = func(ctx context.Context, t token.Token) (*api.SecretWrapInfo, error) { return o.Wrap(ctx, t, o.WrapTTL) }
+		f.wrap = func(ctx context.Context, t token.Token) (*api.SecretWrapInfo, error) {
+			return o.Wrap(ctx, t, o.WrapTTL)
+		}
 	}
 	return f
 }
