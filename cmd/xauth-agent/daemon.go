@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"reflect"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,6 +41,7 @@ type loginFunc func(ctx context.Context, cfg *config.Config, log *zap.Logger) (*
 type session struct {
 	cfg    *config.Config
 	loop   *renew.Loop
+	client *api.Client // the login's, for wrap_ttl
 	tokens renew.TokenAPI
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the loop has returned, with err
@@ -52,7 +55,7 @@ func newSession(ctx context.Context, cfg *config.Config, state *token.Latest, lo
 	if err != nil {
 		return nil, err
 	}
-	s := &session{cfg: cfg, tokens: renew.NewTokenAPI(vc), done: make(chan struct{})}
+	s := &session{cfg: cfg, client: vc, tokens: renew.NewTokenAPI(vc), done: make(chan struct{})}
 	s.loop = &renew.Loop{
 		Auth:    auth,
 		Tokens:  s.tokens,
@@ -108,9 +111,12 @@ type agentDaemon struct {
 
 	state   *token.Latest
 	fan     *sink.Fanout
+	files   *fileSinks
 	metrics *localapi.Metrics
 	sess    *session
 	api     *apiServer // nil without a socket sink
+	health  *served    // the health listener; nil without a health block
+	running atomic.Pointer[session] // the session, for /v1/livez
 	ready   sync.Once
 }
 
@@ -128,19 +134,25 @@ func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.At
 func (d *agentDaemon) run(ctx context.Context, cfg *config.Config) error {
 	d.state = token.NewLatest()
 	d.metrics = localapi.NewMetrics(version, d.state)
+	d.files = newFileSinks(ctx, d.log, d.metrics.OnChangeRan)
+	defer d.files.wait() // after the fan-out has stopped: no run starts any more
 	d.fan = sink.NewFanout(d.log.Named("sink"), d.state, sinkRetry, d.inEverySink)
 	d.fan.WriteFailed = d.metrics.SinkError
 	defer d.fan.Close()
-	defer func() { // on any way out: no socket file is left behind
+	defer func() { // on any way out: no socket file is left behind, no port held
 		if d.api != nil {
 			d.api.stop()
 		}
+		if d.health != nil {
+			d.health.stop()
+		}
 	}()
 
-	sinks, err := checkedSinks(cfg, d.log)
+	built, err := d.files.checked(cfg)
 	if err != nil {
 		return err
 	}
+	sinks := d.files.use(built)
 	if cfg.Socket != nil {
 		sock := localapi.New(d.socketOptions(cfg.Socket), d.log.Named("sink.socket"))
 		if err := sock.Check(); err != nil {
@@ -151,10 +163,17 @@ func (d *agentDaemon) run(ctx context.Context, cfg *config.Config) error {
 		}
 		d.api = serveAPI(ctx, sock)
 	}
+	if cfg.Health != nil {
+		if d.health, err = d.startHealth(ctx, cfg); err != nil {
+			return failure.Mark(failure.Sink, err)
+		}
+	}
 	d.fan.Set(ctx, sinks)
 	if d.sess, err = newSession(ctx, cfg, d.state, d.login, d.log); err != nil {
 		return err
 	}
+	d.files.client.Store(d.sess.client)
+	d.running.Store(d.sess)
 	// Said before the lifecycle starts, so that its first token cannot be
 	// named in a line that says the agent is still logging in.
 	d.notify.Status(d.status("logging-in"))
@@ -176,6 +195,11 @@ func (d *agentDaemon) run(ctx context.Context, cfg *config.Config) error {
 		select {
 		case <-ctx.Done():
 			return d.shutdown() // the deferred stop removes the socket file
+		case err := <-d.healthDone():
+			d.health = nil
+			if err != nil {
+				return failure.Mark(failure.Sink, err)
+			}
 		case err := <-d.apiDone():
 			d.api = nil // its result is taken: nothing to stop
 			if err != nil {
@@ -250,7 +274,87 @@ func (d *agentDaemon) apiDone() <-chan error {
 
 func (d *agentDaemon) socketOptions(sc *config.SocketSink) localapi.Options {
 	return localapi.Options{Path: sc.Path, Mode: sc.Mode, GID: sc.GID, AllowUIDs: sc.AllowUIDs, AllowGIDs: sc.AllowGIDs,
-		Version: version, State: d.state, Sinks: d.fan.Statuses, Metrics: d.metrics}
+		Version: version, State: d.state, Sinks: d.fan.Statuses, Metrics: d.metrics, Live: d.lifecycleRuns}
+}
+
+// lifecycleRuns reports, for /v1/livez, whether the session's loop runs.
+func (d *agentDaemon) lifecycleRuns() bool {
+	s := d.running.Load()
+	if s == nil {
+		return true // starting: checks and listeners come before the loop
+	}
+	select {
+	case <-s.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// served is a server being served until its context ends.
+type served struct {
+	cancel context.CancelFunc
+	done   chan error // Serve's result
+}
+
+func (s *served) stop() {
+	s.cancel()
+	<-s.done
+}
+
+// startHealth listens on cfg's health address and serves the probes and
+// the metrics there. A socket that serves the token is listed in readyz.
+func (d *agentDaemon) startHealth(ctx context.Context, cfg *config.Config) (*served, error) {
+	p := &localapi.Probes{State: d.state, Sinks: d.fan.Statuses, Live: d.lifecycleRuns}
+	if cfg.Socket != nil {
+		p.Socket = cfg.Socket.Path
+	}
+	h := localapi.NewHealth(localapi.HealthOptions{Address: cfg.Health.Address, Probes: p, Metrics: d.metrics}, d.log.Named("health"))
+	if err := h.Listen(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &served{cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- h.Serve(ctx) }()
+	return s, nil
+}
+
+// healthDone is the health listener's result channel; nil (never ready)
+// when there is none.
+func (d *agentDaemon) healthDone() <-chan error {
+	if d.health == nil {
+		return nil
+	}
+	return d.health.done
+}
+
+// reloadHealth applies a reloaded health block: the listener restarts when
+// it or the socket changed (readyz lists the socket), and a new address
+// that cannot be bound leaves the old listener serving.
+func (d *agentDaemon) reloadHealth(ctx context.Context, old, cur *config.Config) {
+	if reflect.DeepEqual(old.Health, cur.Health) && reflect.DeepEqual(old.Socket, cur.Socket) && d.health != nil == (cur.Health != nil) {
+		return
+	}
+	if cur.Health == nil {
+		if d.health != nil {
+			d.health.stop()
+			d.health = nil
+		}
+		return
+	}
+	if d.health != nil && old.Health != nil && old.Health.Address == cur.Health.Address {
+		d.health.stop() // the same port: free it first
+		d.health = nil
+	}
+	next, err := d.startHealth(ctx, cur)
+	if err != nil {
+		d.log.Error("reload: the health listener could not start on the new settings", zap.Error(err))
+		return
+	}
+	if d.health != nil {
+		d.health.stop()
+	}
+	d.health = next
 }
 
 // reload re-reads and checks the whole configuration, as startup does. On
@@ -279,7 +383,7 @@ func (d *agentDaemon) reload(ctx context.Context) {
 		keep("log level", err)
 		return
 	}
-	sinks, err := checkedSinks(cfg, log)
+	built, err := d.files.checked(cfg)
 	if err != nil {
 		keep("a sink cannot be written", err)
 		return
@@ -302,8 +406,10 @@ func (d *agentDaemon) reload(ctx context.Context) {
 			return
 		}
 		d.sess.stop()
+		d.files.client.Store(next.client)
 		next.start(ctx)
 		d.sess = next
+		d.running.Store(next)
 		log.Info("reloaded: vault or auth settings changed, logging in again", zap.String("role", cfg.Auth.Role))
 	} else {
 		d.sess.cfg = cfg
@@ -316,7 +422,8 @@ func (d *agentDaemon) reload(ctx context.Context) {
 	if sock != nil && d.api == nil {
 		d.api = serveAPI(ctx, sock)
 	}
-	d.fan.Set(ctx, sinks)
+	d.fan.Set(ctx, d.files.use(built))
+	d.reloadHealth(ctx, old, cfg)
 	d.level.SetLevel(newLevel.Level())
 }
 
