@@ -114,8 +114,8 @@ type agentDaemon struct {
 	files   *fileSinks
 	metrics *localapi.Metrics
 	sess    *session
-	api     *apiServer // nil without a socket sink
-	health  *served    // the health listener; nil without a health block
+	api     *apiServer              // nil without a socket sink
+	health  *served                 // the health listener; nil without a health block
 	running atomic.Pointer[session] // the session, for /v1/livez
 	ready   sync.Once
 }
