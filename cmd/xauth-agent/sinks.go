@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
 	"reflect"
 	"slices"
 	"sync/atomic"
@@ -86,7 +87,8 @@ func (fs *fileSinks) build(c config.FileSink) builtSink {
 	b := builtSink{cfg: c}
 	o := sink.FileOptions{Path: c.Path, Mode: c.Mode, UID: c.UID, GID: c.GID, Format: c.Format, WrapTTL: c.WrapTTL, Wrap: fs.wrap}
 	if len(c.OnChange) > 0 {
-		b.runner = hook.New(fs.ctx, hook.Options{Argv: c.OnChange, Path: c.Path, Splay: c.OnChangeSplay, Timeout: c.OnChangeTimeout, Done: fs.ran},
+		b.runner = hook.New(fs.ctx, hook.Options{Argv: c.OnChange, Path: c.Path, Splay: c.OnChangeSplay, Timeout: c.OnChangeTimeout, Done: fs.ran,
+			Output: os.Stderr},
 			fs.log.Named("hook"))
 		o.OnChange = b.runner.Trigger
 	}

@@ -11,7 +11,7 @@
 // makes one more run after it, however many arrive. The command's
 // environment is the agent's own without VAULT_TOKEN, plus XAUTH_SINK_PATH,
 // the sink's file; the token is never in its arguments or environment: it
-// reads the file.
+// reads the file. Its output goes where Options.Output says.
 //
 // Each run's exit status and duration are logged (never the token).
 package hook
@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -69,6 +70,9 @@ type Options struct {
 	Environ func() []string
 	// Done, when set, is told each run's result (metrics).
 	Done func(result string)
+	// Output receives the command's stdout and stderr (the agent's stderr,
+	// so the journal shows them next to its log); nil discards them.
+	Output io.Writer
 }
 
 // Runner runs one sink's on_change command; see the package comment.
@@ -178,6 +182,7 @@ func (r *Runner) run() (result string, code int, err error) {
 	cmd := exec.Command(r.o.Argv[0], r.o.Argv[1:]...)
 	cmd.Env = Environ(r.o.Environ(), r.o.Path)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stdout, cmd.Stderr = r.o.Output, r.o.Output
 	if err := cmd.Start(); err != nil {
 		return ResultNotStart, -1, fmt.Errorf("start %s: %w; check on_change's command and that the agent's user may run it", r.o.Argv[0], err)
 	}
