@@ -114,7 +114,7 @@ func runExec(ctx context.Context, args []string, s streams) error {
 		log.Warn("sink \"socket\" is served by the daemon only; exec skips it", zap.String("path", cfg.Socket.Path))
 		cfg.Socket = nil
 	}
-	if cfg.Health != nil {
+	if cfg.Health.Address != "" {
 		log.Warn("the health listener is served by the daemon only; exec skips it", zap.String("address", cfg.Health.Address))
 	}
 	// Registered before any child exists, so a signal that cancels ctx

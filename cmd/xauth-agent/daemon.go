@@ -163,7 +163,7 @@ func (d *agentDaemon) run(ctx context.Context, cfg *config.Config) error {
 		}
 		d.api = serveAPI(ctx, sock)
 	}
-	if cfg.Health != nil {
+	if cfg.Health.Address != "" {
 		if d.health, err = d.startHealth(ctx, cfg); err != nil {
 			return failure.Mark(failure.Sink, err)
 		}
@@ -332,17 +332,17 @@ func (d *agentDaemon) healthDone() <-chan error {
 // it or the socket changed (readyz lists the socket), and a new address
 // that cannot be bound leaves the old listener serving.
 func (d *agentDaemon) reloadHealth(ctx context.Context, old, cur *config.Config) {
-	if reflect.DeepEqual(old.Health, cur.Health) && reflect.DeepEqual(old.Socket, cur.Socket) && d.health != nil == (cur.Health != nil) {
+	if old.Health == cur.Health && reflect.DeepEqual(old.Socket, cur.Socket) && (d.health != nil) == (cur.Health.Address != "") {
 		return
 	}
-	if cur.Health == nil {
+	if cur.Health.Address == "" {
 		if d.health != nil {
 			d.health.stop()
 			d.health = nil
 		}
 		return
 	}
-	if d.health != nil && old.Health != nil && old.Health.Address == cur.Health.Address {
+	if d.health != nil && old.Health.Address == cur.Health.Address {
 		d.health.stop() // the same port: free it first
 		d.health = nil
 	}

@@ -25,7 +25,7 @@ func runOnce(ctx context.Context, cfg *config.Config, output string, stdout io.W
 	if cfg.Socket != nil {
 		log.Warn("sink \"socket\" is served by the daemon only; --once skips it", zap.String("path", cfg.Socket.Path))
 	}
-	if cfg.Health != nil {
+	if cfg.Health.Address != "" {
 		log.Warn("the health listener is served by the daemon only; --once skips it", zap.String("address", cfg.Health.Address))
 	}
 	fs := newFileSinks(ctx, log, nil)

@@ -111,7 +111,7 @@ type Config struct {
 	Auth      Auth
 	Sinks     []FileSink
 	Socket    *SocketSink // the local API socket; nil when not configured
-	Health    *Health     // the health listener; nil when not configured
+	Health    Health      // the health listener; none when its Address is ""
 	Log       Log
 	Lifecycle Lifecycle
 	Warnings  []string // usable but risky settings, for the command to log at startup
@@ -201,7 +201,7 @@ const DefaultOnChangeTimeout = 30 * time.Second
 // Health is the health listener: /v1/livez, /v1/readyz and /metrics over HTTP on a loopback
 // TCP address.
 type Health struct {
-	Address string // host:port; the host is a loopback IP address
+	Address string // host:port, the host a loopback IP address; "" = no listener
 }
 
 // SocketSink is the local API: the token over HTTP on a unix socket, for
