@@ -211,21 +211,6 @@ type Log struct {
 	Format string // json or console
 }
 
-// Overrides are the settings given on the command line. A nil pointer means the flag was not
-// set, so the environment or the file decides.
-type Overrides struct {
-	VaultAddr, Role, Mount, HeaderValue, STSRegion, STSEndpoint, LogLevel, LogFormat *string
-
-	AuthType, NonceFile *string // --auth-type, --nonce-file
-
-	AssumeRoleARN *string // --assume-role-arn
-
-	IMDSv2Only *bool
-
-	SinkFiles  []string // --sink-file: each adds a file sink to those in the config file
-	SinkFormat *string  // --sink-format: the format of the sinks added by SinkFiles
-}
-
 // Load reads the config file at path (none when path is ""), applies the environment read
 // through env (nil means an empty environment) and the overrides, and validates the result.
 // Environment variables set to the empty string count as unset.
@@ -245,21 +230,18 @@ func Load(path string, env func(string) (string, bool), o Overrides) (*Config, e
 
 // load is Load after the file has been read.
 func load(path string, src []byte, env func(string) (string, bool), o Overrides) (*Config, error) {
-	l := &loader{cfg: defaults(), from: map[string]string{}}
+	l := &loader{cfg: Config{Auth: Auth{Method: "aws"}}, from: map[string]string{}}
+	setDefaults(settings(&l.cfg))
 	if path != "" {
 		items, err := parseHCL(path, src)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		l.cfg.Source = path
-		if isVaultAgent(items) {
+		if l.vaultAgent = isVaultAgent(items); l.vaultAgent {
 			l.applyVaultAgent(path, items)
 		} else {
-			f, err := decodeFile(items)
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-			}
-			l.applyFile(f)
+			l.applyFile(items)
 		}
 	}
 	if env != nil {
@@ -272,20 +254,6 @@ func load(path string, src []byte, env func(string) (string, bool), o Overrides)
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, errors.Join(l.errs...))
 	}
 	return &l.cfg, nil
-}
-
-func defaults() Config {
-	return Config{
-		Auth: Auth{
-			Method:      "aws",
-			Type:        "iam",
-			Mount:       "aws",
-			STSRegion:   "us-east-1",
-			STSEndpoint: "https://sts.amazonaws.com",
-		},
-		Log:       Log{Level: "info", Format: "json"},
-		Lifecycle: Lifecycle{MinBackoff: time.Second, MaxBackoff: 5 * time.Minute},
-	}
 }
 
 // loader carries the configuration through the pipeline, with what validation needs to say
@@ -303,20 +271,8 @@ type loader struct {
 	// socketFrom says where cfg.Socket was defined: "config.hcl:30".
 	socketFrom string
 
+	// vaultAgent is set while a Vault Agent config is read.
+	vaultAgent bool
+
 	errs []error
-}
-
-// set sets *dst to *v, unless v is nil.
-func set[T any](dst, v *T) {
-	if v != nil {
-		*dst = *v
-	}
-}
-
-// override sets *dst to *v and records where the value came from, unless v is nil.
-func override[T any](l *loader, key, origin string, dst, v *T) {
-	if v != nil {
-		*dst = *v
-		l.from[key] = origin
-	}
 }
