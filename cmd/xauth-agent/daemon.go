@@ -155,8 +155,10 @@ func (d *agentDaemon) run(ctx context.Context, cfg *config.Config) error {
 	if d.sess, err = newSession(ctx, cfg, d.state, d.login, d.log); err != nil {
 		return err
 	}
-	d.sess.start(ctx)
+	// Said before the lifecycle starts, so that its first token cannot be
+	// named in a line that says the agent is still logging in.
 	d.notify.Status(d.status("logging-in"))
+	d.sess.start(ctx)
 	count := len(sinks)
 	if d.api != nil {
 		count++
