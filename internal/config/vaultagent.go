@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -152,25 +153,10 @@ func (l *loader) applyVaultAgentVault(b item) {
 		l.fail(fmt.Errorf("%s: vault is not a stanza: write vault { address = \"...\" }", b.at))
 		return
 	}
-	v := &l.cfg.Vault
-	strs := map[string]*string{
-		"address": &v.Address, "namespace": &v.Namespace, "ca_cert": &v.CACert, "ca_path": &v.CAPath,
-		"client_cert": &v.ClientCert, "client_key": &v.ClientKey, "tls_server_name": &v.TLSServerName,
-	}
+	all := settings(&l.cfg)
 	for _, k := range body {
-		if dst, ok := strs[k.name]; ok {
-			if s, ok := l.vaString(k); ok {
-				*dst = s
-				l.from["vault."+k.name] = k.at
-			}
-			continue
-		}
 		switch {
-		case k.name == "tls_skip_verify":
-			if s, ok := l.vaBool(k); ok {
-				v.TLSSkipVerify = s
-				l.from["vault.tls_skip_verify"] = k.at
-			}
+		case l.vaSet(all, "vault."+k.name, k):
 		case k.isObject():
 			l.vaIgnore(k.name, k.at, "stanza vault.")
 		default:
@@ -290,27 +276,21 @@ func (l *loader) applyVaultAgentAWSConfig(keys []item) {
 	a := &l.cfg.Auth
 	var region, nonceAt string
 	var regionSet bool
+	all := settings(&l.cfg)
 	for _, k := range keys {
+		if l.vaSet(all, "auto_auth.method.config."+k.name, k) {
+			continue
+		}
 		switch k.name {
-		case "type", "role", "header_value", "region", "nonce":
+		case "region", "nonce":
 			s, ok := l.vaString(k)
 			if !ok {
 				continue
 			}
-			switch k.name {
-			case "type":
-				a.Type = s
-				l.from["auth.type"] = k.at
-			case "role":
-				a.Role = s
-				l.from["auth.role"] = k.at
-			case "header_value":
-				a.HeaderValue = s
-				l.from["auth.header_value"] = k.at
-			case "region":
+			if k.name == "region" {
 				region, regionSet = s, true
 				l.from["auth.sts_region"] = k.at
-			case "nonce":
+			} else {
 				nonceAt = k.at
 			}
 		case "access_key", "secret_key", "session_token":
@@ -527,6 +507,25 @@ func (l *loader) vaDuration(k item) {
 	}
 	*dst = d
 	l.from[key] = k.at
+}
+
+// vaSet sets the setting that the Vault Agent key vaKey sets the same way, from k, and says
+// whether there is one.
+func (l *loader) vaSet(all []setting, vaKey string, k item) bool {
+	i := slices.IndexFunc(all, func(s setting) bool { return s.va == vaKey })
+	if i < 0 {
+		return false
+	}
+	ok := false
+	if b, isBool := all[i].v.(scalar[bool]); isBool {
+		*b.p, ok = l.vaBool(k) // after an error the config is not used
+	} else if text, isString := l.vaString(k); isString {
+		ok = all[i].v.set(text) == nil // every Vault Agent key the table names is a string
+	}
+	if ok {
+		l.from[all[i].key] = k.at
+	}
+	return true
 }
 
 // vaString reads a string setting; a number or bool is an error, as in Vault.
