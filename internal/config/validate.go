@@ -77,28 +77,22 @@ func (l *loader) validateAuth() {
 		l.fail(fmt.Errorf("%s names no path: set it to the path the aws auth method is enabled at in Vault, such as \"aws\"", l.setting("auth.mount", mount)))
 	}
 
-	switch a.Type {
-	case "iam":
-		l.onlyFor("ec2", "auth.signature", "auth.nonce_file")
+	if a.Type != "iam" && a.Type != "ec2" {
+		l.fail(fmt.Errorf("%s is not supported: use type = \"iam\" or \"ec2\"", l.setting("auth.type", a.Type)))
+		return
+	}
+	// The settings of the other type are refused when set, as the schema says (its only).
+	for _, s := range settings(&l.cfg) {
+		if from, ok := l.from[s.key]; ok && s.only != "" && s.only != a.Type {
+			l.fail(fmt.Errorf("%s (%s) applies only to auth type %q, and the type is %q: remove it, or set auth.type = %q",
+				s.key, from, s.only, a.Type, s.only))
+		}
+	}
+	if a.Type == "iam" {
 		l.validateSTS()
 		l.validateAssumeRole()
-	case "ec2":
-		l.onlyFor("iam", "auth.header_value", "auth.sts_region", "auth.sts_endpoint", "auth.assume_role_arn",
-			"auth.assume_role_external_id", "auth.assume_role_session_name", "auth.assume_role_duration")
+	} else {
 		l.validateEC2()
-	default:
-		l.fail(fmt.Errorf("%s is not supported: use type = \"iam\" or \"ec2\"", l.setting("auth.type", a.Type)))
-	}
-}
-
-// onlyFor reports each of keys that was set, when they apply only to auth type typ and the
-// configured type is the other one.
-func (l *loader) onlyFor(typ string, keys ...string) {
-	for _, key := range keys {
-		if from, ok := l.from[key]; ok {
-			l.fail(fmt.Errorf("%s (%s) applies only to auth type %q, and the type is %q: remove it, or set auth.type = %q",
-				key, from, typ, l.cfg.Auth.Type, typ))
-		}
 	}
 }
 
