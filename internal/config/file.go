@@ -182,7 +182,7 @@ func describeValue(n ast.Node) string {
 }
 
 // applySink decodes a sink block of type typ, checks its path, and resolves its owner and
-// group. A sink with an error is left out, so that it causes no others.
+// group. A sink whose attributes cannot be decoded is left out, so that it causes no others.
 func (l *loader) applySink(typ label, body []item) {
 	errs := len(l.errs)
 	switch typ.text {
@@ -191,7 +191,7 @@ func (l *loader) applySink(typ label, body []item) {
 		attrs := fileSinkAttrs(&s)
 		setDefaults(attrs)
 		at := l.decodeBody("sink", body, attrs, func() string { return fmt.Sprintf("sink %q: ", s.Path) })
-		if !l.sinkPath(typ, &s.Path, at, "sink", "token file", "/run/xauth-agent/token") || len(l.errs) > errs {
+		if len(l.errs) > errs || !l.sinkPath(typ, &s.Path, at, "sink", "token file", "/run/xauth-agent/token") {
 			return
 		}
 		s.UID, s.GID = l.ownerIDs(fmt.Sprintf("sink %q", s.Path), s.Owner, s.Group, at)
@@ -202,7 +202,7 @@ func (l *loader) applySink(typ label, body []item) {
 		attrs := socketAttrs(s)
 		setDefaults(attrs)
 		at := l.decodeBody("sink", body, attrs, func() string { return fmt.Sprintf("sink \"socket\" %q: ", s.Path) })
-		if !l.sinkPath(typ, &s.Path, at, "socket", "socket file", "/run/xauth-agent/agent.sock") || len(l.errs) > errs {
+		if len(l.errs) > errs || !l.sinkPath(typ, &s.Path, at, "socket", "socket file", "/run/xauth-agent/agent.sock") {
 			return
 		}
 		if l.cfg.Socket != nil {

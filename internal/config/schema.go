@@ -192,12 +192,14 @@ func str(p *string) value {
 	return scalar[string]{p, func(s string) (string, error) { return s, nil }, quoteHCL}
 }
 
-// boolean is true or false; the environment's and Vault Agent's "1" and "0" are taken too.
+// boolean is true or false; the environment's "1" and "0" are taken too. Files are held to
+// true and false (decode), and Vault Agent configs to what Vault takes (vaBool), so the error
+// is the environment's.
 func boolean(p *bool) value {
 	return scalar[bool]{p, func(s string) (bool, error) {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			return false, errors.New("is not a boolean: write true or false")
+			return false, errors.New("is not a boolean: set it to true or false, or unset it")
 		}
 		return b, nil
 	}, strconv.FormatBool}
@@ -208,7 +210,7 @@ func duration(p *time.Duration) value {
 	return scalar[time.Duration]{p, func(s string) (time.Duration, error) {
 		d, err := time.ParseDuration(s)
 		if err != nil || d <= 0 {
-			return 0, errors.New(`is not a duration: write a positive one like "1s", "30s" or "5m"`)
+			return 0, errors.New(`is not a duration: write a positive one such as "30s", "5m" or "1h"`)
 		}
 		return d, nil
 	}, func(d time.Duration) string { return quoteHCL(d.String()) }}
