@@ -172,7 +172,7 @@ func load(path string, src []byte, env func(string) (string, bool), o Overrides)
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		l.cfg.Source = path
-		if l.vaultAgent = isVaultAgent(items); l.vaultAgent {
+		if isVaultAgent(items) {
 			l.applyVaultAgent(path, items)
 		} else {
 			l.applyFile(items)
@@ -204,9 +204,6 @@ type loader struct {
 
 	// socketFrom says where cfg.Socket was defined: "config.hcl:30".
 	socketFrom string
-
-	// vaultAgent is set while a Vault Agent config is read.
-	vaultAgent bool
 
 	errs []error
 }

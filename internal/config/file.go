@@ -116,7 +116,8 @@ func (l *loader) decodeBody(block string, body []item, attrs []setting, prefix f
 // decode sets v from the attribute it, or reports why it cannot. A value of the wrong kind is
 // named by its key ("sink.allow_gids"), a value the setting refuses by name ("sink "/run/t":
 // mode"). A string value is read as written, but for a "${", which the agent refuses in its
-// own files (it does not interpolate) and reads as text in a Vault Agent config, as Vault does.
+// own files: it does not interpolate. (A Vault Agent config reads it as text, as Vault does:
+// vaString.)
 func (l *loader) decode(key, name string, it item, v value) bool {
 	var err error
 	tok, _ := literal(it.val)
@@ -125,7 +126,7 @@ func (l *loader) decode(key, name string, it item, v value) bool {
 		err = l.decodeList(key, it, lv)
 	} else if isBool && tok.Type != token.BOOL && tok.Text != `"true"` && tok.Text != `"false"` {
 		err = fmt.Errorf("%s: %s %s is not a bool: write true or false", it.at, key, describeValue(it.val))
-	} else if text, terr := l.literalText(it.val); terr != nil {
+	} else if text, terr := literalText(it.val); terr != nil {
 		err = fmt.Errorf("%s: %s %w", it.at, key, terr)
 	} else if serr := v.set(text); serr != nil {
 		err = fmt.Errorf("%s: %s %q %w", it.at, name, text, serr)
@@ -138,12 +139,12 @@ func (l *loader) decode(key, name string, it item, v value) bool {
 
 // literalText returns the text of a single literal: a string's value, or a number or bool as
 // written, so that mode = 0600 reads as "0600".
-func (l *loader) literalText(n ast.Node) (string, error) {
+func literalText(n ast.Node) (string, error) {
 	tok, ok := literal(n)
 	if !ok {
 		return "", fmt.Errorf("is %s, not a string: write it in quotes", kind(n))
 	}
-	if (tok.Type == token.STRING || tok.Type == token.HEREDOC) && strings.Contains(tok.Text, "${") && !l.vaultAgent {
+	if (tok.Type == token.STRING || tok.Type == token.HEREDOC) && strings.Contains(tok.Text, "${") {
 		return "", fmt.Errorf("%s contains \"${\": the agent does not evaluate interpolations; write the value itself", clip(tok.Text))
 	}
 	s, isString, err := stringOf(tok)
@@ -161,7 +162,7 @@ func (l *loader) decodeList(key string, it item, v listValue) error {
 	}
 	texts := make([]string, len(lst.List))
 	for i, e := range lst.List {
-		text, err := l.literalText(e)
+		text, err := literalText(e)
 		if err != nil {
 			return fmt.Errorf("%s: %s has %s: give single values, such as [1, 2]", it.at, key, describeValue(e))
 		}
