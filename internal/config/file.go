@@ -43,7 +43,8 @@ func (l *loader) applyFile(items []item) {
 				continue
 			}
 		}
-		for name, at := range l.decodeBody(it.name, body, inBlock(all, it.name), func() string { return it.name + "." }) {
+		set, _ := l.decodeBody(it.name, body, inBlock(all, it.name), func() string { return it.name + "." })
+		for name, at := range set {
 			l.from[it.name+"."+name] = at
 		}
 	}
@@ -84,21 +85,29 @@ func (l *loader) checkBlock(it item, first map[string]string) bool {
 }
 
 // decodeBody decodes the attributes of a block's body into attrs, in the order of attrs, and
-// returns where each is set. An unknown attribute, a nested block and a value the setting
-// does not take are errors; prefix() qualifies a name in them ("vault." or `sink "/run/t": `).
-func (l *loader) decodeBody(block string, body []item, attrs []setting, prefix func() string) map[string]string {
+// returns where each is set, and whether the body has the block's shape: no unknown attribute,
+// no nested block, no value of a kind the setting does not take. prefix() qualifies a name
+// in the messages of values a setting refuses ("vault." or `sink "/run/t": `).
+func (l *loader) decodeBody(block string, body []item, attrs []setting, prefix func() string) (map[string]string, bool) {
 	names := make([]string, len(attrs))
 	at := map[string]string{}
+	shaped := true
 	for i, s := range attrs {
 		names[i] = s.key
 		for _, it := range body {
-			if it.name == s.key && it.assign && l.decode(block+"."+s.key, prefix()+s.key, it, s.v) {
+			if it.name != s.key || !it.assign {
+				continue
+			}
+			if l.decode(block+"."+s.key, prefix()+s.key, it, s.v) {
 				at[s.key] = it.at
+			} else {
+				shaped = false
 			}
 		}
 	}
 	for _, it := range body {
 		known := slices.Contains(names, it.name)
+		shaped = shaped && known && it.assign
 		switch {
 		case !known && it.assign:
 			l.fail(fmt.Errorf("%s: unknown attribute %q in the %s block%s: remove it, or use one of %s",
@@ -110,12 +119,13 @@ func (l *loader) decodeBody(block string, body []item, attrs []setting, prefix f
 			l.fail(fmt.Errorf("%s: %s.%s is an attribute, not a block: write %s = value instead", it.at, block, it.name, it.name))
 		}
 	}
-	return at
+	return at, shaped
 }
 
-// decode sets v from the attribute it, or reports why it cannot. A value of the wrong kind is
-// named by its key ("sink.allow_gids"), a value the setting refuses by name ("sink "/run/t":
-// mode"). A string value is read as written, but for a "${", which the agent refuses in its
+// decode sets v from the attribute it, or reports why it cannot, and says whether the value
+// is of a kind v takes. A value of the wrong kind is named by its key ("sink.allow_gids"); a
+// value v refuses, by name ("sink "/run/t": mode"), and counts as set, as the other checks of
+// its block need to know. A string value is read as written, but for a "${", which the agent refuses in its
 // own files: it does not interpolate. (A Vault Agent config reads it as text, as Vault does:
 // vaString.)
 func (l *loader) decode(key, name string, it item, v value) bool {
@@ -129,7 +139,7 @@ func (l *loader) decode(key, name string, it item, v value) bool {
 	} else if text, terr := literalText(it.val); terr != nil {
 		err = fmt.Errorf("%s: %s %w", it.at, key, terr)
 	} else if serr := v.set(text); serr != nil {
-		err = fmt.Errorf("%s: %s %q %w", it.at, name, text, serr)
+		l.fail(fmt.Errorf("%s: %s %q %w", it.at, name, text, serr))
 	}
 	if err != nil {
 		l.fail(err)
@@ -183,16 +193,15 @@ func describeValue(n ast.Node) string {
 }
 
 // applySink decodes a sink block of type typ, checks its path, and resolves its owner and
-// group. A sink whose attributes cannot be decoded is left out, so that it causes no others.
+// group. A sink whose body has not the block's shape is left out, so that it causes no others.
 func (l *loader) applySink(typ label, body []item) {
-	errs := len(l.errs)
 	switch typ.text {
 	case "file":
 		s := FileSink{}
 		attrs := fileSinkAttrs(&s)
 		setDefaults(attrs)
-		at := l.decodeBody("sink", body, attrs, func() string { return fmt.Sprintf("sink %q: ", s.Path) })
-		if len(l.errs) > errs || !l.sinkPath(typ, &s.Path, at, "sink", "token file", "/run/xauth-agent/token") {
+		at, shaped := l.decodeBody("sink", body, attrs, func() string { return fmt.Sprintf("sink %q: ", s.Path) })
+		if !shaped || !l.sinkPath(typ, &s.Path, at, "sink", "token file", "/run/xauth-agent/token") {
 			return
 		}
 		s.UID, s.GID = l.ownerIDs(fmt.Sprintf("sink %q", s.Path), s.Owner, s.Group, at)
@@ -202,8 +211,8 @@ func (l *loader) applySink(typ label, body []item) {
 		s := &SocketSink{}
 		attrs := socketAttrs(s)
 		setDefaults(attrs)
-		at := l.decodeBody("sink", body, attrs, func() string { return fmt.Sprintf("sink \"socket\" %q: ", s.Path) })
-		if len(l.errs) > errs || !l.sinkPath(typ, &s.Path, at, "socket", "socket file", "/run/xauth-agent/agent.sock") {
+		at, shaped := l.decodeBody("sink", body, attrs, func() string { return fmt.Sprintf("sink \"socket\" %q: ", s.Path) })
+		if !shaped || !l.sinkPath(typ, &s.Path, at, "socket", "socket file", "/run/xauth-agent/agent.sock") {
 			return
 		}
 		if l.cfg.Socket != nil {

@@ -59,7 +59,7 @@ func settings(c *Config) []setting {
 			only:  "iam", v: str(&r.ARN)},
 		{key: "auth.assume_role_external_id", only: "iam", v: str(&r.ExternalID)},
 		{key: "auth.assume_role_session_name", only: "iam", v: str(&r.SessionName)},
-		{key: "auth.assume_role_duration", only: "iam", v: duration(&r.Duration)},
+		{key: "auth.assume_role_duration", only: "iam", v: duration(&r.Duration, `is not a duration: write it like "15m", "1h" or "12h"`)},
 		{key: "auth.signature", only: "ec2", v: str(&a.Signature)},
 		{key: "auth.nonce_file", flag: "nonce-file", usage: "ec2: file that keeps the client nonce across restarts (default " + DefaultNonceFile + ")",
 			only: "ec2", v: str(&a.NonceFile)},
@@ -68,12 +68,14 @@ func settings(c *Config) []setting {
 		{key: "log.level", env: "XAUTH_LOG_LEVEL", flag: "log-level", usage: "debug|info|warn|error", def: "info", v: str(&c.Log.Level)},
 		{key: "log.format", env: "XAUTH_LOG_FORMAT", flag: "log-format", usage: "json|console", def: "json", v: str(&c.Log.Format)},
 
-		{key: "lifecycle.min_backoff", def: "1s", v: duration(&lc.MinBackoff)},
-		{key: "lifecycle.max_backoff", def: "5m", v: duration(&lc.MaxBackoff)},
+		{key: "lifecycle.min_backoff", def: "1s", v: duration(&lc.MinBackoff, backoffRefused)},
+		{key: "lifecycle.max_backoff", def: "5m", v: duration(&lc.MaxBackoff, backoffRefused)},
 		{key: "lifecycle.revoke_on_exit", def: "false", v: boolean(&lc.RevokeOnExit)},
 		{key: "lifecycle.remove_sinks_on_exit", def: "false", v: boolean(&lc.RemoveSinksOnExit)},
 	}
 }
+
+const backoffRefused = `is not a positive duration: write it like "1s", "30s" or "5m"`
 
 // fileSinkAttrs is the schema of a sink "file" block, bound to s.
 func fileSinkAttrs(s *FileSink) []setting {
@@ -205,12 +207,12 @@ func boolean(p *bool) value {
 	}, strconv.FormatBool}
 }
 
-// duration is a positive Go duration, such as "30s" or "5m".
-func duration(p *time.Duration) value {
+// duration is a positive Go duration, such as "30s" or "5m"; refused is the error's text.
+func duration(p *time.Duration, refused string) value {
 	return scalar[time.Duration]{p, func(s string) (time.Duration, error) {
 		d, err := time.ParseDuration(s)
 		if err != nil || d <= 0 {
-			return 0, errors.New(`is not a duration: write a positive one such as "30s", "5m" or "1h"`)
+			return 0, errors.New(refused)
 		}
 		return d, nil
 	}, func(d time.Duration) string { return quoteHCL(d.String()) }}
