@@ -124,18 +124,22 @@ func (l *loader) applyVaultAgent(filename string, items []item) {
 				l.from["log.format"] = k.at
 			}
 		default:
-			l.vaIgnore(k.name, k.at, stanza(k, ""))
+			l.vaIgnoreIn("", k)
 		}
 	}
 }
 
-// stanza returns kind followed by "stanza " if k is a stanza (a block, or an object assigned to
-// a name), for vaIgnore's messages.
-func stanza(k item, kind string) string {
-	if k.isObject() {
-		return "stanza " + kind
+// vaIgnoreIn is vaIgnore for k, a stanza or an attribute inside the stanza in ("" for the
+// top level).
+func (l *loader) vaIgnoreIn(in string, k item) {
+	if in != "" {
+		in += "."
 	}
-	return kind
+	if k.isObject() {
+		l.vaIgnore(k.name, k.at, "stanza "+in)
+	} else {
+		l.vaIgnore(in+k.name, k.at, "")
+	}
 }
 
 // vaIgnore warns that a known Vault Agent setting is ignored, or reports an unknown one.
@@ -155,12 +159,8 @@ func (l *loader) applyVaultAgentVault(b item) {
 	}
 	all := settings(&l.cfg)
 	for _, k := range body {
-		switch {
-		case l.vaSet(all, "vault."+k.name, k):
-		case k.isObject():
-			l.vaIgnore(k.name, k.at, "stanza vault.")
-		default:
-			l.vaIgnore("vault."+k.name, k.at, "")
+		if !l.vaSet(all, "vault."+k.name, k) {
+			l.vaIgnoreIn("vault", k)
 		}
 	}
 }
@@ -250,11 +250,7 @@ func (l *loader) applyVaultAgentMethod(b item) {
 		case "exit_on_err":
 			l.fail(fmt.Errorf("%s: method exit_on_err: xauth-agent retries network errors and exits on a refused login; remove exit_on_err, or run xauth-agent --once for a single attempt", k.at))
 		default:
-			if k.isObject() {
-				l.vaIgnore(k.name, k.at, "stanza method.")
-			} else {
-				l.vaIgnore("method."+k.name, k.at, "")
-			}
+			l.vaIgnoreIn("method", k)
 		}
 	}
 	l.applyVaultAgentAWSConfig(config)
@@ -357,11 +353,7 @@ func (l *loader) applyVaultAgentSink(b item) {
 		case "dh_type", "dh_path", "derive_key", "aad", "aad_env_var":
 			l.fail(fmt.Errorf("%s: sink %s: xauth-agent does not encrypt sink files; remove the dh_* and aad settings and protect the file with mode, owner and group, or keep Vault Agent", k.at, k.name))
 		default:
-			if k.isObject() {
-				l.vaIgnore(k.name, k.at, "stanza sink.")
-			} else {
-				l.vaIgnore("sink."+k.name, k.at, "")
-			}
+			l.vaIgnoreIn("sink", k)
 		}
 	}
 
