@@ -13,8 +13,8 @@ import (
 	"github.com/hashicorp/hcl/hcl/token"
 )
 
-// topBlocks are the blocks of a config file, in the documentation's order, with the label
-// each takes ("" for none).
+// topBlocks are the blocks of a config file, in the documentation's order, which NativeHCL
+// writes them in, with the label each takes ("" for none).
 var topBlocks = []struct{ name, label string }{
 	{"vault", ""},
 	{"auth", `method, as in auth "aws" { ... }`},

@@ -11,18 +11,26 @@ import (
 // NativeHCL renders c as a native config file that loads to the same settings (apart from
 // Source, Warnings and ExitAfterAuth, which has no native setting: use --once). Defaults are
 // written out too, so the file shows every choice. The blocks and their attributes are those
-// of the schema, in its order; a setting is left out when it is zero and has no default, or
+// of the schema (topBlocks, settings and the sinks' tables), in its order; a setting is left out when it is zero and has no default, or
 // applies to the other auth type.
 func NativeHCL(c *Config) []byte {
 	all := settings(c)
-	blocks := []hclBlock{newBlock("vault", nil, inBlock(all, "vault"), ""), newBlock("auth", []string{c.Auth.Method}, inBlock(all, "auth"), c.Auth.Type)}
-	for i := range c.Sinks {
-		blocks = append(blocks, newBlock("sink", []string{"file"}, fileSinkAttrs(&c.Sinks[i]), ""))
+	var blocks []hclBlock
+	for _, tb := range topBlocks {
+		switch tb.name {
+		case "auth":
+			blocks = append(blocks, newBlock("auth", []string{c.Auth.Method}, inBlock(all, "auth"), c.Auth.Type))
+		case "sink":
+			for i := range c.Sinks {
+				blocks = append(blocks, newBlock("sink", []string{"file"}, fileSinkAttrs(&c.Sinks[i]), ""))
+			}
+			if c.Socket != nil {
+				blocks = append(blocks, newBlock("sink", []string{"socket"}, socketAttrs(c.Socket), ""))
+			}
+		default:
+			blocks = append(blocks, newBlock(tb.name, nil, inBlock(all, tb.name), ""))
+		}
 	}
-	if c.Socket != nil {
-		blocks = append(blocks, newBlock("sink", []string{"socket"}, socketAttrs(c.Socket), ""))
-	}
-	blocks = append(blocks, newBlock("log", nil, inBlock(all, "log"), ""), newBlock("lifecycle", nil, inBlock(all, "lifecycle"), ""))
 
 	var buf bytes.Buffer
 	for i, b := range blocks {
