@@ -126,11 +126,8 @@ type FileSink struct {
 
 	OnChange        []string      // the command run after the file got a new token; nil: none
 	OnChangeSplay   time.Duration // a random delay up to this before each run; 0: none
-	OnChangeTimeout time.Duration // the command is killed after this (DefaultOnChangeTimeout)
+	OnChangeTimeout time.Duration // the command is killed after this; 0: the runner's default, 30s
 }
-
-// DefaultOnChangeTimeout bounds an on_change run unless on_change_timeout says otherwise.
-const DefaultOnChangeTimeout = 30 * time.Second
 
 // Health is the health listener: /v1/livez, /v1/readyz and /metrics over HTTP on a loopback
 // TCP address.
