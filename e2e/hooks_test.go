@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -140,7 +141,7 @@ health {
   address = "127.0.0.1:%s"
 }
 `, file, sock, port))
-	startDaemon(t, "client1", nil, "--config", cfgPath)
+	d := startDaemon(t, "client1", nil, "--config", cfgPath)
 	base := "http://127.0.0.1:" + port
 
 	waitFor(t, 20*time.Second, "readyz 200 on the health listener", func() bool {
@@ -194,6 +195,24 @@ health {
 		code, _ := httpGet(t, base+"/v1/readyz")
 		return code == http.StatusOK
 	})
+
+	// SIGHUP moves the listener to a new address.
+	moved := freeTCPPort(t)
+	src, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, []byte(strings.Replace(string(src), "127.0.0.1:"+port, "127.0.0.1:"+moved, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "the health listener on its new address", func() bool {
+		code, _ := httpGet(t, "http://127.0.0.1:"+moved+"/v1/livez")
+		return code == http.StatusOK
+	})
+	if code, _ := httpGet(t, base+"/v1/livez"); code != 0 {
+		t.Errorf("the old health address still answers (%d) after the reload", code)
+	}
 
 	// Refused at load: the listener would serve the metrics to the network.
 	bad := writeConfig(t, t.TempDir(), "vault-role", "health {\n  address = \"0.0.0.0:9105\"\n}\n")
