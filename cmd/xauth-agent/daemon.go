@@ -195,7 +195,7 @@ func (d *agentDaemon) run(ctx context.Context, cfg *config.Config) error {
 		select {
 		case <-ctx.Done():
 			return d.shutdown() // the deferred stop removes the socket file
-		case err := <-d.healthDone():
+		case err := <-d.health.result():
 			d.health = nil
 			if err != nil {
 				return failure.Mark(failure.Sink, err)
@@ -241,26 +241,45 @@ func statusLine(st token.State, step string) string {
 	return daemon.StatusLine(step, st.Token.Accessor, time.Until(st.Token.ExpiresAt))
 }
 
-// apiServer is a local API server (sink "socket") being served.
-type apiServer struct {
-	srv    *localapi.Server
+// served is a server being served until its context ends or stop: the
+// local API (apiServer) or the health listener.
+type served struct {
 	cancel context.CancelFunc
 	done   chan error // Serve's result
 }
 
-// serveAPI serves srv, which is listening already, until ctx ends or stop.
-func serveAPI(ctx context.Context, srv *localapi.Server) *apiServer {
+// serve runs serve (a server's Serve, listening already) until ctx ends or stop.
+func serve(ctx context.Context, serve func(context.Context) error) *served {
 	ctx, cancel := context.WithCancel(ctx)
-	a := &apiServer{srv: srv, cancel: cancel, done: make(chan error, 1)}
-	go func() { a.done <- srv.Serve(ctx) }()
-	return a
+	s := &served{cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- serve(ctx) }()
+	return s
 }
 
-// stop ends the server: its connections close and its socket file goes.
-// Call it once, and not after its result was taken from done.
-func (a *apiServer) stop() {
-	a.cancel()
-	<-a.done
+// stop ends the server: its connections close (and the socket's file
+// goes). Call it once, and not after its result was taken from done.
+func (s *served) stop() {
+	s.cancel()
+	<-s.done
+}
+
+// result is the server's result channel; nil (never ready) for no server.
+func (s *served) result() <-chan error {
+	if s == nil {
+		return nil
+	}
+	return s.done
+}
+
+// apiServer is a local API server (sink "socket") being served.
+type apiServer struct {
+	srv *localapi.Server
+	*served
+}
+
+// serveAPI serves srv, which is listening already, until ctx ends or stop.
+func serveAPI(ctx context.Context, srv *localapi.Server) *apiServer {
+	return &apiServer{srv: srv, served: serve(ctx, srv.Serve)}
 }
 
 // apiDone is the serving server's result channel; nil (never ready) when
@@ -291,17 +310,6 @@ func (d *agentDaemon) lifecycleRuns() bool {
 	}
 }
 
-// served is a server being served until its context ends.
-type served struct {
-	cancel context.CancelFunc
-	done   chan error // Serve's result
-}
-
-func (s *served) stop() {
-	s.cancel()
-	<-s.done
-}
-
 // startHealth listens on cfg's health address and serves the probes and
 // the metrics there. A socket that serves the token is listed in readyz.
 func (d *agentDaemon) startHealth(ctx context.Context, cfg *config.Config) (*served, error) {
@@ -313,19 +321,7 @@ func (d *agentDaemon) startHealth(ctx context.Context, cfg *config.Config) (*ser
 	if err := h.Listen(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	s := &served{cancel: cancel, done: make(chan error, 1)}
-	go func() { s.done <- h.Serve(ctx) }()
-	return s, nil
-}
-
-// healthDone is the health listener's result channel; nil (never ready)
-// when there is none.
-func (d *agentDaemon) healthDone() <-chan error {
-	if d.health == nil {
-		return nil
-	}
-	return d.health.done
+	return serve(ctx, h.Serve), nil
 }
 
 // reloadHealth applies a reloaded health block: the listener restarts when
