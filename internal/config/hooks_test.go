@@ -86,7 +86,7 @@ func TestLoadWrapOnChangeAndHealthErrors(t *testing.T) {
 // A Vault Agent sink's wrap_ttl converts: the file holds Vault's wrap info, as Vault Agent
 // writes it; the method's wrap_ttl stays an error.
 func TestLoadVaultAgentWrapTTL(t *testing.T) {
-	cfg, err := Load(vaFixture("unsupported.hcl"), nil, Overrides{})
+	_, err := Load(vaFixture("unsupported.hcl"), nil, Overrides{})
 	if err == nil || strings.Contains(err.Error(), "sink wrap_ttl") {
 		t.Fatalf("unsupported.hcl: %v", err)
 	}
@@ -110,7 +110,8 @@ vault { address = "https://vault.example:8200" }
 		t.Fatal(err)
 	}
 	path = writeConfig(t, strings.Replace(string(src), "    wrap_ttl = \"1m\"\n", "", 1))
-	if cfg, err = Load(path, nil, Overrides{}); err != nil {
+	cfg, err := Load(path, nil, Overrides{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if s := cfg.Sinks[0]; s.WrapTTL != 5*time.Minute || s.Format != FormatJSON {
