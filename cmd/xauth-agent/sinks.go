@@ -35,7 +35,8 @@ type fileSinks struct {
 type builtSink struct {
 	cfg    config.FileSink
 	file   *sink.File
-	runner *hook.Runner // nil without on_change
+	runner *hook.Runner       // nil without on_change
+	stop   context.CancelFunc // ends the runner's runs; nil without on_change
 }
 
 func newFileSinks(ctx context.Context, log *zap.Logger, ran func(string)) *fileSinks {
@@ -63,8 +64,15 @@ func (fs *fileSinks) checked(cfg *config.Config) ([]builtSink, error) {
 	return built, nil
 }
 
-// use makes built the sinks in use, and returns them for the fan-out.
+// use makes built the sinks in use, and returns them for the fan-out. The
+// on_change runs of a sink no longer in use end: a pending one does not
+// start, a running one is killed.
 func (fs *fileSinks) use(built []builtSink) []sink.Sink {
+	for _, old := range fs.inUse {
+		if old.stop != nil && !slices.ContainsFunc(built, func(b builtSink) bool { return b.runner == old.runner }) {
+			old.stop()
+		}
+	}
 	fs.inUse = built
 	sinks := make([]sink.Sink, len(built))
 	for i, b := range built {
@@ -87,7 +95,9 @@ func (fs *fileSinks) build(c config.FileSink) builtSink {
 	b := builtSink{cfg: c}
 	o := sink.FileOptions{Path: c.Path, Mode: c.Mode, UID: c.UID, GID: c.GID, Format: c.Format, WrapTTL: c.WrapTTL, Wrap: fs.wrap}
 	if len(c.OnChange) > 0 {
-		b.runner = hook.New(fs.ctx, hook.Options{Argv: c.OnChange, Path: c.Path, Splay: c.OnChangeSplay, Timeout: c.OnChangeTimeout, Done: fs.ran,
+		var ctx context.Context
+		ctx, b.stop = context.WithCancel(fs.ctx)
+		b.runner = hook.New(ctx, hook.Options{Argv: c.OnChange, Path: c.Path, Splay: c.OnChangeSplay, Timeout: c.OnChangeTimeout, Done: fs.ran,
 			Output: os.Stderr},
 			fs.log.Named("hook"))
 		o.OnChange = b.runner.Trigger
