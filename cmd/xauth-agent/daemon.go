@@ -18,6 +18,7 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/daemon"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
+	"github.com/xauth-agent/xauth-agent/internal/hook"
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
@@ -134,6 +135,7 @@ func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.At
 func (d *agentDaemon) run(ctx context.Context, cfg *config.Config) error {
 	d.state = token.NewLatest()
 	d.metrics = localapi.NewMetrics(version, d.state)
+	d.metrics.OnChangeResults(hook.Results...)
 	d.files = newFileSinks(ctx, d.log, d.metrics.OnChangeRan)
 	defer d.files.wait() // after the fan-out has stopped: no run starts any more
 	d.fan = sink.NewFanout(d.log.Named("sink"), d.state, sinkRetry, d.inEverySink)

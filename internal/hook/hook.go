@@ -46,6 +46,9 @@ const (
 	ResultNotStart = "no_start" // the command could not be started
 )
 
+// Results are every result a run can have.
+var Results = []string{ResultOK, ResultFailed, ResultTimeout, ResultNotStart}
+
 // Log field names.
 const (
 	fieldPath     = "path"

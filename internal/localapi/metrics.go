@@ -53,6 +53,18 @@ func (m *Metrics) SinkError(name string) {
 	}
 }
 
+// OnChangeResults makes each of results a series of the on_change counter
+// from the start, at 0, so that a first failure shows as an increase.
+func (m *Metrics) OnChangeResults(results ...string) {
+	if m != nil {
+		m.mu.Lock()
+		for _, r := range results {
+			m.onChange[r] += 0
+		}
+		m.mu.Unlock()
+	}
+}
+
 // OnChangeRan counts an on_change run by its result (hook.Options.Done).
 func (m *Metrics) OnChangeRan(result string) {
 	if m != nil {

@@ -128,3 +128,18 @@ func TestHealthServer(t *testing.T) {
 		}
 	}
 }
+
+// The on_change counter serves each result from 0, so that a first failure
+// is an increase.
+func TestOnChangeMetrics(t *testing.T) {
+	m := NewMetrics("v1", nil)
+	m.OnChangeResults("ok", "failed")
+	m.OnChangeRan("ok")
+	got := parse(t, scrape(t, m)).values
+	if got[`xauth_on_change_runs_total{result="ok"}`] != 1 || got[`xauth_on_change_runs_total{result="failed"}`] != 0 {
+		t.Errorf("on_change counters: %v", got)
+	}
+	if _, ok := got[`xauth_on_change_runs_total{result="failed"}`]; !ok {
+		t.Error("the failed result is not served before a first failure")
+	}
+}
