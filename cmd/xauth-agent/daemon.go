@@ -403,11 +403,11 @@ func (d *agentDaemon) reload(ctx context.Context) {
 			keep("cannot start the new login", err)
 			return
 		}
+		d.running.Store(next) // first: livez does not see the old loop's end as the agent's
 		d.sess.stop()
 		d.files.client.Store(next.client)
 		next.start(ctx)
 		d.sess = next
-		d.running.Store(next)
 		log.Info("reloaded: vault or auth settings changed, logging in again", zap.String("role", cfg.Auth.Role))
 	} else {
 		d.sess.cfg = cfg
