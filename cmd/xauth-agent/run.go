@@ -186,12 +186,14 @@ func agentFlags(fs *flag.FlagSet) *options {
 	str("vault-addr", "Vault address (overrides VAULT_ADDR and vault.address)")
 	str("role", "Vault role on the aws auth mount")
 	str("auth-type", "aws auth type: iam|ec2 (default iam)")
-	str("nonce-file", "ec2: file that keeps the client nonce across restarts (default "+config.DefaultNonceFile+")")
+	str("nonce-file", "ec2: file that keeps the client nonce across restarts (default <state-dir>/nonce)")
 	str("mount", "aws auth mount path (default aws)")
 	str("header-value", "X-Vault-AWS-IAM-Server-ID value Vault expects")
 	str("sts-region", "region the GetCallerIdentity request is signed for (default us-east-1)")
 	str("sts-endpoint", "STS endpoint the request is signed for (default https://sts.amazonaws.com)")
 	str("assume-role-arn", "iam: sign with this IAM role, assumed with the AWS SDK's credentials (its STS client follows AWS_REGION and AWS_ENDPOINT_URL_STS)")
+	str("state-dir", "daemon: persistent directory of its lock and the ec2 nonce (default $STATE_DIRECTORY, else "+config.DefaultStateDir+")")
+	str("runtime-dir", "daemon: tmpfs directory of its token record, for restarts without a login (default $RUNTIME_DIRECTORY, else "+config.DefaultRuntimeDir+")")
 	fs.Var(&o.sinkFiles, "sink-file", "write the token to this `path` (repeatable)")
 	str("sink-format", "format of --sink-file sinks: token|json|env")
 	str("log-level", "debug|info|warn|error")
@@ -222,6 +224,7 @@ func (o *options) finish(fs *flag.FlagSet, s streams) error {
 		STSRegion: pick("sts-region"), STSEndpoint: pick("sts-endpoint"), LogLevel: pick("log-level"),
 		LogFormat: pick("log-format"), SinkFiles: o.sinkFiles, SinkFormat: pick("sink-format"),
 		AuthType: pick("auth-type"), NonceFile: pick("nonce-file"), AssumeRoleARN: pick("assume-role-arn"),
+		StateDir: pick("state-dir"), RuntimeDir: pick("runtime-dir"),
 	}
 	if given["imds-v2-only"] {
 		o.overrides.IMDSv2Only = &o.imdsV2

@@ -129,6 +129,8 @@ type lifecycleBlock struct {
 	MaxBackoff        *string
 	RevokeOnExit      *bool
 	RemoveSinksOnExit *bool
+	StateDir          *string
+	RuntimeDir        *string
 }
 
 func (b *lifecycleBlock) fields() []field {
@@ -137,6 +139,8 @@ func (b *lifecycleBlock) fields() []field {
 		stringField("max_backoff", &b.MaxBackoff),
 		boolField("revoke_on_exit", &b.RevokeOnExit),
 		boolField("remove_sinks_on_exit", &b.RemoveSinksOnExit),
+		stringField("state_dir", &b.StateDir),
+		stringField("runtime_dir", &b.RuntimeDir),
 	}
 }
 
@@ -387,6 +391,8 @@ func (l *loader) applyFile(f *file) {
 		l.duration("lifecycle.max_backoff", lc.MaxBackoff, &c.Lifecycle.MaxBackoff)
 		set(&c.Lifecycle.RevokeOnExit, lc.RevokeOnExit)
 		set(&c.Lifecycle.RemoveSinksOnExit, lc.RemoveSinksOnExit)
+		set(&c.Lifecycle.StateDir, lc.StateDir)
+		set(&c.Lifecycle.RuntimeDir, lc.RuntimeDir)
 	}
 }
 

@@ -38,6 +38,8 @@ func (l *loader) applyEnv(env func(string) (string, bool)) {
 	str("XAUTH_STS_REGION", "auth.sts_region", &c.Auth.STSRegion)
 	str("XAUTH_STS_ENDPOINT", "auth.sts_endpoint", &c.Auth.STSEndpoint)
 	str("XAUTH_ASSUME_ROLE_ARN", "auth.assume_role_arn", &c.Auth.AssumeRole.ARN)
+	str("XAUTH_STATE_DIR", "lifecycle.state_dir", &c.Lifecycle.StateDir)
+	str("XAUTH_RUNTIME_DIR", "lifecycle.runtime_dir", &c.Lifecycle.RuntimeDir)
 	str("XAUTH_LOG_LEVEL", "log.level", &c.Log.Level)
 	str("XAUTH_LOG_FORMAT", "log.format", &c.Log.Format)
 }
@@ -56,6 +58,8 @@ func (l *loader) applyFlags(o Overrides) {
 	override(l, "auth.type", "--auth-type", &c.Auth.Type, o.AuthType)
 	override(l, "auth.nonce_file", "--nonce-file", &c.Auth.NonceFile, o.NonceFile)
 	override(l, "auth.assume_role_arn", "--assume-role-arn", &c.Auth.AssumeRole.ARN, o.AssumeRoleARN)
+	override(l, "lifecycle.state_dir", "--state-dir", &c.Lifecycle.StateDir, o.StateDir)
+	override(l, "lifecycle.runtime_dir", "--runtime-dir", &c.Lifecycle.RuntimeDir, o.RuntimeDir)
 	override(l, "log.level", "--log-level", &c.Log.Level, o.LogLevel)
 	override(l, "log.format", "--log-format", &c.Log.Format, o.LogFormat)
 
