@@ -42,12 +42,15 @@ type daemonProc struct {
 
 // startDaemon starts the agent daemon on the named instance, with debug
 // logging unless args or env set a level; its log output must not show a
-// secret (secrets_test.go). The test's cleanup kills it.
+// secret (secrets_test.go). Its state and runtime directories are its own
+// temp dirs (on disk: it keeps no token record) unless env or args say
+// others. The test's cleanup kills it.
 func startDaemon(t *testing.T, instance string, env []string, args ...string) *daemonProc {
 	t.Helper()
 	args = withDebugLog(args, env)
 	cmd := exec.Command(agentBin, args...)
-	cmd.Env = append(append(st.Instances[instance].Env(), "VAULT_ADDR="+st.VaultAddr), env...)
+	cmd.Env = append(append(st.Instances[instance].Env(), "VAULT_ADDR="+st.VaultAddr,
+		"XAUTH_STATE_DIR="+t.TempDir(), "XAUTH_RUNTIME_DIR="+t.TempDir()), env...)
 	d := &daemonProc{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = d.stderr, d.stderr // exec's child writes here too
 	w := watchRun(t, args, true)

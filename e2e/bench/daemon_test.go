@@ -51,7 +51,8 @@ func measureDaemon(ctx context.Context, e *env) ([]row, error) {
 	file := filepath.Join(e.tmp, "daemon-token")
 	var logs lockedBuffer
 	cmd := exec.Command(filepath.Join(e.binDir, "xauth-agent"), "--vault-addr", proxy.URL(), "--role", daemonRole,
-		"--header-value", stack.HeaderValue, "--sink-file", file)
+		"--header-value", stack.HeaderValue, "--sink-file", file,
+		"--state-dir", filepath.Join(e.tmp, "daemon-state"), "--runtime-dir", filepath.Join(e.tmp, "daemon-run"))
 	cmd.Env = e.st.Instances["client1"].Env()
 	cmd.Stderr = &logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

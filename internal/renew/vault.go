@@ -73,7 +73,7 @@ func (v vaultTokens) RevokeSelf(ctx context.Context, token string) error {
 // LookupSelf's error is a *vault.Error: failure.Unreachable, or
 // failure.RenewRefused for a token Vault does not know (any other answer).
 func (v vaultTokens) LookupSelf(ctx context.Context, token string) (*api.Secret, error) {
-	secret, err := vault.Call(ctx, v.c, vault.Request{Op: "token lookup", Path: "auth/token/lookup-self", Token: token, Refused: failure.RenewRefused})
+	secret, err := vault.Call(ctx, v.c, vault.Request{Op: "token lookup", Path: "auth/token/lookup-self", Token: token, Read: true, Refused: failure.RenewRefused})
 	if err != nil {
 		return nil, err
 	}
