@@ -41,10 +41,10 @@ type session struct {
 	cfg         *config.Config
 	fingerprint string // of cfg's login (state.Fingerprint), kept with its tokens
 	loop        *renew.Loop
-	tokens renew.TokenAPI
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the loop has returned, with err
-	err    error
+	tokens      renew.TokenAPI
+	cancel      context.CancelFunc
+	done        chan struct{} // closed when the loop has returned, with err
+	err         error
 }
 
 // newSession builds the login of cfg and its loop, which writes to latest;
