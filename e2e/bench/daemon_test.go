@@ -23,6 +23,7 @@ const (
 	daemonRun    = 30 * time.Second // of renewals, from the first, before memory is read
 	renewPath    = "/v1/auth/token/renew-self"
 	loginPath    = "/v1/auth/" + stack.Mount + "/login"
+	lookupPath   = "/v1/auth/token/lookup-self"
 	rssGoal      = 27 << 19 // 13.5 MiB
 	cpuGoal      = 5 * time.Millisecond
 	// clockTick is USER_HZ, the unit of utime and stime in /proc/<pid>/stat:
