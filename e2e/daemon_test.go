@@ -93,10 +93,17 @@ func shortRole(t *testing.T, name string) {
 // shortRoleOn creates the short-lived role through the root client vc.
 func shortRoleOn(t *testing.T, vc *api.Client, name string) {
 	t.Helper()
+	iamRole(t, vc, name, "4s", "12s")
+}
+
+// iamRole creates an IAM role for client1's instance role through the root
+// client vc, whose tokens live ttl, at most maxTTL.
+func iamRole(t *testing.T, vc *api.Client, name, ttl, maxTTL string) {
+	t.Helper()
 	_, err := vc.Logical().Write("auth/aws/role/"+name, map[string]any{
 		"auth_type": "iam", "policies": "admin",
 		"bound_iam_principal_arn": "arn:aws:iam::222222222222:role/vault-secondary*",
-		"token_ttl":               "4s", "token_max_ttl": "12s",
+		"token_ttl":               ttl, "token_max_ttl": maxTTL,
 	})
 	if err != nil {
 		t.Fatal(err)

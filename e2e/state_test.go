@@ -35,14 +35,7 @@ func memDir(t *testing.T) string {
 // or logs in by itself during a test.
 func hourRole(t *testing.T, name string) {
 	t.Helper()
-	_, err := st.Vault.Logical().Write("auth/aws/role/"+name, map[string]any{
-		"auth_type": "iam", "policies": "admin",
-		"bound_iam_principal_arn": "arn:aws:iam::222222222222:role/vault-secondary*",
-		"token_ttl":               "1h", "token_max_ttl": "24h",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	iamRole(t, st.Vault, name, "1h", "24h")
 }
 
 // A restarted daemon takes over the token it kept in its runtime
