@@ -32,6 +32,7 @@ const (
 	fleetTTL    = 30 * time.Second // shorter than the outage: every token expires during it
 	fleetMaxTTL = 10 * time.Minute // no max-TTL re-login while measuring
 	fleetOutage = 60 * time.Second
+	restartTTL  = 10 * time.Minute // the restarted fleet's tokens: a restart takes seconds, well inside their grace
 	fleetSettle = 10 * time.Second // after the cold start, before the outage
 	fleetRamp   = 3 * time.Minute  // longest wait for the cold start
 	fleetWatch  = 3 * time.Minute  // longest wait for recovery after Vault's return
@@ -164,7 +165,7 @@ func measureFleet(ctx context.Context, e *env, n int) ([]row, error) {
 	}
 
 	rows := fleetRows(fmt.Sprintf("fleet %d, real Vault, %.0f s outage (503)", n, fleetOutage.Seconds()), out)
-	restart, err := restartFleet(ctx, e, proxy, vc, agents, stop)
+	restart, err := restartFleet(ctx, e, proxy, vc, n, stop)
 	if err != nil {
 		return nil, err
 	}
@@ -196,10 +197,16 @@ func sampleTokens(agents []*fleetAgent, check func(token string) error) (checked
 
 // writeFleetRole creates the fleet's role through the root client vc.
 func writeFleetRole(ctx context.Context, vc *api.Client) error {
+	return writeFleetRoleTTL(ctx, vc, fleetTTL, fleetMaxTTL)
+}
+
+// writeFleetRoleTTL creates or changes the fleet's role through the root
+// client vc: its tokens live ttl, at most maxTTL.
+func writeFleetRoleTTL(ctx context.Context, vc *api.Client, ttl, maxTTL time.Duration) error {
 	_, err := vc.Logical().WriteWithContext(ctx, "auth/"+stack.Mount+"/role/"+fleetRole, map[string]any{
 		"auth_type": "iam", "policies": "admin",
 		"bound_iam_principal_arn": "arn:aws:iam::222222222222:role/vault-secondary*",
-		"token_ttl":               fleetTTL.String(), "token_max_ttl": fleetMaxTTL.String(),
+		"token_ttl":               ttl.String(), "token_max_ttl": maxTTL.String(),
 	})
 	return err
 }
@@ -386,15 +393,25 @@ func worstVirtualFleet(n int, ramp time.Duration) fleetOutcome {
 	return worst
 }
 
-// restartFleet restarts the whole fleet at once, as n daemons restarted
+// restartFleet stops the outage's fleet, cold-starts a fleet as large on
+// tokens of restartTTL, then restarts it at once, as n daemons restarted
 // with their state: each agent's current token goes into a token record
 // of its own on tmpfs (state.Store, as the daemon keeps it), the fleet is
 // stopped, and a new one takes the tokens over (renew.Loop.Resume, after
 // the fingerprint check the daemon makes). It counts the Vault requests
 // until every agent holds a valid token and has renewed it: the goal is no
-// login at all.
-func restartFleet(ctx context.Context, e *env, proxy *faultproxy.Proxy, vc *api.Client, agents []*fleetAgent, stop func()) (row, error) {
-	n := len(agents)
+// login at all. (The outage fleet's 30 s tokens would not do: a token with
+// less than its grace left, 3 to 6 s, is replaced by a login by design.)
+func restartFleet(ctx context.Context, e *env, proxy *faultproxy.Proxy, vc *api.Client, n int, stopOutageFleet func()) (row, error) {
+	stopOutageFleet()
+	if err := writeFleetRoleTTL(ctx, e.st.Vault, restartTTL, 6*restartTTL); err != nil {
+		return row{}, err
+	}
+	agents, stop := startFleet(ctx, e, n, func(int) *api.Client { return vc }, nil)
+	defer stop()
+	if _, ok := waitAllValid(ctx, agents, time.Now(), fleetRamp); !ok {
+		return row{}, fmt.Errorf("restart: only %d of %d agents held a valid token after %v", countValid(agents, time.Now()), n, fleetRamp)
+	}
 	dir, err := os.MkdirTemp("/dev/shm", "xauth-bench-fleet-")
 	if err != nil {
 		return row{}, fmt.Errorf("restart: a tmpfs directory for the token records: %w", err)
@@ -424,8 +441,8 @@ func restartFleet(ctx context.Context, e *env, proxy *faultproxy.Proxy, vc *api.
 	defer stopRestarted()
 	took, ok := waitAllRenewed(ctx, restarted, started, fleetRamp)
 	counts := proxy.RequestsByPath()
-	e.note("fleet restart: %d agents restarted at once with their token records (tmpfs); until all held a valid token and had renewed it (%s): %d logins, %d lookup-self, %d renewals",
-		n, secs(took), counts[loginPath], counts[lookupPath], counts[renewPath])
+	e.note("fleet restart: %d agents on %v tokens restarted at once with their token records (tmpfs); until all held a valid token and had renewed it (%s): %d logins, %d lookup-self, %d renewals",
+		n, restartTTL, secs(took), counts[loginPath], counts[lookupPath], counts[renewPath])
 	if !ok {
 		return row{}, fmt.Errorf("restart: not every agent held a renewed token after %v (proxy saw %v)", fleetRamp, counts)
 	}
