@@ -48,7 +48,10 @@ type memVault struct {
 func newMemVault(ttl time.Duration) *memVault { return &memVault{ttl: ttl, valid: map[string]int{}} }
 
 func (v *memVault) RoundTrip(r *http.Request) (*http.Response, error) {
-	body, _ := io.ReadAll(r.Body)
+	var body []byte
+	if r.Body != nil { // a GET has none
+		body, _ = io.ReadAll(r.Body)
+	}
 	rec := httptest.NewRecorder()
 	v.serve(rec, r.URL.Path, r.Header.Get("X-Vault-Token"), body)
 	resp := rec.Result()
