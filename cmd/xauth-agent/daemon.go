@@ -191,6 +191,7 @@ func (d *agentDaemon) run(ctx context.Context, cfg *config.Config) error {
 		watchdog = t.C
 	}
 	_, changed := d.state.Load()
+	d.keepToken() // a token that came before this Load is not a change to come
 	for {
 		select {
 		case <-ctx.Done():
