@@ -42,7 +42,7 @@ func measureHAFleet(ctx context.Context, e *env, n int) ([]row, error) {
 	}
 	nodeOf := func(agent int) int { return agent % len(addrs) }
 	started := time.Now()
-	agents, stop := startFleet(ctx, e, n, func(i int) *api.Client { return clients[nodeOf(i)] })
+	agents, stop := startFleet(ctx, e, n, func(i int) *api.Client { return clients[nodeOf(i)] }, nil)
 	defer stop()
 	cold, ok := waitAllValid(ctx, agents, started, fleetRamp)
 	if !ok {
