@@ -1,13 +1,16 @@
 package sink
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -34,8 +37,10 @@ type FileOptions struct {
 	WrapTTL time.Duration
 	// Wrap makes a wrapping token of t that lives ttl; required with WrapTTL.
 	Wrap func(ctx context.Context, t token.Token, ttl time.Duration) (*api.SecretWrapInfo, error)
-	// OnChange, when set, is called after the file got a new token (not
-	// when a write is skipped because the token is the one it holds).
+	// OnChange, when set, is called after the file got a new token: not
+	// when a write is skipped because the token is the one it wrote last,
+	// nor when the file held the token already (written by an agent before
+	// a restart that kept its token).
 	OnChange func()
 }
 
@@ -130,16 +135,31 @@ func (f *File) Write(ctx context.Context, t token.Token) error {
 	if err != nil {
 		return fmt.Errorf("sink %q: %w", f.path, err)
 	}
+	// A file that holds t already (a restart that kept its token): no change
+	// for on_change, though it is written again. A wrapped one never holds t.
+	held := f.wrap == nil && f.holds(t.Token)
 	if err := f.replace(data); err != nil {
 		return fmt.Errorf("sink %q: %w", f.path, err)
 	}
 	f.last = t.Token
 	f.log.Info("token written", zap.String(fieldPath, f.path), zap.String(fieldAccessor, t.Accessor), zap.Int(fieldBytes, len(data)),
 		zap.Bool(fieldWrapped, f.wrap != nil))
-	if f.change != nil {
+	if f.change != nil && !held {
 		f.change()
 	}
 	return nil
+}
+
+// holds reports whether the file holds tok, in whatever format: tokens are
+// long random strings, so one inside the file is that token.
+func (f *File) holds(tok string) bool {
+	fd, err := os.OpenFile(f.path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return false
+	}
+	defer fd.Close()
+	b, err := io.ReadAll(io.LimitReader(fd, 64<<10))
+	return err == nil && bytes.Contains(b, []byte(tok))
 }
 
 // encode renders t in the sink's format, or a wrapping token of t when the

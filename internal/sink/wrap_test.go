@@ -86,3 +86,26 @@ func TestEncodeWrappedRefusesEnv(t *testing.T) {
 		t.Error("an empty wrapping token was accepted")
 	}
 }
+
+// A file that holds the token already (an agent restarted with its kept
+// token) is written again, but that is no change for on_change.
+func TestOnChangeNotForTheTokenTheFileHolds(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "token.json")
+	changes := 0
+	before := newFile(t, FileOptions{Path: path, Format: "json"})
+	write(t, before, sample)
+	after := newFile(t, FileOptions{Path: path, Format: "json", OnChange: func() { changes++ }})
+	renewed := sample
+	renewed.LeaseDuration *= 2
+	write(t, after, renewed)
+	if changes != 0 {
+		t.Errorf("on_change for the token the file held before the restart")
+	}
+	newer := sample
+	newer.Token = "hvs.newer"
+	write(t, after, newer)
+	if changes != 1 {
+		t.Errorf("%d changes for a new token, want 1", changes)
+	}
+}
