@@ -379,3 +379,45 @@ func grepLines(s, word string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// A restart that keeps its token (runtime_dir) writes the sink again but
+// does not run on_change: the file held that token already. A wrap_ttl
+// sink gets a new wrapping token, and its on_change runs.
+func TestOnChangeAcrossRestartWithoutLogin(t *testing.T) {
+	hourRole(t, "onchange-restart")
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, dir, "onchange-restart", fmt.Sprintf(`sink "file" {
+  path      = "%[1]s/token"
+  on_change = ["/bin/sh", "-c", "echo run >> \"$0\"", "%[1]s/plain-runs"]
+}
+sink "file" {
+  path      = "%[1]s/wrapped"
+  wrap_ttl  = "5m"
+  on_change = ["/bin/sh", "-c", "echo run >> \"$0\"", "%[1]s/wrapped-runs"]
+}
+`, dir))
+	// Flags: startDaemon's environment gives each run directories of its own.
+	args := []string{"--config", cfgPath, "--state-dir", filepath.Join(dir, "state"), "--runtime-dir", memDir(t)}
+	d := startDaemon(t, "client1", nil, args...)
+	runs := func(name string) int { return len(lines(filepath.Join(dir, name))) }
+	waitFor(t, 20*time.Second, "on_change for the first token", func() bool { return runs("plain-runs") == 1 && runs("wrapped-runs") == 1 })
+	first, firstWrap := readToken(filepath.Join(dir, "token")), readToken(filepath.Join(dir, "wrapped"))
+	if code, _ := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("SIGTERM: exit %d", code)
+	}
+
+	startDaemon(t, "client1", nil, args...)
+	waitFor(t, 20*time.Second, "a new wrapping token after the restart", func() bool {
+		w := readToken(filepath.Join(dir, "wrapped"))
+		return w != "" && w != firstWrap && runs("wrapped-runs") == 2
+	})
+	if readToken(filepath.Join(dir, "token")) != first {
+		t.Fatal("the restart did not keep its token")
+	}
+	if n := runs("plain-runs"); n != 1 {
+		t.Errorf("%d on_change runs for the plain sink, want 1: the restart kept the token the file held", n)
+	}
+	if got := lookupSelf(t, unwrap(t, readToken(filepath.Join(dir, "wrapped")))).Data["accessor"]; got != lookupSelf(t, first).Data["accessor"] {
+		t.Errorf("the new wrapping token holds another token (accessor %v)", got)
+	}
+}
