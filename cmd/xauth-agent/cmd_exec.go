@@ -114,6 +114,9 @@ func runExec(ctx context.Context, args []string, s streams) error {
 		log.Warn("sink \"socket\" is served by the daemon only; exec skips it", zap.String("path", cfg.Socket.Path))
 		cfg.Socket = nil
 	}
+	if cfg.Health.Address != "" {
+		log.Warn("the health listener is served by the daemon only; exec skips it", zap.String("address", cfg.Health.Address))
+	}
 	// Registered before any child exists, so a signal that cancels ctx
 	// (main's NotifyContext) is already in sigs when ctx is done.
 	sigs := make(chan os.Signal, 4)
@@ -122,13 +125,15 @@ func runExec(ctx context.Context, args []string, s streams) error {
 
 	sup := &supervisor{argv: argv, opts: eo, vault: cfg.Vault, environ: os.Environ(), grace: restartGrace,
 		stdout: s.stdout, stderr: s.stderr, log: log.Named("exec")}
-	sinks, err := checkedSinks(cfg, log)
+	fs := newFileSinks(ctx, log, nil)
+	sinks, err := fs.checkedSinks(cfg)
 	if err != nil {
 		return err
 	}
 	state := token.NewLatest()
 	if o.once {
-		tok, err := loginOnce(ctx, cfg, sinks, log)
+		tok, err := loginOnce(ctx, cfg, fs, sinks, log)
+		fs.wait()
 		if err != nil {
 			return err
 		}
@@ -147,6 +152,7 @@ func runExec(ctx context.Context, args []string, s streams) error {
 	if err != nil {
 		return err
 	}
+	fs.client.Store(sess.client)
 	sess.start(life)
 	defer sess.stop()
 	if err := firstToken(ctx, state, sess); err != nil || ctx.Err() != nil {

@@ -91,10 +91,20 @@ func summary(c *config.Config) string {
 		b.WriteString(") with the AWS SDK's credentials; its STS client follows AWS_REGION and AWS_ENDPOINT_URL_STS, not sts_region/sts_endpoint\n")
 	}
 	for _, s := range c.Sinks {
-		fmt.Fprintf(&b, "  sink:   file %s mode %04o format %s\n", s.Path, uint32(s.Mode.Perm()), s.Format)
+		fmt.Fprintf(&b, "  sink:   file %s mode %04o format %s", s.Path, uint32(s.Mode.Perm()), s.Format)
+		if s.WrapTTL > 0 {
+			fmt.Fprintf(&b, ", a wrapping token that lives %v", s.WrapTTL)
+		}
+		if len(s.OnChange) > 0 {
+			fmt.Fprintf(&b, ", on_change %q", s.OnChange)
+		}
+		b.WriteString("\n")
 	}
 	if s := c.Socket; s != nil {
 		fmt.Fprintf(&b, "  sink:   socket %s mode %04o\n", s.Path, uint32(s.Mode.Perm()))
+	}
+	if a := c.Health.Address; a != "" {
+		fmt.Fprintf(&b, "  health: http://%s/v1/livez, /v1/readyz, /metrics\n", a)
 	}
 	if len(c.Sinks) == 0 && c.Socket == nil {
 		b.WriteString("  sink:   none (with --once the token goes to stdout)\n")

@@ -86,7 +86,7 @@ sink "file" {
 			[]string{"mode 0200"},
 			[]string{"640 decimal", `stanza "template"`, `stanza "listener"`, `stanza "cache"`, `stanza "telemetry"`, "tls_skip_verify"}},
 		{"vault agent unsupported method", nil, []string{"--config", vaTestdata + "unsupported.hcl"}, failure.ExitUsage, nil,
-			[]string{vaTestdata + `unsupported.hcl:7: auto_auth method "approle" is not supported`, "unsupported.hcl:15: sink wrap_ttl"}},
+			[]string{vaTestdata + `unsupported.hcl:7: auto_auth method "approle" is not supported`}},
 		{"vault agent static keys", nil, []string{"--config", vaTestdata + "static_keys.hcl"}, failure.ExitUsage, nil,
 			[]string{"static_keys.hcl:11: static AWS credentials (access_key)", "AWS_SECRET_ACCESS_KEY", "static_keys.hcl:17: sink dh_type"}},
 		{"vault agent flags override", nil, []string{"--config", vaTestdata + "iam.hcl", "--role", "other"}, failure.ExitOK,

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"reflect"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/daemon"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
+	"github.com/xauth-agent/xauth-agent/internal/hook"
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
@@ -41,6 +44,7 @@ type session struct {
 	cfg         *config.Config
 	fingerprint string // of cfg's login (state.Fingerprint), kept with its tokens
 	loop        *renew.Loop
+	client      *api.Client // the login's, for wrap_ttl
 	tokens      renew.TokenAPI
 	cancel      context.CancelFunc
 	done        chan struct{} // closed when the loop has returned, with err
@@ -54,7 +58,7 @@ func newSession(ctx context.Context, cfg *config.Config, latest *token.Latest, l
 	if err != nil {
 		return nil, err
 	}
-	s := &session{cfg: cfg, fingerprint: state.Fingerprint(cfg.Vault, cfg.Auth), tokens: renew.NewTokenAPI(vc), done: make(chan struct{})}
+	s := &session{cfg: cfg, fingerprint: state.Fingerprint(cfg.Vault, cfg.Auth), client: vc, tokens: renew.NewTokenAPI(vc), done: make(chan struct{})}
 	s.loop = &renew.Loop{
 		Auth:    auth,
 		Tokens:  s.tokens,
@@ -115,9 +119,12 @@ type agentDaemon struct {
 
 	state   *token.Latest
 	fan     *sink.Fanout
+	files   *fileSinks
 	metrics *localapi.Metrics
 	sess    *session
-	api     *apiServer // nil without a socket sink
+	api     *apiServer              // nil without a socket sink
+	health  *served                 // the health listener; nil without a health block
+	running atomic.Pointer[session] // the session, for /v1/livez
 	ready   sync.Once
 }
 
@@ -145,19 +152,26 @@ func (d *agentDaemon) run(ctx context.Context, cfg *config.Config) error {
 	d.openRecord(runtimeDir)
 	d.state = token.NewLatest()
 	d.metrics = localapi.NewMetrics(version, d.state)
+	d.metrics.OnChangeResults(hook.Results...)
+	d.files = newFileSinks(ctx, d.log, d.metrics.OnChangeRan)
+	defer d.files.wait() // after the fan-out has stopped: no run starts any more
 	d.fan = sink.NewFanout(d.log.Named("sink"), d.state, sinkRetry, d.inEverySink)
 	d.fan.WriteFailed = d.metrics.SinkError
 	defer d.fan.Close()
-	defer func() { // on any way out: no socket file is left behind
+	defer func() { // on any way out: no socket file is left behind, no port held
 		if d.api != nil {
 			d.api.stop()
 		}
+		if d.health != nil {
+			d.health.stop()
+		}
 	}()
 
-	sinks, err := checkedSinks(cfg, d.log)
+	built, err := d.files.checked(cfg)
 	if err != nil {
 		return err
 	}
+	sinks := d.files.use(built)
 	if cfg.Socket != nil {
 		sock := localapi.New(d.socketOptions(cfg.Socket), d.log.Named("sink.socket"))
 		if err := sock.Check(); err != nil {
@@ -168,10 +182,17 @@ func (d *agentDaemon) run(ctx context.Context, cfg *config.Config) error {
 		}
 		d.api = serveAPI(ctx, sock)
 	}
+	if cfg.Health.Address != "" {
+		if d.health, err = d.startHealth(ctx, cfg); err != nil {
+			return failure.Mark(failure.Sink, err)
+		}
+	}
 	d.fan.Set(ctx, sinks)
 	if d.sess, err = newSession(ctx, cfg, d.state, d.login, d.log); err != nil {
 		return err
 	}
+	d.files.client.Store(d.sess.client)
+	d.running.Store(d.sess)
 	d.resume()
 	// Said before the lifecycle starts, so that its first token cannot be
 	// named in a line that says the agent is still logging in.
@@ -196,6 +217,11 @@ func (d *agentDaemon) run(ctx context.Context, cfg *config.Config) error {
 		select {
 		case <-ctx.Done():
 			return d.shutdown() // the deferred stop removes the socket file
+		case err := <-d.health.result():
+			d.health = nil
+			if err != nil {
+				return failure.Mark(failure.Sink, err)
+			}
 		case err := <-d.apiDone():
 			d.api = nil // its result is taken: nothing to stop
 			if err != nil {
@@ -300,26 +326,45 @@ func statusLine(st token.State, step string) string {
 	return daemon.StatusLine(step, st.Token.Accessor, time.Until(st.Token.ExpiresAt))
 }
 
-// apiServer is a local API server (sink "socket") being served.
-type apiServer struct {
-	srv    *localapi.Server
+// served is a server being served until its context ends or stop: the
+// local API (apiServer) or the health listener.
+type served struct {
 	cancel context.CancelFunc
 	done   chan error // Serve's result
 }
 
-// serveAPI serves srv, which is listening already, until ctx ends or stop.
-func serveAPI(ctx context.Context, srv *localapi.Server) *apiServer {
+// serve runs serve (a server's Serve, listening already) until ctx ends or stop.
+func serve(ctx context.Context, serve func(context.Context) error) *served {
 	ctx, cancel := context.WithCancel(ctx)
-	a := &apiServer{srv: srv, cancel: cancel, done: make(chan error, 1)}
-	go func() { a.done <- srv.Serve(ctx) }()
-	return a
+	s := &served{cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- serve(ctx) }()
+	return s
 }
 
-// stop ends the server: its connections close and its socket file goes.
-// Call it once, and not after its result was taken from done.
-func (a *apiServer) stop() {
-	a.cancel()
-	<-a.done
+// stop ends the server: its connections close (and the socket's file
+// goes). Call it once, and not after its result was taken from done.
+func (s *served) stop() {
+	s.cancel()
+	<-s.done
+}
+
+// result is the server's result channel; nil (never ready) for no server.
+func (s *served) result() <-chan error {
+	if s == nil {
+		return nil
+	}
+	return s.done
+}
+
+// apiServer is a local API server (sink "socket") being served.
+type apiServer struct {
+	srv *localapi.Server
+	*served
+}
+
+// serveAPI serves srv, which is listening already, until ctx ends or stop.
+func serveAPI(ctx context.Context, srv *localapi.Server) *apiServer {
+	return &apiServer{srv: srv, served: serve(ctx, srv.Serve)}
 }
 
 // apiDone is the serving server's result channel; nil (never ready) when
@@ -333,7 +378,64 @@ func (d *agentDaemon) apiDone() <-chan error {
 
 func (d *agentDaemon) socketOptions(sc *config.SocketSink) localapi.Options {
 	return localapi.Options{Path: sc.Path, Mode: sc.Mode, GID: sc.GID, AllowUIDs: sc.AllowUIDs, AllowGIDs: sc.AllowGIDs,
-		Version: version, State: d.state, Sinks: d.fan.Statuses, Metrics: d.metrics}
+		Version: version, State: d.state, Sinks: d.fan.Statuses, Metrics: d.metrics, Live: d.lifecycleRuns}
+}
+
+// lifecycleRuns reports, for /v1/livez, whether the session's loop runs.
+func (d *agentDaemon) lifecycleRuns() bool {
+	s := d.running.Load()
+	if s == nil {
+		return true // starting: checks and listeners come before the loop
+	}
+	select {
+	case <-s.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// startHealth listens on cfg's health address and serves the probes and
+// the metrics there. A socket that serves the token is listed in readyz.
+func (d *agentDaemon) startHealth(ctx context.Context, cfg *config.Config) (*served, error) {
+	p := &localapi.Probes{State: d.state, Sinks: d.fan.Statuses, Live: d.lifecycleRuns}
+	if cfg.Socket != nil {
+		p.Socket = cfg.Socket.Path
+	}
+	h := localapi.NewHealth(localapi.HealthOptions{Address: cfg.Health.Address, Probes: p, Metrics: d.metrics}, d.log.Named("health"))
+	if err := h.Listen(); err != nil {
+		return nil, err
+	}
+	return serve(ctx, h.Serve), nil
+}
+
+// reloadHealth applies a reloaded health block: the listener restarts when
+// it or the socket changed (readyz lists the socket), and a new address
+// that cannot be bound leaves the old listener serving.
+func (d *agentDaemon) reloadHealth(ctx context.Context, old, cur *config.Config) {
+	if old.Health == cur.Health && reflect.DeepEqual(old.Socket, cur.Socket) && (d.health != nil) == (cur.Health.Address != "") {
+		return
+	}
+	if cur.Health.Address == "" {
+		if d.health != nil {
+			d.health.stop()
+			d.health = nil
+		}
+		return
+	}
+	if d.health != nil && old.Health.Address == cur.Health.Address {
+		d.health.stop() // the same port: free it first
+		d.health = nil
+	}
+	next, err := d.startHealth(ctx, cur)
+	if err != nil {
+		d.log.Error("reload: the health listener could not start on the new settings", zap.Error(err))
+		return
+	}
+	if d.health != nil {
+		d.health.stop()
+	}
+	d.health = next
 }
 
 // reload re-reads and checks the whole configuration, as startup does. On
@@ -362,7 +464,7 @@ func (d *agentDaemon) reload(ctx context.Context) {
 		keep("log level", err)
 		return
 	}
-	sinks, err := checkedSinks(cfg, log)
+	built, err := d.files.checked(cfg)
 	if err != nil {
 		keep("a sink cannot be written", err)
 		return
@@ -387,7 +489,9 @@ func (d *agentDaemon) reload(ctx context.Context) {
 			keep("cannot start the new login", err)
 			return
 		}
+		d.running.Store(next) // first: livez does not see the old loop's end as the agent's
 		d.sess.stop()
+		d.files.client.Store(next.client)
 		next.start(ctx)
 		d.sess = next
 		log.Info("reloaded: vault or auth settings changed, logging in again", zap.String("role", cfg.Auth.Role))
@@ -402,7 +506,8 @@ func (d *agentDaemon) reload(ctx context.Context) {
 	if sock != nil && d.api == nil {
 		d.api = serveAPI(ctx, sock)
 	}
-	d.fan.Set(ctx, sinks)
+	d.fan.Set(ctx, d.files.use(built))
+	d.reloadHealth(ctx, old, cfg)
 	d.level.SetLevel(newLevel.Level())
 }
 

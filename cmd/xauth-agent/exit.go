@@ -10,7 +10,7 @@ const exitCodesHelp = `Exit codes:
   4  Vault unreachable or unavailable (network error, HTTP 5xx or 429)
   5  login refused by Vault (role, principal binding, server ID header, region)
   6  a sink cannot be written (directory missing, a symlink at the target
-     or an untrusted one above it)
+     or an untrusted one above it), or the health listener cannot listen
   7  ec2 login refused for a client nonce mismatch: the nonce file was lost or
      the instance restored; put the old nonce back or
      vault delete auth/<mount>/identity-accesslist/<instance-id>

@@ -25,11 +25,16 @@ func runOnce(ctx context.Context, cfg *config.Config, output string, stdout io.W
 	if cfg.Socket != nil {
 		log.Warn("sink \"socket\" is served by the daemon only; --once skips it", zap.String("path", cfg.Socket.Path))
 	}
-	sinks, err := checkedSinks(cfg, log)
+	if cfg.Health.Address != "" {
+		log.Warn("the health listener is served by the daemon only; --once skips it", zap.String("address", cfg.Health.Address))
+	}
+	fs := newFileSinks(ctx, log, nil)
+	sinks, err := fs.checkedSinks(cfg)
 	if err != nil {
 		return err
 	}
-	tok, err := loginOnce(ctx, cfg, sinks, log)
+	tok, err := loginOnce(ctx, cfg, fs, sinks, log)
+	fs.wait() // the on_change runs of the sinks written
 	if err != nil || len(sinks) > 0 {
 		return err
 	}
@@ -45,13 +50,15 @@ func runOnce(ctx context.Context, cfg *config.Config, output string, stdout io.W
 }
 
 // loginOnce logs in once and writes the token to every sink (--once, exec
-// --once). A sink that fails does not keep the others from the token; the
-// error is of the kind failure.Sink then.
-func loginOnce(ctx context.Context, cfg *config.Config, sinks []sink.Sink, log *zap.Logger) (token.Token, error) {
-	_, auth, err := newLogin(ctx, cfg, log)
+// --once), wrapping through the login's client where a sink wraps (fs). A
+// sink that fails does not keep the others from the token; the error is of
+// the kind failure.Sink then.
+func loginOnce(ctx context.Context, cfg *config.Config, fs *fileSinks, sinks []sink.Sink, log *zap.Logger) (token.Token, error) {
+	vc, auth, err := newLogin(ctx, cfg, log)
 	if err != nil {
 		return token.Token{}, err
 	}
+	fs.client.Store(vc)
 	issued := time.Now()
 	secret, err := auth.Login(ctx)
 	if err != nil {
@@ -87,19 +94,4 @@ func newLogin(ctx context.Context, cfg *config.Config, log *zap.Logger) (*api.Cl
 			zap.String("sts_client_region", r.Region), zap.String("sts_client_endpoint", r.Endpoint))
 	}
 	return vc, login.New(vc, a.Credentials, cfg.Auth, time.Now, lg), nil
-}
-
-// checkedSinks builds the configured file sinks and proves each can
-// write. Its error is of the kind failure.Sink.
-func checkedSinks(cfg *config.Config, log *zap.Logger) ([]sink.Sink, error) {
-	var sinks []sink.Sink
-	for _, fs := range cfg.Sinks {
-		sinks = append(sinks, sink.NewFile(sink.FileOptions{Path: fs.Path, Mode: fs.Mode, UID: fs.UID, GID: fs.GID, Format: fs.Format}, log.Named("sink.file")))
-	}
-	for _, s := range sinks {
-		if err := s.Check(); err != nil {
-			return nil, failure.Mark(failure.Sink, err)
-		}
-	}
-	return sinks, nil
 }

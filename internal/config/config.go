@@ -47,6 +47,7 @@ type Config struct {
 	Auth      Auth
 	Sinks     []FileSink
 	Socket    *SocketSink // the local API socket; nil when not configured
+	Health    Health      // the health listener; none when its Address is ""
 	Log       Log
 	Lifecycle Lifecycle
 	Warnings  []string // usable but risky settings, for the command to log at startup
@@ -120,6 +121,20 @@ type FileSink struct {
 	UID    int         // Owner resolved on this host; -1 when Owner is empty
 	GID    int         // Group resolved on this host; -1 when Group is empty
 	Format string      // FormatToken, FormatJSON or FormatEnv
+
+	// WrapTTL, when not 0, makes the file hold a wrapping token of each new token, living this
+	// long (wrap_ttl, as Vault Agent's sink option), with Format FormatToken or FormatJSON.
+	WrapTTL time.Duration
+
+	OnChange        []string      // the command run after the file got a new token; nil: none
+	OnChangeSplay   time.Duration // a random delay up to this before each run; 0: none
+	OnChangeTimeout time.Duration // the command is killed after this; 0: the runner's default, 30s
+}
+
+// Health is the health listener: /v1/livez, /v1/readyz and /metrics over HTTP on a loopback
+// TCP address.
+type Health struct {
+	Address string // host:port, the host a loopback IP address; "" = no listener
 }
 
 // SocketSink is the local API: the token over HTTP on a unix socket, for

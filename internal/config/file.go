@@ -21,6 +21,7 @@ var topBlocks = []struct{ name, label string }{
 	{"sink", `type, as in sink "file" { ... } or sink "socket" { ... }`},
 	{"log", ""},
 	{"lifecycle", ""},
+	{"health", ""},
 }
 
 // applyFile decodes a native config file's items into the configuration and records where
@@ -61,10 +62,10 @@ func (l *loader) checkBlock(it item, first map[string]string) bool {
 	fail := func(format string, args ...any) bool { l.fail(fmt.Errorf(format, args...)); return false }
 	switch {
 	case i < 0 && it.assign:
-		return fail("%s: unknown attribute %q at the top level%s: settings go in the vault, auth, sink, log and lifecycle blocks",
+		return fail("%s: unknown attribute %q at the top level%s: settings go in the vault, auth, sink, log, lifecycle and health blocks",
 			it.at, it.name, suggest(it.name, names))
 	case i < 0:
-		return fail("%s: unknown block %q%s: a config file has vault, auth, sink, log and lifecycle blocks; remove it, or check its spelling",
+		return fail("%s: unknown block %q%s: a config file has vault, auth, sink, log, lifecycle and health blocks; remove it, or check its spelling",
 			it.at, it.name, suggest(it.name, names))
 	case it.assign:
 		return fail("%s: %s is a block: write %s { ... }, without \"=\"", it.at, it.name, it.name)

@@ -27,8 +27,10 @@ func NativeHCL(c *Config) []byte {
 			if c.Socket != nil {
 				blocks = append(blocks, newBlock("sink", []string{"socket"}, socketAttrs(c.Socket), ""))
 			}
-		default:
-			blocks = append(blocks, newBlock(tb.name, nil, inBlock(all, tb.name), ""))
+		default: // a block with nothing to say (health without an address) is left out
+			if b := newBlock(tb.name, nil, inBlock(all, tb.name), ""); len(b.attrs) > 0 {
+				blocks = append(blocks, b)
+			}
 		}
 	}
 

@@ -115,6 +115,12 @@ func TestNativeHCLRoundTrip(t *testing.T) {
 		{"unicode", func(c *Config) { c.Auth.Role = "é \u00a0 \ufeff \u2028 \U0001F600 \ue123 \ufffd" }},
 		{"bytes that are not UTF-8", func(c *Config) { c.Auth.Role = "\xff\xfe\xc3 \xed\xa0\x80" }},
 		{"comment markers", func(c *Config) { c.Vault.Namespace = "# // /* */ <<EOF" }},
+		{"wrap_ttl, on_change and health", func(c *Config) {
+			c.Sinks[0].WrapTTL = 90 * time.Second
+			c.Sinks[1].OnChange = []string{"/bin/sh", "-c", `echo "$XAUTH_SINK_PATH" changed`}
+			c.Sinks[1].OnChangeSplay, c.Sinks[1].OnChangeTimeout = 5*time.Second, time.Minute
+			c.Health.Address = "127.0.0.1:9105"
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

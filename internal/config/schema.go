@@ -3,7 +3,7 @@ package config
 // The schema. Every setting is declared once, in settings (the vault, auth, log and lifecycle
 // blocks) or in the table of its sink block (fileSinkAttrs, socketAttrs): its key in the file,
 // the environment variable and flag that also set it, its default, and the field of Config it
-// sets, typed (str, boolean, duration, mode, format, ids). The tables drive reading the file
+// sets, typed (str, strs, boolean, duration, mode, format, ids). The tables drive reading the file
 // (file.go), the environment and the flags (below), the flags cmd defines (Flags), what
 // convert writes (NativeHCL) and the Vault Agent keys that mean the same (vaultagent.go).
 
@@ -77,6 +77,8 @@ func settings(c *Config) []setting {
 			usage: "daemon: persistent directory of its lock and the ec2 nonce (default $STATE_DIRECTORY, else " + DefaultStateDir + ")", v: str(&lc.StateDir)},
 		{key: "lifecycle.runtime_dir", env: "XAUTH_RUNTIME_DIR", flag: "runtime-dir",
 			usage: "daemon: tmpfs directory of its token record, for restarts without a login (default $RUNTIME_DIRECTORY, else " + DefaultRuntimeDir + ")", v: str(&lc.RuntimeDir)},
+
+		{key: "health.address", v: str(&c.Health.Address)},
 	}
 }
 
@@ -90,6 +92,10 @@ func fileSinkAttrs(s *FileSink) []setting {
 		{key: "owner", v: str(&s.Owner)},
 		{key: "group", v: str(&s.Group)},
 		{key: "format", def: FormatToken, v: format(&s.Format)},
+		{key: "wrap_ttl", v: duration(&s.WrapTTL, `is not a positive duration: write it like "5m" or "1h"`)},
+		{key: "on_change", v: strs(&s.OnChange)},
+		{key: "on_change_splay", v: duration(&s.OnChangeSplay, `is not a positive duration: write it like "10s" or "1m"`)},
+		{key: "on_change_timeout", v: duration(&s.OnChangeTimeout, `is not a positive duration: write it like "30s" or "2m"`)},
 	}
 }
 
@@ -197,6 +203,11 @@ type listValue interface {
 
 func str(p *string) value {
 	return scalar[string]{p, func(s string) (string, error) { return s, nil }, quoteHCL}
+}
+
+// strs is a list of strings, such as a command and its arguments.
+func strs(p *[]string) value {
+	return list[string]{p, func(s string) (string, error) { return s, nil }, quoteHCL}
 }
 
 // boolean is true or false; the environment's "1" and "0" are taken too. Files are held to

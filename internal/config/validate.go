@@ -3,9 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -27,6 +30,7 @@ func (l *loader) validate() {
 	l.validateDirs() // before validateAuth: the ec2 nonce's default is in the state directory
 	l.validateAuth()
 	l.validateSinks()
+	l.validateHealth()
 	l.validateLog()
 	if lc := l.cfg.Lifecycle; lc.MaxBackoff < lc.MinBackoff {
 		l.fail(fmt.Errorf("lifecycle.max_backoff %v%s is shorter than lifecycle.min_backoff %v%s: raise max_backoff",
@@ -306,11 +310,55 @@ func (l *loader) validateSinks() {
 			l.warn("sink %q (%s) has mode %04o, which gives users other than its owner access to the token: use \"0600\" unless they need it",
 				s.Path, l.sinkFrom[i], uint32(s.Mode.Perm()))
 		}
+		l.checkWrapAndOnChange(s, l.sinkFrom[i])
 	}
 	if s := l.cfg.Socket; s != nil && s.Path == "/" {
 		l.fail(fmt.Errorf("sink \"socket\" %q (%s) names a directory: give the socket's path, such as \"/run/xauth-agent/agent.sock\"", s.Path, l.socketFrom))
 	}
 	l.checkPathsDistinct()
+}
+
+// checkWrapAndOnChange checks a file sink's wrap_ttl and on_change settings; from says where
+// the sink is defined.
+func (l *loader) checkWrapAndOnChange(s FileSink, from string) {
+	if s.WrapTTL > 0 && s.WrapTTL < time.Second {
+		l.fail(fmt.Errorf("sink %q (%s): wrap_ttl %v is under a second: Vault counts wrapping TTLs in seconds; write it like \"5m\"", s.Path, from, s.WrapTTL))
+	}
+	if s.WrapTTL > 0 && s.Format == FormatEnv {
+		l.fail(fmt.Errorf("sink %q (%s): wrap_ttl with format \"env\": a wrapping token is no VAULT_TOKEN; use format \"token\" (the wrapping token) or \"json\" (Vault's wrap info)", s.Path, from))
+	}
+	switch {
+	case len(s.OnChange) == 0 && (s.OnChangeSplay > 0 || s.OnChangeTimeout > 0):
+		l.fail(fmt.Errorf("sink %q (%s): on_change_splay or on_change_timeout without on_change: set on_change to the command to run, or remove them", s.Path, from))
+	case len(s.OnChange) == 0:
+	case s.OnChange[0] == "":
+		l.fail(fmt.Errorf("sink %q (%s): on_change %q starts with an empty command: give the command and its arguments, such as [\"systemctl\", \"reload\", \"app\"]", s.Path, from, s.OnChange))
+	default:
+		// The command is looked up as it will be run: in PATH unless it holds a slash.
+		if _, err := exec.LookPath(s.OnChange[0]); err != nil {
+			l.fail(fmt.Errorf("sink %q (%s): on_change command %q: %w; give its absolute path, or install it", s.Path, from, s.OnChange[0], errors.Unwrap(err)))
+		}
+	}
+}
+
+// validateHealth checks health.address: host:port on a loopback IP address, since the
+// listener serves the metrics and the readiness without asking who calls.
+func (l *loader) validateHealth() {
+	addr := l.cfg.Health.Address
+	if _, set := l.from["health.address"]; !set && addr == "" {
+		return
+	}
+	host, port, err := net.SplitHostPort(addr)
+	n, perr := strconv.Atoi(port)
+	ip := net.ParseIP(host)
+	switch {
+	case err != nil:
+		l.fail(fmt.Errorf("%s is not host:port: write it like \"127.0.0.1:9105\"", l.show("health.address", addr)))
+	case ip == nil || !ip.IsLoopback():
+		l.fail(fmt.Errorf("%s is not on a loopback IP address: the health listener serves the metrics without asking who calls; use 127.0.0.1 or [::1], and a proxy for scrapers elsewhere", l.show("health.address", addr)))
+	case perr != nil || n < 1 || n > 65535:
+		l.fail(fmt.Errorf("%s: the port must be a number from 1 to 65535", l.show("health.address", addr)))
+	}
 }
 
 // pathUse is a file the agent writes, for checkPathsDistinct.

@@ -341,6 +341,7 @@ func (l *loader) applyVaultAgentSink(b item) {
 		return
 	}
 	var config []item
+	var wrapTTL time.Duration
 	for _, k := range keys {
 		switch k.name {
 		case "config":
@@ -349,7 +350,8 @@ func (l *loader) applyVaultAgentSink(b item) {
 				l.fail(fmt.Errorf("%s: sink config is not an object: write config = { path = \"...\" }", k.at))
 			}
 		case "wrap_ttl":
-			l.fail(fmt.Errorf("%s: sink wrap_ttl: xauth-agent writes the token itself, not a response-wrapped token; remove wrap_ttl, or keep Vault Agent if the reader unwraps", k.at))
+			// Vault Agent writes Vault's wrap info as JSON: the json format is the same file.
+			wrapTTL, _ = l.vaPositiveDuration(k, "sink")
 		case "dh_type", "dh_path", "derive_key", "aad", "aad_env_var":
 			l.fail(fmt.Errorf("%s: sink %s: xauth-agent does not encrypt sink files; remove the dh_* and aad settings and protect the file with mode, owner and group, or keep Vault Agent", k.at, k.name))
 		default:
@@ -357,7 +359,10 @@ func (l *loader) applyVaultAgentSink(b item) {
 		}
 	}
 
-	sink := FileSink{Mode: vaultAgentSinkMode, Format: FormatToken}
+	sink := FileSink{Mode: vaultAgentSinkMode, Format: FormatToken, WrapTTL: wrapTTL}
+	if wrapTTL > 0 {
+		sink.Format = FormatJSON
+	}
 	var pathSet, modeSet bool
 	idAt := map[string]string{} // "owner", "group" -> file:line
 	for _, k := range config {
@@ -461,6 +466,15 @@ func (l *loader) vaDuration(k item) {
 	if k.name == "max_backoff" {
 		dst = &l.cfg.Lifecycle.MaxBackoff
 	}
+	if d, ok := l.vaPositiveDuration(k, "method"); ok {
+		*dst = d
+		l.from[key] = k.at
+	}
+}
+
+// vaPositiveDuration reads a duration as Vault does: whole seconds, as a number or a string,
+// or a Go duration ("5m"). stanza names k's stanza in the error ("method", "sink").
+func (l *loader) vaPositiveDuration(k item, stanza string) (time.Duration, bool) {
 	const maxSecs = int64(maxDuration / time.Second)
 	tok, _ := literal(k.val)
 	var d time.Duration
@@ -494,11 +508,10 @@ func (l *loader) vaDuration(k item) {
 		err = fmt.Errorf("not a duration")
 	}
 	if err != nil || d <= 0 {
-		l.fail(fmt.Errorf("%s: method %s is not a positive duration: write it like \"1s\" or \"5m\"", k.at, k.name))
-		return
+		l.fail(fmt.Errorf("%s: %s %s is not a positive duration: write it like \"1s\" or \"5m\"", k.at, stanza, k.name))
+		return 0, false
 	}
-	*dst = d
-	l.from[key] = k.at
+	return d, true
 }
 
 // vaSet sets the setting that the Vault Agent key vaKey sets the same way, from k, and says

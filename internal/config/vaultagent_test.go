@@ -114,9 +114,8 @@ func TestLoadVaultAgentErrors(t *testing.T) {
 		name, src string
 		want      []string // substrings of the error
 	}{
-		{"unsupported method and wrapped sink", "", []string{
+		{"unsupported method", "", []string{
 			`unsupported.hcl:7: auto_auth method "approle" is not supported`,
-			"unsupported.hcl:15: sink wrap_ttl",
 		}},
 		{"static keys and dh", "", []string{
 			"static_keys.hcl:11: static AWS credentials (access_key)",

@@ -25,8 +25,16 @@
 //	            ?wait=30s waits for health.
 //	/v1/status  JSON Status: state, accessor, policies, ttl, next renewal, last
 //	            error, each sink's last write, version.
+//	/v1/livez   200 {"live", "state"} while the lifecycle runs, else 503.
+//	/v1/readyz  200 when a valid token is held and every sink holds it, else
+//	            503; JSON Readiness with each sink's state (current, stale,
+//	            failing and its error).
 //	/metrics    Prometheus text format 0.0.4: the agent's counters and gauges,
 //	            Go runtime and (on Linux) process figures.
+//
+// HealthServer serves /v1/livez, /v1/readyz and /metrics alone, over plain
+// HTTP on a loopback TCP address (health { address }), without the header:
+// none of those answers is a secret.
 //
 // The server serves the token and the lifecycle's state of a token.Latest
 // (Options.State), the one the renew loop writes: the generation starts at

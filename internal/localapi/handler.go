@@ -123,8 +123,12 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request, p Peer) {
 		serve = h.status
 	case PathMetrics:
 		serve = func(w http.ResponseWriter, r *http.Request, _ Peer) { h.s.metrics.serve(w, r) }
+	case PathLivez:
+		serve = func(w http.ResponseWriter, r *http.Request, _ Peer) { h.s.probes.livez(w, r) }
+	case PathReadyz:
+		serve = func(w http.ResponseWriter, r *http.Request, _ Peer) { h.s.probes.readyz(w, r) }
 	default:
-		writeText(w, http.StatusNotFound, "not found: try "+PathToken+", "+PathHealth+", "+PathStatus+" or "+PathMetrics)
+		writeText(w, http.StatusNotFound, "not found: try "+PathToken+", "+PathHealth+", "+PathStatus+", "+PathLivez+", "+PathReadyz+" or "+PathMetrics)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -32,6 +32,7 @@ type Metrics struct {
 
 	mu         sync.Mutex
 	sinkErrors map[string]uint64 // by sink name
+	onChange   map[string]uint64 // on_change runs, by result
 }
 
 // NewMetrics returns the metrics of state; version is xauth_build_info's
@@ -40,7 +41,7 @@ func NewMetrics(version string, state *token.Latest) *Metrics {
 	if state == nil {
 		state = token.NewLatest()
 	}
-	return &Metrics{version: version, state: state, sinkErrors: map[string]uint64{}}
+	return &Metrics{version: version, state: state, sinkErrors: map[string]uint64{}, onChange: map[string]uint64{}}
 }
 
 // SinkError counts a failed write of the sink named name (sink.Sink's Name).
@@ -48,6 +49,27 @@ func (m *Metrics) SinkError(name string) {
 	if m != nil {
 		m.mu.Lock()
 		m.sinkErrors[name]++
+		m.mu.Unlock()
+	}
+}
+
+// OnChangeResults makes each of results a series of the on_change counter
+// from the start, at 0, so that a first failure shows as an increase.
+func (m *Metrics) OnChangeResults(results ...string) {
+	if m != nil {
+		m.mu.Lock()
+		for _, r := range results {
+			m.onChange[r] += 0
+		}
+		m.mu.Unlock()
+	}
+}
+
+// OnChangeRan counts an on_change run by its result (hook.Options.Done).
+func (m *Metrics) OnChangeRan(result string) {
+	if m != nil {
+		m.mu.Lock()
+		m.onChange[result]++
 		m.mu.Unlock()
 	}
 }
@@ -148,7 +170,8 @@ func (m *Metrics) families() []family {
 	m.mu.Lock()
 	fams = append(fams,
 		labelled("xauth_login_failures_total", "Failed logins to Vault, by reason.", "reason", failures),
-		labelled("xauth_sink_write_errors_total", "Failed sink writes, by sink.", "sink", m.sinkErrors))
+		labelled("xauth_sink_write_errors_total", "Failed sink writes, by sink.", "sink", m.sinkErrors),
+		labelled("xauth_on_change_runs_total", "Runs of the file sinks' on_change commands, by result (ok, failed, timeout, no_start).", "result", m.onChange))
 	m.mu.Unlock()
 	fams = append(fams, goFamilies()...)
 	fams = append(fams, processFamilies()...)

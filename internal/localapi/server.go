@@ -70,6 +70,8 @@ type Options struct {
 	Sinks func() []sink.Status
 	// Metrics is served on /metrics; nil creates a fresh one of State (see Metrics()).
 	Metrics *Metrics
+	// Live reports for /v1/livez whether the lifecycle runs; nil: always.
+	Live func() bool
 }
 
 // Server is the socket sink and the local API: it serves the token and
@@ -85,6 +87,7 @@ type Server struct {
 	denials  denyLog
 	crowds   denyLog // connections closed over MaxConnsPerUID, logged per uid
 	handler  *handler
+	probes   *Probes
 
 	writeTimeout time.Duration // WriteTimeout; tests shorten it
 	readTimeout  time.Duration // readTimeout; tests shorten it
@@ -140,6 +143,7 @@ func New(o Options, log *zap.Logger) *Server {
 	}
 	s.policy.Store(newAccess(uint32(os.Geteuid()), o.AllowUIDs, o.AllowGIDs))
 	s.handler = &handler{s: s}
+	s.probes = &Probes{State: o.State, Sinks: o.Sinks, Socket: o.Path, Live: o.Live}
 	return s
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hashicorp/vault/api"
+
 	"github.com/xauth-agent/xauth-agent/internal/token"
 )
 
@@ -43,6 +45,32 @@ func Encode(format string, t token.Token) ([]byte, error) {
 		return []byte("VAULT_TOKEN=" + shellQuote(t.Token) + "\n"), nil
 	}
 	return nil, fmt.Errorf("format %q: unknown format (want %s, %s or %s)", format, formatToken, formatJSON, formatEnv)
+}
+
+// EncodeWrapped renders a wrapping token of the sink's token in format:
+//
+//   - "token" (or ""): the wrapping token alone, no trailing newline;
+//   - "json": Vault's wrap info, {"token", "accessor", "ttl" (seconds),
+//     "creation_time", "creation_path", "wrapped_accessor"} and a newline,
+//     the file Vault Agent's sink writes with wrap_ttl.
+//
+// "env" is refused: a wrapping token is no VAULT_TOKEN (the configuration
+// refuses it first).
+func EncodeWrapped(format string, w *api.SecretWrapInfo) ([]byte, error) {
+	if w == nil || w.Token == "" {
+		return nil, errors.New("vault returned no wrapping token")
+	}
+	switch format {
+	case "", formatToken:
+		return []byte(w.Token), nil
+	case formatJSON:
+		b, err := json.Marshal(w)
+		if err != nil {
+			return nil, fmt.Errorf("format json: %w", err)
+		}
+		return append(b, '\n'), nil
+	}
+	return nil, fmt.Errorf("format %q with wrap_ttl: a wrapping token is written as %s or %s", format, formatToken, formatJSON)
 }
 
 // tokenJSON is the "json" format's schema.

@@ -1,14 +1,19 @@
 package sink
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
+	"time"
 
+	"github.com/hashicorp/vault/api"
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/atomicfile"
@@ -25,6 +30,18 @@ type FileOptions struct {
 	// same settings.
 	UID, GID int
 	Format   string // "token" | "json" | "env"; "" means token
+
+	// WrapTTL, when not 0, makes the file hold a wrapping token of each new
+	// token (Wrap), as Vault Agent's sink wrap_ttl does: "token" writes the
+	// wrapping token alone, "json" Vault's wrap info (EncodeWrapped).
+	WrapTTL time.Duration
+	// Wrap makes a wrapping token of t that lives ttl; required with WrapTTL.
+	Wrap func(ctx context.Context, t token.Token, ttl time.Duration) (*api.SecretWrapInfo, error)
+	// OnChange, when set, is called after the file got a new token: not
+	// when a write is skipped because the token is the one it wrote last,
+	// nor when the file held the token already (written by an agent before
+	// a restart that kept its token).
+	OnChange func()
 }
 
 // File is a sink that keeps the token in one file, replaced atomically.
@@ -33,6 +50,8 @@ type File struct {
 	dir    string
 	opts   atomicfile.Options
 	format string
+	wrap   func(ctx context.Context, t token.Token) (*api.SecretWrapInfo, error) // nil: the token itself is written
+	change func()
 	log    *zap.Logger
 
 	mu   sync.Mutex
@@ -47,13 +66,20 @@ func NewFile(o FileOptions, log *zap.Logger) *File {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &File{
+	f := &File{
 		path:   o.Path,
 		dir:    filepath.Dir(o.Path),
 		opts:   atomicfile.Options{Perm: o.Mode, UID: o.UID, GID: o.GID},
 		format: o.Format,
+		change: o.OnChange,
 		log:    log,
 	}
+	if o.WrapTTL > 0 {
+		f.wrap = func(ctx context.Context, t token.Token) (*api.SecretWrapInfo, error) {
+			return o.Wrap(ctx, t, o.WrapTTL)
+		}
+	}
+	return f
 }
 
 // Name returns "file:" and the path.
@@ -105,16 +131,48 @@ func (f *File) Write(ctx context.Context, t token.Token) error {
 		f.log.Debug("token unchanged, write skipped", zap.String(fieldPath, f.path), zap.String(fieldAccessor, t.Accessor))
 		return nil
 	}
-	data, err := Encode(f.format, t)
+	data, err := f.encode(ctx, t)
 	if err != nil {
 		return fmt.Errorf("sink %q: %w", f.path, err)
 	}
+	// A file that holds t already (a restart that kept its token): no change
+	// for on_change, though it is written again. A wrapped one never holds t.
+	held := f.wrap == nil && f.holds(t.Token)
 	if err := f.replace(data); err != nil {
 		return fmt.Errorf("sink %q: %w", f.path, err)
 	}
 	f.last = t.Token
-	f.log.Info("token written", zap.String(fieldPath, f.path), zap.String(fieldAccessor, t.Accessor), zap.Int(fieldBytes, len(data)))
+	f.log.Info("token written", zap.String(fieldPath, f.path), zap.String(fieldAccessor, t.Accessor), zap.Int(fieldBytes, len(data)),
+		zap.Bool(fieldWrapped, f.wrap != nil))
+	if f.change != nil && !held {
+		f.change()
+	}
 	return nil
+}
+
+// holds reports whether the file holds tok, in whatever format: tokens are
+// long random strings, so one inside the file is that token.
+func (f *File) holds(tok string) bool {
+	fd, err := os.OpenFile(f.path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return false
+	}
+	defer fd.Close()
+	b, err := io.ReadAll(io.LimitReader(fd, 64<<10))
+	return err == nil && bytes.Contains(b, []byte(tok))
+}
+
+// encode renders t in the sink's format, or a wrapping token of t when the
+// sink wraps.
+func (f *File) encode(ctx context.Context, t token.Token) ([]byte, error) {
+	if f.wrap == nil {
+		return Encode(f.format, t)
+	}
+	w, err := f.wrap(ctx, t)
+	if err != nil {
+		return nil, fmt.Errorf("wrap the token (wrap_ttl): %w", err)
+	}
+	return EncodeWrapped(f.format, w)
 }
 
 // Remove removes the file if it holds a regular file, and forgets the last

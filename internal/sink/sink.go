@@ -12,7 +12,10 @@
 // through a symlink above it that others could have made
 // (atomicfile.CheckParents), and a failed write leaves the previous file
 // untouched. Encode renders the formats a file can hold ("token", "json",
-// "env"). Sinks take the configuration's values as checked (config).
+// "env"). With wrap_ttl a file holds a wrapping token of each new token
+// instead (EncodeWrapped), and OnChange tells the on_change runner (hook)
+// that the file got a new token. Sinks take the configuration's values as
+// checked (config).
 //
 // Sinks log the token's accessor, never the token.
 package sink
@@ -39,4 +42,5 @@ const (
 	fieldPath     = "path"
 	fieldAccessor = "accessor"
 	fieldBytes    = "bytes"
+	fieldWrapped  = "wrapped"
 )

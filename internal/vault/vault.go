@@ -78,6 +78,9 @@ type Request struct {
 	Refused failure.Kind
 	// NoAnswer leaves a successful answer's body unread (a revocation's).
 	NoAnswer bool
+	// WrapTTL, when not 0, asks Vault to wrap its answer in a wrapping
+	// token that lives this long (X-Vault-Wrap-TTL).
+	WrapTTL time.Duration
 }
 
 // Call sends r through c with the raw call, so that a 429's or 503's
@@ -93,8 +96,15 @@ func Call(ctx context.Context, c *api.Client, r Request) (*api.Secret, error) {
 			return nil, fmt.Errorf("encode the %s request: %w", r.Op, err)
 		}
 	}
-	if r.Token != "" {
-		c = c.WithRequestCallbacks(func(req *api.Request) { req.ClientToken = r.Token })
+	if r.Token != "" || r.WrapTTL != 0 {
+		c = c.WithRequestCallbacks(func(req *api.Request) {
+			if r.Token != "" {
+				req.ClientToken = r.Token
+			}
+			if r.WrapTTL != 0 {
+				req.WrapTTL = r.WrapTTL.String()
+			}
+		})
 	}
 	var resp *api.Response
 	var err error
@@ -129,6 +139,22 @@ func Call(ctx context.Context, c *api.Client, r Request) (*api.Secret, error) {
 		return nil, e
 	}
 	return secret, nil
+}
+
+// Wrap asks Vault for a wrapping token of token (sys/wrapping/wrap, as
+// token itself), as Vault Agent's sink wrap_ttl does: unwrapping it gives
+// {"token": token}. The wrapping token lives ttl and can be unwrapped once.
+// Its error is an *Error, as Call's; a refusal is failure.Refused.
+func Wrap(ctx context.Context, c *api.Client, token string, ttl time.Duration) (*api.SecretWrapInfo, error) {
+	secret, err := Call(ctx, c, Request{Op: "token wrapping", Path: "sys/wrapping/wrap", Token: token,
+		Body: map[string]string{"token": token}, Refused: failure.Refused, WrapTTL: ttl})
+	if err != nil {
+		return nil, err
+	}
+	if secret == nil || secret.WrapInfo == nil || secret.WrapInfo.Token == "" {
+		return nil, &Error{Op: "token wrapping", Kind: failure.Unreachable, Err: errors.New("vault answered sys/wrapping/wrap without a wrapping token")}
+	}
+	return secret.WrapInfo, nil
 }
 
 // Error is a failed call to Vault.

@@ -1,4 +1,4 @@
-# A login method xauth-agent does not do, a wrapped sink and static keys.
+# A login method xauth-agent does not do, and a wrapped sink (which it does).
 vault {
   address = "https://vault.example.com:8200"
 }
