@@ -75,16 +75,27 @@ func printStatus(w io.Writer, st localapi.Status, now time.Time) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(st.Sinks) == 0 {
-		return nil
+	if len(st.Sinks) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "SINK\tGENERATION\tLAST WRITE\tERROR")
+		for _, s := range st.Sinks {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", s.Name, s.Generation, statusWhen(s.LastWrite, now), statusOrDash(s.LastError))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SINK\tGENERATION\tLAST WRITE\tERROR")
-	for _, s := range st.Sinks {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", s.Name, s.Generation, statusWhen(s.LastWrite, now), statusOrDash(s.LastError))
+	if len(st.Vault) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "VAULT ADDRESS\tSTATE\tSINCE\tLAST ERROR")
+		for _, a := range st.Vault {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Address, a.State, statusWhen(a.Since, now), statusOrDash(a.LastError))
+		}
+		return tw.Flush()
 	}
-	return tw.Flush()
+	return nil
 }
 
 // when shows t with how far it is from now, e.g.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
 	"github.com/xauth-agent/xauth-agent/internal/token"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // exitGrace bounds what shutdown may spend on revoke_on_exit.
@@ -40,6 +42,7 @@ type session struct {
 	cfg    *config.Config
 	loop   *renew.Loop
 	tokens renew.TokenAPI
+	vault  *vault.Selector // where its requests go: the state of each Vault address
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the loop has returned, with err
 	err    error
@@ -52,7 +55,7 @@ func newSession(ctx context.Context, cfg *config.Config, state *token.Latest, lo
 	if err != nil {
 		return nil, err
 	}
-	s := &session{cfg: cfg, tokens: renew.NewTokenAPI(vc), done: make(chan struct{})}
+	s := &session{cfg: cfg, tokens: renew.NewTokenAPI(vc), vault: vault.SelectorOf(vc), done: make(chan struct{})}
 	s.loop = &renew.Loop{
 		Auth:    auth,
 		Tokens:  s.tokens,
@@ -110,7 +113,8 @@ type agentDaemon struct {
 	fan     *sink.Fanout
 	metrics *localapi.Metrics
 	sess    *session
-	api     *apiServer // nil without a socket sink
+	vault   atomic.Pointer[vault.Selector] // the session's, for the local API's /v1/status
+	api     *apiServer                     // nil without a socket sink
 	ready   sync.Once
 }
 
@@ -155,6 +159,7 @@ func (d *agentDaemon) run(ctx context.Context, cfg *config.Config) error {
 	if d.sess, err = newSession(ctx, cfg, d.state, d.login, d.log); err != nil {
 		return err
 	}
+	d.vault.Store(d.sess.vault)
 	// Said before the lifecycle starts, so that its first token cannot be
 	// named in a line that says the agent is still logging in.
 	d.notify.Status(d.status("logging-in"))
@@ -250,7 +255,15 @@ func (d *agentDaemon) apiDone() <-chan error {
 
 func (d *agentDaemon) socketOptions(sc *config.SocketSink) localapi.Options {
 	return localapi.Options{Path: sc.Path, Mode: sc.Mode, GID: sc.GID, AllowUIDs: sc.AllowUIDs, AllowGIDs: sc.AllowGIDs,
-		Version: version, State: d.state, Sinks: d.fan.Statuses, Metrics: d.metrics}
+		Version: version, State: d.state, Sinks: d.fan.Statuses, Vault: d.vaultStatus, Metrics: d.metrics}
+}
+
+// vaultStatus is the state of each Vault address the session uses.
+func (d *agentDaemon) vaultStatus() []vault.AddressStatus {
+	if s := d.vault.Load(); s != nil {
+		return s.Status()
+	}
+	return nil
 }
 
 // reload re-reads and checks the whole configuration, as startup does. On
@@ -304,6 +317,7 @@ func (d *agentDaemon) reload(ctx context.Context) {
 		d.sess.stop()
 		next.start(ctx)
 		d.sess = next
+		d.vault.Store(next.vault)
 		log.Info("reloaded: vault or auth settings changed, logging in again", zap.String("role", cfg.Auth.Role))
 	} else {
 		d.sess.cfg = cfg

@@ -26,19 +26,20 @@ import (
 const timeout = 30 * time.Second
 
 // NewClient builds a vault/api client from the typed config. Its own
-// retries are off: the lifecycle owns retrying. It carries no token. Every
+// retries are off: the lifecycle owns retrying. It carries no token. Its
+// requests go to the vault addresses through a Selector, whose cool-downs
+// follow lc's min_backoff and max_backoff (SelectorOf returns it). Every
 // error answer it receives is redacted before vault/api reads it
 // (redactErrorBody), so errors from its calls never carry back a secret
 // the request sent. Each request is bounded by timeout through the HTTP
 // client rather than vault/api's own timeout, which cancels the request's
 // context as the call returns, before the answer's body is read: the
 // connection was then closed and every renewal dialled Vault anew.
-func NewClient(v config.Vault) (*api.Client, error) {
+func NewClient(v config.Vault, lc config.Lifecycle) (*api.Client, error) {
 	cfg := api.DefaultConfig()
 	if cfg.Error != nil {
 		return nil, fmt.Errorf("vault client defaults: %w", cfg.Error)
 	}
-	cfg.Address = v.Address
 	cfg.MaxRetries = 0
 	cfg.Timeout = 0
 	cfg.HttpClient.Timeout = timeout
@@ -53,9 +54,16 @@ func NewClient(v config.Vault) (*api.Client, error) {
 	if err := cfg.ConfigureTLS(tls); err != nil {
 		return nil, fmt.Errorf("vault tls settings (ca_cert, client_cert, client_key): %w", err)
 	}
+	addrs := []string{v.Address}
+	sel, err := NewSelector(addrs, lc.MinBackoff, lc.MaxBackoff, cfg.HttpClient.Transport)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Address = addrs[0]
+	cfg.HttpClient.Transport = sel
 	c, err := api.NewClient(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("vault client for %s: %w", v.Address, err)
+		return nil, fmt.Errorf("vault client for %s: %w", addrs[0], err)
 	}
 	c = c.WithResponseCallbacks(redactErrorBody)
 	c.ClearToken()
