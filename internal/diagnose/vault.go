@@ -30,7 +30,7 @@ const maxClockSkew = 5 * time.Minute
 
 func (d *diagnosis) checkVault(ctx context.Context) Result {
 	v := d.cfg.Vault
-	c, err := vault.NewClient(v, d.cfg.Lifecycle)
+	c, err := vault.NewClient(v, d.cfg.Lifecycle, nil)
 	if err != nil {
 		return failed(failure.Config, err.Error(), "fix the vault block's TLS settings (ca_cert, ca_path, client_cert, client_key)")
 	}
@@ -168,7 +168,7 @@ func (d *diagnosis) operator() *api.Client {
 	if d.o.OperatorToken == "" {
 		return nil
 	}
-	c, err := vault.NewClient(d.cfg.Vault, d.cfg.Lifecycle)
+	c, err := vault.NewClient(d.cfg.Vault, d.cfg.Lifecycle, nil)
 	if err != nil {
 		return nil
 	}
@@ -289,7 +289,7 @@ func (d *diagnosis) checkLogin(ctx context.Context) Result {
 	// by-product of the check.
 	revokeCtx, cancelRevoke := context.WithTimeout(context.WithoutCancel(ctx), d.o.Timeout)
 	defer cancelRevoke()
-	rc, err := vault.NewClient(d.cfg.Vault, d.cfg.Lifecycle)
+	rc, err := vault.NewClient(d.cfg.Vault, d.cfg.Lifecycle, nil)
 	if err == nil {
 		rc.SetToken(a.ClientToken)
 		err = rc.Auth().Token().RevokeSelfWithContext(revokeCtx, "")

@@ -13,6 +13,14 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+	"go.uber.org/zap"
+)
+
+// Log field names.
+const (
+	fieldAddress  = "vault_address"
+	fieldCooldown = "cooldown"
+	fieldError    = "error"
 )
 
 // The states of an address in AddressStatus.
@@ -45,6 +53,7 @@ type Selector struct {
 	next     http.RoundTripper
 	base     *url.URL // the address the vault/api client builds its requests on: the first
 	min, max time.Duration
+	log      *zap.Logger
 
 	mu    sync.Mutex
 	addrs []*address
@@ -70,12 +79,16 @@ type AddressStatus struct {
 
 // NewSelector makes a Selector over addrs, which must be http or https
 // URLs (the config checks them), sending through next. minCool and
-// maxCool are the lifecycle's min_backoff and max_backoff.
-func NewSelector(addrs []string, minCool, maxCool time.Duration, next http.RoundTripper) (*Selector, error) {
+// maxCool are the lifecycle's min_backoff and max_backoff. It logs each
+// address marked down, and each that answers again, to log (nil: nowhere).
+func NewSelector(addrs []string, minCool, maxCool time.Duration, next http.RoundTripper, log *zap.Logger) (*Selector, error) {
 	if len(addrs) == 0 {
 		return nil, errors.New("no vault address: set vault.address")
 	}
-	s := &Selector{next: next, min: minCool, max: max(maxCool, minCool)}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s := &Selector{next: next, min: minCool, max: max(maxCool, minCool), log: log}
 	for _, a := range addrs {
 		u, err := url.Parse(a)
 		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
@@ -164,10 +177,16 @@ func (s *Selector) mark(a *address, why string, now time.Time) {
 	if why != "" {
 		state = AddressDown
 		a.fails++
-		a.retryAt = now.Add(s.cooldown(a.fails))
+		cool := s.cooldown(a.fails)
+		a.retryAt = now.Add(cool)
 		a.lastErr = why
+		s.log.Warn("vault address marked down", zap.String(fieldAddress, a.url.String()),
+			zap.Duration(fieldCooldown, cool), zap.String(fieldError, why))
 	} else {
 		a.fails, a.retryAt = 0, time.Time{}
+		if a.state != AddressUp {
+			s.log.Info("vault address answers", zap.String(fieldAddress, a.url.String()))
+		}
 	}
 	if a.state != state {
 		a.state, a.since = state, now

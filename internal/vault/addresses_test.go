@@ -47,7 +47,7 @@ func answer(r *http.Request, status int, body string) *http.Response {
 
 func newTestSelector(t *testing.T, n *nodes, addrs ...string) *Selector {
 	t.Helper()
-	s, err := NewSelector(addrs, time.Second, 10*time.Second, n)
+	s, err := NewSelector(addrs, time.Second, 10*time.Second, n, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestSelectorRewrite(t *testing.T) {
 		paths = append(paths, r.URL.Scheme+"://"+r.Host+r.URL.Path)
 		return n.RoundTrip(r)
 	})
-	s, err := NewSelector([]string{"http://a:8200", "https://b:8443/vault"}, time.Second, time.Minute, rec)
+	s, err := NewSelector([]string{"http://a:8200", "https://b:8443/vault"}, time.Second, time.Minute, rec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestSelectorRewrite(t *testing.T) {
 	if got := strings.Join(paths, " "); got != want {
 		t.Errorf("sent to\n%s\nwant\n%s", got, want)
 	}
-	if _, err := NewSelector([]string{"vault:8200"}, time.Second, time.Minute, rec); err == nil {
+	if _, err := NewSelector([]string{"vault:8200"}, time.Second, time.Minute, rec, nil); err == nil {
 		t.Error("an address without a scheme was taken")
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
@@ -28,14 +29,15 @@ const timeout = 30 * time.Second
 // NewClient builds a vault/api client from the typed config. Its own
 // retries are off: the lifecycle owns retrying. It carries no token. Its
 // requests go to the vault addresses through a Selector, whose cool-downs
-// follow lc's min_backoff and max_backoff (SelectorOf returns it). Every
+// follow lc's min_backoff and max_backoff (SelectorOf returns it) and
+// which logs to log (nil: nowhere). Every
 // error answer it receives is redacted before vault/api reads it
 // (redactErrorBody), so errors from its calls never carry back a secret
 // the request sent. Each request is bounded by timeout through the HTTP
 // client rather than vault/api's own timeout, which cancels the request's
 // context as the call returns, before the answer's body is read: the
 // connection was then closed and every renewal dialled Vault anew.
-func NewClient(v config.Vault, lc config.Lifecycle) (*api.Client, error) {
+func NewClient(v config.Vault, lc config.Lifecycle, log *zap.Logger) (*api.Client, error) {
 	cfg := api.DefaultConfig()
 	if cfg.Error != nil {
 		return nil, fmt.Errorf("vault client defaults: %w", cfg.Error)
@@ -55,7 +57,7 @@ func NewClient(v config.Vault, lc config.Lifecycle) (*api.Client, error) {
 		return nil, fmt.Errorf("vault tls settings (ca_cert, client_cert, client_key): %w", err)
 	}
 	addrs := []string{v.Address}
-	sel, err := NewSelector(addrs, lc.MinBackoff, lc.MaxBackoff, cfg.HttpClient.Transport)
+	sel, err := NewSelector(addrs, lc.MinBackoff, lc.MaxBackoff, cfg.HttpClient.Transport, log)
 	if err != nil {
 		return nil, err
 	}
