@@ -21,6 +21,7 @@ const (
 	fieldAddress  = "vault_address"
 	fieldCooldown = "cooldown"
 	fieldError    = "error"
+	fieldPath     = "path"
 )
 
 // The states of an address in AddressStatus.
@@ -134,6 +135,7 @@ func (s *Selector) RoundTrip(r *http.Request) (*http.Response, error) {
 		out.URL.Path = a.url.Path + strings.TrimPrefix(r.URL.Path, s.base.Path)
 		out.URL.RawPath = ""
 	}
+	s.log.Debug("vault request", zap.String(fieldAddress, a.url.String()), zap.String(fieldPath, r.URL.Path))
 	resp, err := s.next.RoundTrip(out)
 	switch {
 	case err != nil:
