@@ -116,16 +116,22 @@ func measureHAFleet(ctx context.Context, e *env, n int) ([]row, error) {
 	if bad > 0 {
 		return nil, fmt.Errorf("%d of %d sampled fleet tokens failed lookup-self", bad, checked)
 	}
-	rows := fleetRows(fmt.Sprintf("fleet %d, %d-node HA cluster, active node stopped %.0f s (each agent given every address, rotated)",
-		n, haFleetNodes, fleetOutage.Seconds()), out)
+	label := fmt.Sprintf("fleet %d, %d-node HA cluster, active node stopped %.0f s (each agent given every address, rotated)",
+		n, haFleetNodes, fleetOutage.Seconds())
+	all := fleetRows(label, out)
 	until := "0 s (never short of one)"
 	if lastShort >= 0 {
 		until = secs(lastShort)
 	}
-	rows = append(rows, row{
-		metric: fmt.Sprintf("fleet %d, %d-node HA cluster, active node stopped: seconds after the stop until all hold a valid token", n, haFleetNodes),
-		agent:  until, ref: "n/a",
-	})
+	rows := []row{
+		all[0], // requests during the outage
+		{
+			metric: label + ": requests to the stopped node, per agent that started on it",
+			agent:  fmt.Sprintf("%.1f", float64(during[downHost])/float64(len(startedOnDown))), ref: "n/a",
+		},
+		{metric: label + ": seconds after the stop until all hold a valid token", agent: until, ref: "n/a"},
+		all[len(all)-1], // all valid after the node's return
+	}
 	return rows, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,16 +34,17 @@ const (
 
 // Selector sends each request to one of several Vault addresses: the
 // first, in the configured order, that is not marked down. A request that
-// gets no answer (connection refused, timeout) or a 5xx answer (a sealed
-// node answers 503) marks its address down; the request itself is not
+// gets no answer (connection refused, timeout), a 5xx answer (a sealed
+// node answers 503) or an answer that says Vault is sealed marks its
+// address down; the request itself is not
 // sent again: the lifecycle's backoff decides when the next attempt is
 // made, and that attempt goes to the next address. A down address is
 // eligible again after a cool-down that starts at twice the lifecycle's
 // min_backoff (so the first retry never lands on it again) and doubles
 // with each consecutive failure, up to max_backoff; the agent so comes
 // back to an earlier address once it answers again. When every address is
-// down, the one whose cool-down ends first is tried. Any answer other than
-// a 5xx marks its address up again. With one address, every request goes
+// down, the one whose cool-down ends first is tried. Any other answer (a
+// refusal too) marks its address up again. With one address, every request goes
 // to it.
 //
 // A Selector is the http.RoundTripper of the clients NewClient makes: it
@@ -146,8 +148,12 @@ func (s *Selector) RoundTrip(r *http.Request) (*http.Response, error) {
 			err = fmt.Errorf("sent to %s: %w", a.url, err)
 		}
 		return nil, err
-	case resp.StatusCode >= 500:
-		s.mark(a, answerError(resp, out), time.Now())
+	case resp.StatusCode >= 400:
+		why, errs := answerError(resp, out)
+		if resp.StatusCode < 500 && !saysSealed(errs) {
+			why = "" // a refusal: the node answers
+		}
+		s.mark(a, why, time.Now())
 	default:
 		s.mark(a, "", time.Now())
 	}
@@ -205,10 +211,11 @@ func (s *Selector) cooldown(fails int) time.Duration {
 	return min(d, s.max)
 }
 
-// answerError describes a 5xx answer for AddressStatus: its status and
+// answerError describes an error answer for AddressStatus: its status and
 // Vault's messages (redacted: a message may echo what was sent), e.g.
-// "HTTP 503: Vault is sealed". The body is left for the caller to read.
-func answerError(resp *http.Response, sent *http.Request) string {
+// "HTTP 503: Vault is sealed", and returns those messages. The body is
+// left for the caller to read.
+func answerError(resp *http.Response, sent *http.Request) (string, []string) {
 	msg := fmt.Sprintf("HTTP %d", resp.StatusCode)
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	resp.Body = readCloser{io.MultiReader(bytes.NewReader(b), resp.Body), resp.Body}
@@ -218,7 +225,13 @@ func answerError(resp *http.Response, sent *http.Request) string {
 	if err == nil && json.Unmarshal(b, &body) == nil && len(body.Errors) > 0 {
 		msg += ": " + Redact(strings.Join(body.Errors, "; "), requestSecrets(sent)...)
 	}
-	return msg
+	return msg, body.Errors
+}
+
+// saysSealed reports whether Vault's error messages say the node is
+// sealed. Vault answers so with a 503; a proxy in front of it may not.
+func saysSealed(errs []string) bool {
+	return slices.ContainsFunc(errs, func(e string) bool { return strings.Contains(strings.ToLower(e), "vault is sealed") })
 }
 
 // readCloser reads from one reader and closes another.

@@ -29,6 +29,8 @@ func (n *nodes) RoundTrip(r *http.Request) (*http.Response, error) {
 		return answer(r, 503, `{"errors":["Vault is sealed"]}`), nil
 	case "500":
 		return answer(r, 500, `{"errors":["internal error, token hvs.ABCDEFGHIJKLMNOPQRSTUVWXYZ012345 echoed"]}`), nil
+	case "400-sealed": // as a proxy in front of a sealed node might answer
+		return answer(r, 400, `{"errors":["Vault is sealed"]}`), nil
 	case "403":
 		return answer(r, 403, `{"errors":["permission denied"]}`), nil
 	default:
@@ -189,6 +191,15 @@ func TestSelectorErrorsAndStatus(t *testing.T) {
 	_, err := send(t, s, n)
 	if err == nil || !strings.Contains(err.Error(), "sent to https://b:8200: ") || !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("error of a request to b: %v", err)
+	}
+
+	n = &nodes{by: map[string]string{"a:8200": "400-sealed"}}
+	s = newTestSelector(t, n, "http://a:8200", "http://b:8200")
+	if _, err := send(t, s, n); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Status()[0]; st.State != AddressDown || st.LastError != "HTTP 400: Vault is sealed" {
+		t.Errorf("a after a 400 that says it is sealed: %+v", st)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -89,8 +89,9 @@ type Request struct {
 // Call sends r through c with the raw call, so that a 429's or 503's
 // Retry-After is not lost, and returns Vault's answer (nil for one without
 // a body). Its error is an *Error: failure.Unreachable when Vault does not
-// answer, answers 5xx or 429, or answers what does not decode; r.Refused
-// for any other error answer. c's own token is never changed.
+// answer, answers 5xx or 429, says it is sealed, or answers what does not
+// decode; r.Refused for any other error answer. c's own token is never
+// changed.
 func Call(ctx context.Context, c *api.Client, r Request) (*api.Secret, error) {
 	body := []byte("{}")
 	if r.Body != nil {
@@ -111,7 +112,7 @@ func Call(ctx context.Context, c *api.Client, r Request) (*api.Secret, error) {
 	switch {
 	case errors.As(err, &re):
 		e.Status, e.Errors = re.StatusCode, re.Errors
-		if re.StatusCode != http.StatusTooManyRequests && re.StatusCode < 500 {
+		if re.StatusCode != http.StatusTooManyRequests && re.StatusCode < 500 && !saysSealed(re.Errors) {
 			e.Kind = r.Refused
 		} else if resp != nil {
 			e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
