@@ -73,7 +73,7 @@ func diagnoseArgs(args []string, s streams) (diagnoseOptions, *options, error) {
 		return do, nil, err
 	}
 	switch {
-	case o.once || len(o.overrides.SinkFiles) > 0 || o.overrides.SinkFormat != nil:
+	case o.once || o.overrides["sink-file"] != nil || o.overrides["sink-format"] != nil:
 		return do, nil, usageError(errors.New("--once, --sink-file and --sink-format do not apply to diagnose, which writes no token"))
 	case do.output != "text" && do.output != "json":
 		return do, nil, usageError(fmt.Errorf("--output %q: use text or json", do.output))

@@ -48,8 +48,8 @@ func TestDiagnoseArgs(t *testing.T) {
 				t.Fatal(err)
 			}
 			role := ""
-			if o.overrides.Role != nil {
-				role = *o.overrides.Role
+			if o.overrides["role"] != nil {
+				role = o.overrides["role"][0]
 			}
 			if got != tt.want || role != tt.wantRole {
 				t.Errorf("got %+v role %q, want %+v role %q", got, role, tt.want, tt.wantRole)

@@ -75,7 +75,7 @@ func execArgs(args []string, s streams) (eo execOptions, o *options, argv []stri
 		err = noOperands(operands)
 	}
 	if err == nil {
-		err = o.finish(fs, s)
+		err = o.finish(s)
 	}
 	if err != nil {
 		return eo, nil, nil, err

@@ -100,8 +100,8 @@ func TestExecArgs(t *testing.T) {
 				return
 			}
 			role := ""
-			if err == nil && o.overrides.Role != nil {
-				role = *o.overrides.Role
+			if err == nil && o.overrides["role"] != nil {
+				role = o.overrides["role"][0]
 			}
 			if err != nil || eo != tt.want || role != tt.wantRole || o.once != tt.wantOnce || !slices.Equal(argv, tt.wantArgv) {
 				t.Fatalf("got %+v role %q once %v %q %v", eo, role, o != nil && o.once, argv, err)

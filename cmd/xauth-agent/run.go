@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"go.uber.org/zap"
 
@@ -151,12 +150,6 @@ func helpText(text string) func(io.Writer) {
 	return func(w io.Writer) { fmt.Fprint(w, text) }
 }
 
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
 // options are the agent's flags, parsed.
 type options struct {
 	configPath string
@@ -166,9 +159,7 @@ type options struct {
 	stderr     io.Writer // where the logs go
 
 	showVersion bool
-	set         map[string]*string // the string flags that override a setting
-	sinkFiles   stringList
-	imdsV2      bool
+	flags       func() config.Overrides // the settings' flags given (config.Flags)
 }
 
 // agentFlags is the one builder of the agent's flags (xauth-agent --help),
@@ -176,56 +167,25 @@ type options struct {
 // an --output fs has already (diagnose's own); finish completes the options
 // after fs.Parse.
 func agentFlags(fs *flag.FlagSet) *options {
-	o := &options{set: map[string]*string{}}
-	str := func(name, usage string) { o.set[name] = fs.String(name, "", usage) }
+	o := &options{flags: config.Flags(fs)}
 	fs.StringVar(&o.configPath, "config", "", "HCL config `file`")
 	fs.BoolVar(&o.once, "once", false, "log in once, write every sink, and exit")
 	if fs.Lookup("output") == nil {
 		fs.StringVar(&o.output, "output", "token", "with --once and no sink: print the token as token|json|env")
 	}
-	str("vault-addr", "Vault address (overrides VAULT_ADDR and vault.address)")
-	str("role", "Vault role on the aws auth mount")
-	str("auth-type", "aws auth type: iam|ec2 (default iam)")
-	str("nonce-file", "ec2: file that keeps the client nonce across restarts (default "+config.DefaultNonceFile+")")
-	str("mount", "aws auth mount path (default aws)")
-	str("header-value", "X-Vault-AWS-IAM-Server-ID value Vault expects")
-	str("sts-region", "region the GetCallerIdentity request is signed for (default us-east-1)")
-	str("sts-endpoint", "STS endpoint the request is signed for (default https://sts.amazonaws.com)")
-	str("assume-role-arn", "iam: sign with this IAM role, assumed with the AWS SDK's credentials (its STS client follows AWS_REGION and AWS_ENDPOINT_URL_STS)")
-	fs.Var(&o.sinkFiles, "sink-file", "write the token to this `path` (repeatable)")
-	str("sink-format", "format of --sink-file sinks: token|json|env")
-	str("log-level", "debug|info|warn|error")
-	str("log-format", "json|console")
-	fs.BoolVar(&o.imdsV2, "imds-v2-only", false, "never fall back to IMDSv1")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 	return o
 }
 
 // finish completes o after fs.Parse: the overrides of the flags given, and
 // --output checked. --version prints the version and ends the command.
-func (o *options) finish(fs *flag.FlagSet, s streams) error {
+func (o *options) finish(s streams) error {
 	o.stderr = s.stderr
 	if o.showVersion {
 		fmt.Fprintln(s.stdout, "xauth-agent", version)
 		return exitQuietly
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	pick := func(name string) *string {
-		if given[name] {
-			return o.set[name]
-		}
-		return nil
-	}
-	o.overrides = config.Overrides{
-		VaultAddr: pick("vault-addr"), Role: pick("role"), Mount: pick("mount"), HeaderValue: pick("header-value"),
-		STSRegion: pick("sts-region"), STSEndpoint: pick("sts-endpoint"), LogLevel: pick("log-level"),
-		LogFormat: pick("log-format"), SinkFiles: o.sinkFiles, SinkFormat: pick("sink-format"),
-		AuthType: pick("auth-type"), NonceFile: pick("nonce-file"), AssumeRoleARN: pick("assume-role-arn"),
-	}
-	if given["imds-v2-only"] {
-		o.overrides.IMDSv2Only = &o.imdsV2
-	}
+	o.overrides = o.flags()
 	switch o.output {
 	case "", "token", "json", "env": // "": diagnose, which has its own
 	default:
@@ -250,7 +210,7 @@ func (o *options) parse(fs *flag.FlagSet, args []string, s streams, w io.Writer,
 		err = noOperands(append(operands, afterDash...))
 	}
 	if err == nil {
-		err = o.finish(fs, s)
+		err = o.finish(s)
 	}
 	return err
 }

@@ -6,82 +6,16 @@
 // error that wraps ErrInvalid and lists every problem found, each naming the setting, where it
 // was set (file:line, variable or flag) and what to change.
 //
-// A config file looks like this; every block and attribute is optional:
-//
-//	vault {
-//	  address         = "https://vault.example:8200"
-//	  namespace       = ""
-//	  ca_cert         = ""
-//	  ca_path         = ""
-//	  client_cert     = ""
-//	  client_key      = ""
-//	  tls_server_name = ""
-//	  tls_skip_verify = false
-//	}
-//
-//	auth "aws" {
-//	  type         = "iam"
-//	  role         = "vault-role"
-//	  mount        = "aws"
-//	  header_value = "vault.example"
-//	  sts_region   = "us-east-1"
-//	  sts_endpoint = "https://sts.amazonaws.com"
-//	  imds_v2_only = false
-//
-//	  // optional: sign with a role assumed on top of the AWS SDK's credentials
-//	  assume_role_arn          = "arn:aws:iam::222222222222:role/vault-client"
-//	  assume_role_external_id  = ""
-//	  assume_role_session_name = "" // default xauth-agent-<hostname>
-//	  assume_role_duration     = "15m"
-//	}
-//
-// or, for the ec2 type (header_value, the sts_* and assume_role_* settings are iam-only;
-// signature and nonce_file are ec2-only):
-//
-//	auth "aws" {
-//	  type       = "ec2"
-//	  role       = "vault-role"
-//	  signature  = "rsa2048" // or "pkcs7", "identity"
-//	  nonce_file = "/var/lib/xauth-agent/nonce"
-//	}
-//
-//	sink "file" {
-//	  path   = "/run/xauth-agent/token"
-//	  mode   = "0600"
-//	  owner  = ""
-//	  group  = ""
-//	  format = "token"
-//	}
-//
-//	log {
-//	  level  = "info"
-//	  format = "json"
-//	}
-//
-// Unknown blocks and attributes are errors, so a typo never silently falls back to a default.
-//
-// # Syntax
+// The settings, their keys, variables, flags and defaults are declared once, in schema.go;
+// README's "Configuration reference" documents them for users. Unknown blocks and attributes
+// are errors, so a typo never silently falls back to a default.
 //
 // The file is HCL version 1, the syntax Vault and Vault Agent read their config files with
-// (github.com/hashicorp/hcl): what matters is the schema above, and the rest is:
-//
-//   - Comments start with # or // and run to the end of the line, or are written /* ... */.
-//   - An attribute is name = value, and a block is name { ... } or name "label" { ... }. A
-//     block cannot be assigned (vault = { ... } is an error). Attributes and blocks may share a
-//     line and may be separated by commas; a name may be quoted ("address" = "...").
-//   - Strings are in double quotes, with Go's escapes (\", \\, \n, \t, \uXXXX, \xXX), or are
-//     heredocs (<<EOF ... EOF, whose text ends with a newline). Nothing is interpolated: a
-//     string that contains "${" is an error, as are variables, functions and expressions.
-//     Write a literal "${" as "$\u007b".
-//   - A string attribute also takes a number or true/false, as written: mode = 0600 is "0600".
-//     A bool takes true or false, or "true" or "false" in quotes; allow_uids and allow_gids
-//     take a list of decimal numbers, [1000, 1001].
-//   - An attribute may be set once per block. vault, auth, log and lifecycle may each appear
-//     once; sink "file" any number of times, sink "socket" once.
-//   - JSON is not accepted.
-//
-// Errors name the file and line of each fault, and for a syntax error the column
-// (config.hcl:3:14).
+// (github.com/hashicorp/hcl), without interpolation: a string that contains "${" is an error,
+// as are variables, functions and expressions (hcl.go). A string attribute also takes a number
+// or true/false, as written: mode = 0600 is "0600". A bool takes true or false, or "true" or
+// "false" in quotes. Errors name the file and line of each fault, and for a syntax error the
+// column (config.hcl:3:14).
 package config
 
 import (
@@ -211,21 +145,6 @@ type Log struct {
 	Format string // json or console
 }
 
-// Overrides are the settings given on the command line. A nil pointer means the flag was not
-// set, so the environment or the file decides.
-type Overrides struct {
-	VaultAddr, Role, Mount, HeaderValue, STSRegion, STSEndpoint, LogLevel, LogFormat *string
-
-	AuthType, NonceFile *string // --auth-type, --nonce-file
-
-	AssumeRoleARN *string // --assume-role-arn
-
-	IMDSv2Only *bool
-
-	SinkFiles  []string // --sink-file: each adds a file sink to those in the config file
-	SinkFormat *string  // --sink-format: the format of the sinks added by SinkFiles
-}
-
 // Load reads the config file at path (none when path is ""), applies the environment read
 // through env (nil means an empty environment) and the overrides, and validates the result.
 // Environment variables set to the empty string count as unset.
@@ -245,7 +164,8 @@ func Load(path string, env func(string) (string, bool), o Overrides) (*Config, e
 
 // load is Load after the file has been read.
 func load(path string, src []byte, env func(string) (string, bool), o Overrides) (*Config, error) {
-	l := &loader{cfg: defaults(), from: map[string]string{}}
+	l := &loader{cfg: Config{Auth: Auth{Method: "aws"}}, from: map[string]string{}}
+	setDefaults(settings(&l.cfg))
 	if path != "" {
 		items, err := parseHCL(path, src)
 		if err != nil {
@@ -255,11 +175,7 @@ func load(path string, src []byte, env func(string) (string, bool), o Overrides)
 		if isVaultAgent(items) {
 			l.applyVaultAgent(path, items)
 		} else {
-			f, err := decodeFile(items)
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-			}
-			l.applyFile(f)
+			l.applyFile(items)
 		}
 	}
 	if env != nil {
@@ -272,20 +188,6 @@ func load(path string, src []byte, env func(string) (string, bool), o Overrides)
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, errors.Join(l.errs...))
 	}
 	return &l.cfg, nil
-}
-
-func defaults() Config {
-	return Config{
-		Auth: Auth{
-			Method:      "aws",
-			Type:        "iam",
-			Mount:       "aws",
-			STSRegion:   "us-east-1",
-			STSEndpoint: "https://sts.amazonaws.com",
-		},
-		Log:       Log{Level: "info", Format: "json"},
-		Lifecycle: Lifecycle{MinBackoff: time.Second, MaxBackoff: 5 * time.Minute},
-	}
 }
 
 // loader carries the configuration through the pipeline, with what validation needs to say
@@ -304,19 +206,4 @@ type loader struct {
 	socketFrom string
 
 	errs []error
-}
-
-// set sets *dst to *v, unless v is nil.
-func set[T any](dst, v *T) {
-	if v != nil {
-		*dst = *v
-	}
-}
-
-// override sets *dst to *v and records where the value came from, unless v is nil.
-func override[T any](l *loader, key, origin string, dst, v *T) {
-	if v != nil {
-		*dst = *v
-		l.from[key] = origin
-	}
 }

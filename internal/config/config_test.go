@@ -148,7 +148,7 @@ func TestLoad(t *testing.T) {
 		},
 		{
 			name: "defaults with only an address flag",
-			o:    Overrides{VaultAddr: new("https://vault.example:8200")},
+			o:    Overrides{"vault-addr": {"https://vault.example:8200"}},
 			want: func(string) *Config { return expected("", nil) },
 		},
 		{
@@ -284,15 +284,15 @@ log { format = "console" }
 				"XAUTH_LOG_LEVEL":    "debug",
 			},
 			o: Overrides{
-				VaultAddr:   new("https://vault.example:8200"),
-				Role:        new("flag-role"),
-				Mount:       new("flag-mount"),
-				HeaderValue: new(""), // a flag can clear what the file set
-				STSRegion:   new("us-west-2"),
-				STSEndpoint: new("https://sts.us-west-2.amazonaws.com"),
-				LogLevel:    new("error"),
-				LogFormat:   new("json"),
-				IMDSv2Only:  new(false),
+				"vault-addr":   {"https://vault.example:8200"},
+				"role":         {"flag-role"},
+				"mount":        {"flag-mount"},
+				"header-value": {""}, // a flag can clear what the file set
+				"sts-region":   {"us-west-2"},
+				"sts-endpoint": {"https://sts.us-west-2.amazonaws.com"},
+				"log-level":    {"error"},
+				"log-format":   {"json"},
+				"imds-v2-only": {"false"},
 			},
 			want: func(path string) *Config {
 				return expected(path, func(c *Config) {
@@ -310,8 +310,8 @@ log { format = "console" }
 sink "file" { path = "/run/xauth-agent/token" }
 `,
 			o: Overrides{
-				SinkFiles:  []string{"/run/app/token.json", "/run/other//token.json"},
-				SinkFormat: new(FormatJSON),
+				"sink-file":   {"/run/app/token.json", "/run/other//token.json"},
+				"sink-format": {FormatJSON},
 			},
 			want: func(path string) *Config {
 				return expected(path, func(c *Config) {
@@ -327,7 +327,7 @@ sink "file" { path = "/run/xauth-agent/token" }
 		{
 			name: "sink-file without sink-format writes the bare token",
 			env:  map[string]string{"VAULT_ADDR": "https://vault.example:8200"},
-			o:    Overrides{SinkFiles: []string{"/run/xauth-agent/token"}},
+			o:    Overrides{"sink-file": {"/run/xauth-agent/token"}},
 			want: func(string) *Config {
 				return expected("", func(c *Config) {
 					c.Sinks = []FileSink{tokenSink}
@@ -397,7 +397,7 @@ auth "aws" {
 		{
 			name: "ec2 from the flags",
 			file: vaultOnly,
-			o:    Overrides{AuthType: new("ec2"), NonceFile: new("/run/nonce")},
+			o:    Overrides{"auth-type": {"ec2"}, "nonce-file": {"/run/nonce"}},
 			want: func(path string) *Config {
 				return expected(path, func(c *Config) {
 					c.Auth.Type = "ec2"
@@ -409,7 +409,7 @@ auth "aws" {
 		{
 			name: "the flag turns an ec2 file into iam",
 			file: vaultOnly + "\nauth \"aws\" {\n  type = \"ec2\"\n}\n",
-			o:    Overrides{AuthType: new("iam")},
+			o:    Overrides{"auth-type": {"iam"}},
 			want: func(path string) *Config { return expected(path, nil) },
 		},
 		{
@@ -442,14 +442,14 @@ auth "aws" {
 			name: "the assume-role flag beats the environment, and an empty one clears the file's",
 			file: vaultOnly + "auth \"aws\" {\n  assume_role_arn = \"arn:aws:iam::222222222222:role/file\"\n}\n",
 			env:  map[string]string{"XAUTH_ASSUME_ROLE_ARN": "arn:aws:iam::222222222222:role/env"},
-			o:    Overrides{AssumeRoleARN: new("")},
+			o:    Overrides{"assume-role-arn": {""}},
 			want: func(path string) *Config { return expected(path, nil) },
 		},
 		{
 			name: "the assume-role flag",
 			file: vaultOnly,
 			env:  map[string]string{"XAUTH_ASSUME_ROLE_ARN": "arn:aws:iam::222222222222:role/env"},
-			o:    Overrides{AssumeRoleARN: new("arn:aws:iam::222222222222:role/flag")},
+			o:    Overrides{"assume-role-arn": {"arn:aws:iam::222222222222:role/flag"}},
 			want: func(path string) *Config {
 				return expected(path, func(c *Config) {
 					c.Auth.AssumeRole = AssumeRole{ARN: "arn:aws:iam::222222222222:role/flag", Duration: DefaultAssumeRoleDuration}
@@ -559,7 +559,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "assume_role_arn from the flag that is not a role ARN",
 			file: vaultOnly,
-			o:    Overrides{AssumeRoleARN: new("vault-client")},
+			o:    Overrides{"assume-role-arn": {"vault-client"}},
 			want: []string{"auth.assume_role_arn", "--assume-role-arn", "not an IAM role ARN"},
 		},
 		{
@@ -630,7 +630,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "unknown auth type from the flag",
 			file: vaultOnly,
-			o:    Overrides{AuthType: new("ec3")},
+			o:    Overrides{"auth-type": {"ec3"}},
 			want: []string{`auth.type "ec3" (--auth-type) is not supported`},
 		},
 		{
@@ -654,7 +654,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "nonce-file flag with type iam",
 			file: vaultOnly,
-			o:    Overrides{NonceFile: new("/var/lib/n")},
+			o:    Overrides{"nonce-file": {"/var/lib/n"}},
 			want: []string{`auth.nonce_file (--nonce-file) applies only to auth type "ec2"`},
 		},
 		{
@@ -670,7 +670,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "empty nonce file",
 			file: vaultOnly + "auth \"aws\" {\n  type = \"ec2\"\n}\n",
-			o:    Overrides{NonceFile: new("")},
+			o:    Overrides{"nonce-file": {""}},
 			want: []string{`auth.nonce_file "" (--nonce-file) names no file`},
 		},
 		{
@@ -711,7 +711,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "sink-file with the path of a file sink",
 			file: vaultOnly + "sink \"file\" {\n  path = \"/run/t\"\n}\n",
-			o:    Overrides{SinkFiles: []string{"/run//t"}},
+			o:    Overrides{"sink-file": {"/run//t"}},
 			want: []string{`sink "file" (FILE:3) and sink "file" (--sink-file) both use "/run/t"`},
 		},
 		{
@@ -722,7 +722,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "sink at the ec2 nonce file",
 			file: vaultOnly + "auth \"aws\" {\n  type = \"ec2\"\n}\n",
-			o:    Overrides{SinkFiles: []string{DefaultNonceFile}},
+			o:    Overrides{"sink-file": {DefaultNonceFile}},
 			want: []string{`sink "file" (--sink-file) and auth.nonce_file (the default) both use "` + DefaultNonceFile + `"`},
 		},
 		{
@@ -749,7 +749,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "sink paths that name the root directory",
 			file: vaultOnly + "sink \"file\" {\n  path = \"/\"\n}\n",
-			o:    Overrides{SinkFiles: []string{"//"}},
+			o:    Overrides{"sink-file": {"//"}},
 			want: []string{`sink "/" (FILE:3) names a directory`, `sink "/" (--sink-file) names a directory`},
 		},
 		{
@@ -760,19 +760,19 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "relative sink-file",
 			file: vaultOnly,
-			o:    Overrides{SinkFiles: []string{"token"}},
+			o:    Overrides{"sink-file": {"token"}},
 			want: []string{`--sink-file "token" is not an absolute path`},
 		},
 		{
 			name: "sink-format without sink-file",
 			file: vaultOnly,
-			o:    Overrides{SinkFormat: new(FormatJSON)},
+			o:    Overrides{"sink-format": {FormatJSON}},
 			want: []string{"--sink-format", "without --sink-file"},
 		},
 		{
 			name: "unknown sink-format",
 			file: vaultOnly,
-			o:    Overrides{SinkFiles: []string{"/run/t"}, SinkFormat: new("xml")},
+			o:    Overrides{"sink-file": {"/run/t"}, "sink-format": {"xml"}},
 			want: []string{`--sink-format "xml" is not supported`},
 		},
 		{
@@ -804,7 +804,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "mount of only slashes",
 			file: vaultOnly,
-			o:    Overrides{Mount: new("//")},
+			o:    Overrides{"mount": {"//"}},
 			want: []string{`auth.mount "//" (--mount) names no path`},
 		},
 		{
@@ -816,7 +816,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "region that does not match the regional endpoint",
 			file: vaultOnly + "auth \"aws\" {\n  sts_endpoint = \"https://sts.eu-west-1.amazonaws.com\"\n}\n",
-			o:    Overrides{STSRegion: new("us-west-2")},
+			o:    Overrides{"sts-region": {"us-west-2"}},
 			want: []string{
 				`auth.sts_region "us-west-2" (--sts-region) does not match the region "eu-west-1"`,
 				`auth.sts_endpoint "https://sts.eu-west-1.amazonaws.com" (FILE:3)`,
@@ -837,13 +837,13 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "endpoint with a query",
 			file: vaultOnly,
-			o:    Overrides{STSEndpoint: new("https://sts.amazonaws.com/?Action=GetCallerIdentity")},
+			o:    Overrides{"sts-endpoint": {"https://sts.amazonaws.com/?Action=GetCallerIdentity"}},
 			want: []string{`auth.sts_endpoint "https://sts.amazonaws.com/?Action=GetCallerIdentity" (--sts-endpoint) has a query`},
 		},
 		{
 			name: "endpoint that is not http",
 			file: vaultOnly,
-			o:    Overrides{STSEndpoint: new("sts.amazonaws.com")},
+			o:    Overrides{"sts-endpoint": {"sts.amazonaws.com"}},
 			want: []string{`auth.sts_endpoint "sts.amazonaws.com" (--sts-endpoint) is not an http:// or https:// URL`},
 		},
 		{
@@ -1032,7 +1032,7 @@ func TestSinkPathsMeetThroughSymlinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b := filepath.Join(dir, "run", "token"), filepath.Join(dir, "varrun", "token")
-	_, err := Load("", environ(map[string]string{"VAULT_ADDR": "https://vault.example:8200"}), Overrides{SinkFiles: []string{a, b}})
+	_, err := Load("", environ(map[string]string{"VAULT_ADDR": "https://vault.example:8200"}), Overrides{"sink-file": {a, b}})
 	want := fmt.Sprintf(`sink "file" (--sink-file) and sink "file" (--sink-file) both use %q and %q (the same file)`, a, b)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Load = %v, want an error containing %q", err, want)

@@ -3,7 +3,6 @@ package config
 import (
 	"bytes"
 	"fmt"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -11,73 +10,27 @@ import (
 
 // NativeHCL renders c as a native config file that loads to the same settings (apart from
 // Source, Warnings and ExitAfterAuth, which has no native setting: use --once). Defaults are
-// written out too, so the file shows every choice.
+// written out too, so the file shows every choice. The blocks and their attributes are those
+// of the schema (topBlocks, settings and the sinks' tables), in its order; a setting is left out when it is zero and has no default, or
+// applies to the other auth type.
 func NativeHCL(c *Config) []byte {
-	v := &hclBlock{typ: "vault"}
-	v.str("address", c.Vault.Address, true)
-	v.str("namespace", c.Vault.Namespace, false)
-	v.str("ca_cert", c.Vault.CACert, false)
-	v.str("ca_path", c.Vault.CAPath, false)
-	v.str("client_cert", c.Vault.ClientCert, false)
-	v.str("client_key", c.Vault.ClientKey, false)
-	v.str("tls_server_name", c.Vault.TLSServerName, false)
-	if c.Vault.TLSSkipVerify {
-		v.boolean("tls_skip_verify", true)
-	}
-	blocks := []*hclBlock{v}
-
-	a := &hclBlock{typ: "auth", labels: []string{c.Auth.Method}}
-	a.str("type", c.Auth.Type, true)
-	a.str("role", c.Auth.Role, false)
-	a.str("mount", c.Auth.Mount, true)
-	if c.Auth.Type == "iam" {
-		a.str("header_value", c.Auth.HeaderValue, false)
-		a.str("sts_region", c.Auth.STSRegion, true)
-		a.str("sts_endpoint", c.Auth.STSEndpoint, true)
-		if r := c.Auth.AssumeRole; r.ARN != "" {
-			a.str("assume_role_arn", r.ARN, true)
-			a.str("assume_role_external_id", r.ExternalID, false)
-			a.str("assume_role_session_name", r.SessionName, false)
-			a.str("assume_role_duration", r.Duration.String(), true)
+	all := settings(c)
+	var blocks []hclBlock
+	for _, tb := range topBlocks {
+		switch tb.name {
+		case "auth":
+			blocks = append(blocks, newBlock("auth", []string{c.Auth.Method}, inBlock(all, "auth"), c.Auth.Type))
+		case "sink":
+			for i := range c.Sinks {
+				blocks = append(blocks, newBlock("sink", []string{"file"}, fileSinkAttrs(&c.Sinks[i]), ""))
+			}
+			if c.Socket != nil {
+				blocks = append(blocks, newBlock("sink", []string{"socket"}, socketAttrs(c.Socket), ""))
+			}
+		default:
+			blocks = append(blocks, newBlock(tb.name, nil, inBlock(all, tb.name), ""))
 		}
-	} else {
-		a.str("signature", c.Auth.Signature, true)
-		a.str("nonce_file", c.Auth.NonceFile, true)
 	}
-	if c.Auth.IMDSv2Only {
-		a.boolean("imds_v2_only", true)
-	}
-	blocks = append(blocks, a)
-
-	for _, s := range c.Sinks {
-		b := &hclBlock{typ: "sink", labels: []string{"file"}}
-		b.str("path", s.Path, true)
-		b.str("mode", fmt.Sprintf("%04o", uint32(s.Mode.Perm())), true)
-		b.str("owner", s.Owner, false)
-		b.str("group", s.Group, false)
-		b.str("format", s.Format, true)
-		blocks = append(blocks, b)
-	}
-	if s := c.Socket; s != nil {
-		b := &hclBlock{typ: "sink", labels: []string{"socket"}}
-		b.str("path", s.Path, true)
-		b.str("mode", fmt.Sprintf("%04o", uint32(s.Mode.Perm())), true)
-		b.str("group", s.Group, false)
-		b.ints("allow_uids", s.AllowUIDs)
-		b.ints("allow_gids", s.AllowGIDs)
-		blocks = append(blocks, b)
-	}
-
-	g := &hclBlock{typ: "log"}
-	g.str("level", c.Log.Level, true)
-	g.str("format", c.Log.Format, true)
-
-	lc := &hclBlock{typ: "lifecycle"}
-	lc.str("min_backoff", c.Lifecycle.MinBackoff.String(), true)
-	lc.str("max_backoff", c.Lifecycle.MaxBackoff.String(), true)
-	lc.boolean("revoke_on_exit", c.Lifecycle.RevokeOnExit)
-	lc.boolean("remove_sinks_on_exit", c.Lifecycle.RemoveSinksOnExit)
-	blocks = append(blocks, g, lc)
 
 	var buf bytes.Buffer
 	for i, b := range blocks {
@@ -99,27 +52,15 @@ type hclBlock struct {
 // hclAttr is an attribute, with its value as HCL text.
 type hclAttr struct{ name, value string }
 
-// str adds a string attribute, unless v is empty and not always written.
-func (b *hclBlock) str(name, v string, always bool) {
-	if v != "" || always {
-		b.attrs = append(b.attrs, hclAttr{name, quoteHCL(v)})
+// newBlock is the block typ with the attributes of attrs that NativeHCL writes for authType.
+func newBlock(typ string, labels []string, attrs []setting, authType string) hclBlock {
+	b := hclBlock{typ: typ, labels: labels}
+	for _, s := range attrs {
+		if text, set := s.v.hcl(); (set || s.def != "") && (s.only == "" || s.only == authType) {
+			b.attrs = append(b.attrs, hclAttr{s.key, text})
+		}
 	}
-}
-
-func (b *hclBlock) boolean(name string, v bool) {
-	b.attrs = append(b.attrs, hclAttr{name, strconv.FormatBool(v)})
-}
-
-// ints adds a list of numbers, unless it is empty.
-func (b *hclBlock) ints(name string, v []int) {
-	if len(v) == 0 {
-		return
-	}
-	s := make([]string, len(v))
-	for i, n := range v {
-		s[i] = strconv.Itoa(n)
-	}
-	b.attrs = append(b.attrs, hclAttr{name, "[" + strings.Join(s, ", ") + "]"})
+	return b
 }
 
 // write writes the block as `type "label" {`, its attributes indented by two spaces with

@@ -47,8 +47,8 @@ func (l *loader) origin(key string) string {
 	return ""
 }
 
-// setting names a setting, its value and where it was set, for a message.
-func (l *loader) setting(key, value string) string {
+// show names a setting, its value and where it was set, for a message: key "value" (origin).
+func (l *loader) show(key, value string) string {
 	return fmt.Sprintf("%s %q%s", key, value, l.origin(key))
 }
 
@@ -57,7 +57,7 @@ func (l *loader) validateVault() {
 	if v.Address == "" {
 		l.fail(errors.New("vault address is not set: set vault.address in the config, VAULT_ADDR, or --vault-addr"))
 	} else if _, err := parseHTTPURL(v.Address); err != nil {
-		l.fail(fmt.Errorf("%s %w; use one such as \"https://vault.example:8200\"", l.setting("vault.address", v.Address), err))
+		l.fail(fmt.Errorf("%s %w; use one such as \"https://vault.example:8200\"", l.show("vault.address", v.Address), err))
 	}
 	if (v.ClientCert == "") != (v.ClientKey == "") {
 		l.fail(errors.New("vault.client_cert and vault.client_key (VAULT_CLIENT_CERT, VAULT_CLIENT_KEY) go together: set both to authenticate to Vault with a TLS client certificate, or neither"))
@@ -74,31 +74,25 @@ func (l *loader) validateAuth() {
 	mount := a.Mount
 	a.Mount = strings.Trim(a.Mount, "/")
 	if a.Mount == "" {
-		l.fail(fmt.Errorf("%s names no path: set it to the path the aws auth method is enabled at in Vault, such as \"aws\"", l.setting("auth.mount", mount)))
+		l.fail(fmt.Errorf("%s names no path: set it to the path the aws auth method is enabled at in Vault, such as \"aws\"", l.show("auth.mount", mount)))
 	}
 
-	switch a.Type {
-	case "iam":
-		l.onlyFor("ec2", "auth.signature", "auth.nonce_file")
+	if a.Type != "iam" && a.Type != "ec2" {
+		l.fail(fmt.Errorf("%s is not supported: use type = \"iam\" or \"ec2\"", l.show("auth.type", a.Type)))
+		return
+	}
+	// The settings of the other type are refused when set, as the schema says (its only).
+	for _, s := range settings(&l.cfg) {
+		if from, ok := l.from[s.key]; ok && s.only != "" && s.only != a.Type {
+			l.fail(fmt.Errorf("%s (%s) applies only to auth type %q, and the type is %q: remove it, or set auth.type = %q",
+				s.key, from, s.only, a.Type, s.only))
+		}
+	}
+	if a.Type == "iam" {
 		l.validateSTS()
 		l.validateAssumeRole()
-	case "ec2":
-		l.onlyFor("iam", "auth.header_value", "auth.sts_region", "auth.sts_endpoint", "auth.assume_role_arn",
-			"auth.assume_role_external_id", "auth.assume_role_session_name", "auth.assume_role_duration")
+	} else {
 		l.validateEC2()
-	default:
-		l.fail(fmt.Errorf("%s is not supported: use type = \"iam\" or \"ec2\"", l.setting("auth.type", a.Type)))
-	}
-}
-
-// onlyFor reports each of keys that was set, when they apply only to auth type typ and the
-// configured type is the other one.
-func (l *loader) onlyFor(typ string, keys ...string) {
-	for _, key := range keys {
-		if from, ok := l.from[key]; ok {
-			l.fail(fmt.Errorf("%s (%s) applies only to auth type %q, and the type is %q: remove it, or set auth.type = %q",
-				key, from, typ, l.cfg.Auth.Type, typ))
-		}
 	}
 }
 
@@ -112,17 +106,17 @@ func (l *loader) validateEC2() {
 	case SignatureRSA2048, SignaturePKCS7, SignatureIdentity:
 	default:
 		l.fail(fmt.Errorf("%s is not a signature type: use %q (the default), %q or %q",
-			l.setting("auth.signature", a.Signature), SignatureRSA2048, SignaturePKCS7, SignatureIdentity))
+			l.show("auth.signature", a.Signature), SignatureRSA2048, SignaturePKCS7, SignatureIdentity))
 	}
 	if a.NonceFile == "" {
 		if _, set := l.from["auth.nonce_file"]; set {
-			l.fail(fmt.Errorf("%s names no file: remove it to use %q, or give a full path", l.setting("auth.nonce_file", a.NonceFile), DefaultNonceFile))
+			l.fail(fmt.Errorf("%s names no file: remove it to use %q, or give a full path", l.show("auth.nonce_file", a.NonceFile), DefaultNonceFile))
 			return
 		}
 		a.NonceFile = DefaultNonceFile
 	}
 	if !filepath.IsAbs(a.NonceFile) {
-		l.fail(fmt.Errorf("%s is not absolute: use a full path such as %q", l.setting("auth.nonce_file", a.NonceFile), DefaultNonceFile))
+		l.fail(fmt.Errorf("%s is not absolute: use a full path such as %q", l.show("auth.nonce_file", a.NonceFile), DefaultNonceFile))
 		return
 	}
 	a.NonceFile = filepath.Clean(a.NonceFile)
@@ -133,15 +127,15 @@ func (l *loader) validateSTS() {
 	a := &l.cfg.Auth
 	regionOK := regionName.MatchString(a.STSRegion)
 	if !regionOK {
-		l.fail(fmt.Errorf("%s is not an AWS region name: use one such as \"us-east-1\"", l.setting("auth.sts_region", a.STSRegion)))
+		l.fail(fmt.Errorf("%s is not an AWS region name: use one such as \"us-east-1\"", l.show("auth.sts_region", a.STSRegion)))
 	}
 
 	u, err := parseHTTPURL(a.STSEndpoint)
 	switch {
 	case err != nil:
-		l.fail(fmt.Errorf("%s %w; use one such as \"https://sts.us-east-1.amazonaws.com\"", l.setting("auth.sts_endpoint", a.STSEndpoint), err))
+		l.fail(fmt.Errorf("%s %w; use one such as \"https://sts.us-east-1.amazonaws.com\"", l.show("auth.sts_endpoint", a.STSEndpoint), err))
 	case u.RawQuery != "" || u.ForceQuery:
-		l.fail(fmt.Errorf("%s has a query: remove the part from \"?\"", l.setting("auth.sts_endpoint", a.STSEndpoint)))
+		l.fail(fmt.Errorf("%s has a query: remove the part from \"?\"", l.show("auth.sts_endpoint", a.STSEndpoint)))
 	case regionOK:
 		l.checkSTSRegion(strings.ToLower(u.Hostname()))
 	}
@@ -170,12 +164,12 @@ func (l *loader) checkSTSRegion(host string) {
 		l.warn("%s is used with the global STS endpoint %q, which refuses signatures for regions other than us-east-1 (\"Credential should be scoped to a valid region\"): "+
 			"this works only if Vault's aws auth has use_sts_region_from_client=true; otherwise set auth.sts_region to \"us-east-1\", "+
 			"or set auth.sts_endpoint to \"https://sts.%s.amazonaws.com\" and the same sts_endpoint and sts_region in Vault's aws auth config/client",
-			l.setting("auth.sts_region", a.STSRegion), a.STSEndpoint, a.STSRegion)
+			l.show("auth.sts_region", a.STSRegion), a.STSEndpoint, a.STSRegion)
 	}
 	if region, ok := STSHostRegion(host); ok && host != globalSTSHost && region != a.STSRegion {
 		l.fail(fmt.Errorf("%s does not match the region %q of %s: the request is signed for sts_region and STS refuses a signature scoped to another region; "+
 			"set auth.sts_region to %q, or use the STS endpoint of %q",
-			l.setting("auth.sts_region", a.STSRegion), region, l.setting("auth.sts_endpoint", a.STSEndpoint), region, a.STSRegion))
+			l.show("auth.sts_region", a.STSRegion), region, l.show("auth.sts_endpoint", a.STSEndpoint), region, a.STSRegion))
 	}
 }
 
@@ -245,7 +239,7 @@ func (l *loader) validateAssumeRole() {
 	}
 	if !isRoleARN(r.ARN) {
 		l.fail(fmt.Errorf("%s is not an IAM role ARN: write it as \"arn:aws:iam::123456789012:role/NAME\" (with the role's path, if it has one, before NAME)",
-			l.setting("auth.assume_role_arn", r.ARN)))
+			l.show("auth.assume_role_arn", r.ARN)))
 	}
 	if n := len(r.ExternalID); n > 0 && (n < 2 || n > maxExternalIDLen || !onlyChars(r.ExternalID, externalIDChars, true)) {
 		// The value is not shown: an external ID is not meant to be secret, but it is not
@@ -255,7 +249,7 @@ func (l *loader) validateAssumeRole() {
 	}
 	if n := len(r.SessionName); n > 0 && (n < 2 || n > maxSessionLen || !onlyChars(r.SessionName, roleNameChars, true)) {
 		l.fail(fmt.Errorf("%s is not a role session name STS accepts: 2 to 64 characters of letters, digits and _+=,.@-",
-			l.setting("auth.assume_role_session_name", r.SessionName)))
+			l.show("auth.assume_role_session_name", r.SessionName)))
 	}
 	if r.Duration == 0 {
 		if _, set := l.from["auth.assume_role_duration"]; !set {
@@ -265,7 +259,7 @@ func (l *loader) validateAssumeRole() {
 	}
 	if r.Duration < minAssumeRoleDuration || r.Duration > maxAssumeRoleDuration {
 		l.fail(fmt.Errorf("%s is outside what STS allows: use 15m to 12h (and no longer than the role's maximum session duration)",
-			l.setting("auth.assume_role_duration", r.Duration.String())))
+			l.show("auth.assume_role_duration", r.Duration.String())))
 	}
 }
 
@@ -352,11 +346,11 @@ func (l *loader) validateLog() {
 	switch g.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		l.fail(fmt.Errorf("%s is not a log level: use debug, info, warn or error", l.setting("log.level", g.Level)))
+		l.fail(fmt.Errorf("%s is not a log level: use debug, info, warn or error", l.show("log.level", g.Level)))
 	}
 	switch g.Format {
 	case "json", "console":
 	default:
-		l.fail(fmt.Errorf("%s is not a log format: use json or console", l.setting("log.format", g.Format)))
+		l.fail(fmt.Errorf("%s is not a log format: use json or console", l.show("log.format", g.Format)))
 	}
 }

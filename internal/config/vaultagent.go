@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -123,18 +124,22 @@ func (l *loader) applyVaultAgent(filename string, items []item) {
 				l.from["log.format"] = k.at
 			}
 		default:
-			l.vaIgnore(k.name, k.at, stanza(k, ""))
+			l.vaIgnoreIn("", k)
 		}
 	}
 }
 
-// stanza returns kind followed by "stanza " if k is a stanza (a block, or an object assigned to
-// a name), for vaIgnore's messages.
-func stanza(k item, kind string) string {
-	if k.isObject() {
-		return "stanza " + kind
+// vaIgnoreIn is vaIgnore for k, a stanza or an attribute inside the stanza in ("" for the
+// top level).
+func (l *loader) vaIgnoreIn(in string, k item) {
+	if in != "" {
+		in += "."
 	}
-	return kind
+	if k.isObject() {
+		l.vaIgnore(k.name, k.at, "stanza "+in)
+	} else {
+		l.vaIgnore(in+k.name, k.at, "")
+	}
 }
 
 // vaIgnore warns that a known Vault Agent setting is ignored, or reports an unknown one.
@@ -152,29 +157,10 @@ func (l *loader) applyVaultAgentVault(b item) {
 		l.fail(fmt.Errorf("%s: vault is not a stanza: write vault { address = \"...\" }", b.at))
 		return
 	}
-	v := &l.cfg.Vault
-	strs := map[string]*string{
-		"address": &v.Address, "namespace": &v.Namespace, "ca_cert": &v.CACert, "ca_path": &v.CAPath,
-		"client_cert": &v.ClientCert, "client_key": &v.ClientKey, "tls_server_name": &v.TLSServerName,
-	}
+	all := settings(&l.cfg)
 	for _, k := range body {
-		if dst, ok := strs[k.name]; ok {
-			if s, ok := l.vaString(k); ok {
-				*dst = s
-				l.from["vault."+k.name] = k.at
-			}
-			continue
-		}
-		switch {
-		case k.name == "tls_skip_verify":
-			if s, ok := l.vaBool(k); ok {
-				v.TLSSkipVerify = s
-				l.from["vault.tls_skip_verify"] = k.at
-			}
-		case k.isObject():
-			l.vaIgnore(k.name, k.at, "stanza vault.")
-		default:
-			l.vaIgnore("vault."+k.name, k.at, "")
+		if !l.vaSet(all, "vault."+k.name, k) {
+			l.vaIgnoreIn("vault", k)
 		}
 	}
 }
@@ -264,11 +250,7 @@ func (l *loader) applyVaultAgentMethod(b item) {
 		case "exit_on_err":
 			l.fail(fmt.Errorf("%s: method exit_on_err: xauth-agent retries network errors and exits on a refused login; remove exit_on_err, or run xauth-agent --once for a single attempt", k.at))
 		default:
-			if k.isObject() {
-				l.vaIgnore(k.name, k.at, "stanza method.")
-			} else {
-				l.vaIgnore("method."+k.name, k.at, "")
-			}
+			l.vaIgnoreIn("method", k)
 		}
 	}
 	l.applyVaultAgentAWSConfig(config)
@@ -290,27 +272,21 @@ func (l *loader) applyVaultAgentAWSConfig(keys []item) {
 	a := &l.cfg.Auth
 	var region, nonceAt string
 	var regionSet bool
+	all := settings(&l.cfg)
 	for _, k := range keys {
+		if l.vaSet(all, "auto_auth.method.config."+k.name, k) {
+			continue
+		}
 		switch k.name {
-		case "type", "role", "header_value", "region", "nonce":
+		case "region", "nonce":
 			s, ok := l.vaString(k)
 			if !ok {
 				continue
 			}
-			switch k.name {
-			case "type":
-				a.Type = s
-				l.from["auth.type"] = k.at
-			case "role":
-				a.Role = s
-				l.from["auth.role"] = k.at
-			case "header_value":
-				a.HeaderValue = s
-				l.from["auth.header_value"] = k.at
-			case "region":
+			if k.name == "region" {
 				region, regionSet = s, true
 				l.from["auth.sts_region"] = k.at
-			case "nonce":
+			} else {
 				nonceAt = k.at
 			}
 		case "access_key", "secret_key", "session_token":
@@ -377,11 +353,7 @@ func (l *loader) applyVaultAgentSink(b item) {
 		case "dh_type", "dh_path", "derive_key", "aad", "aad_env_var":
 			l.fail(fmt.Errorf("%s: sink %s: xauth-agent does not encrypt sink files; remove the dh_* and aad settings and protect the file with mode, owner and group, or keep Vault Agent", k.at, k.name))
 		default:
-			if k.isObject() {
-				l.vaIgnore(k.name, k.at, "stanza sink.")
-			} else {
-				l.vaIgnore("sink."+k.name, k.at, "")
-			}
+			l.vaIgnoreIn("sink", k)
 		}
 	}
 
@@ -527,6 +499,25 @@ func (l *loader) vaDuration(k item) {
 	}
 	*dst = d
 	l.from[key] = k.at
+}
+
+// vaSet sets the setting that the Vault Agent key vaKey sets the same way, from k, and says
+// whether there is one.
+func (l *loader) vaSet(all []setting, vaKey string, k item) bool {
+	i := slices.IndexFunc(all, func(s setting) bool { return s.va == vaKey })
+	if i < 0 {
+		return false
+	}
+	ok := false
+	if b, isBool := all[i].v.(scalar[bool]); isBool {
+		*b.p, ok = l.vaBool(k) // after an error the config is not used
+	} else if text, isString := l.vaString(k); isString {
+		ok = all[i].v.set(text) == nil // every Vault Agent key the table names is a string
+	}
+	if ok {
+		l.from[all[i].key] = k.at
+	}
+	return true
 }
 
 // vaString reads a string setting; a number or bool is an error, as in Vault.
