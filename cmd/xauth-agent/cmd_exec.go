@@ -198,7 +198,7 @@ func (s *supervisor) start(tok token.Token) (*exec.Cmd, <-chan *os.ProcessState,
 		name, _, _ := strings.Cut(e, "=")
 		return name == "VAULT_TOKEN" || name == "VAULT_ADDR" || name == "VAULT_NAMESPACE"
 	})
-	cmd.Env = append(cmd.Env, "VAULT_TOKEN="+tok.Token, "VAULT_ADDR="+s.vault.Address)
+	cmd.Env = append(cmd.Env, "VAULT_TOKEN="+tok.Token, "VAULT_ADDR="+s.vault.Address())
 	if s.vault.Namespace != "" {
 		cmd.Env = append(cmd.Env, "VAULT_NAMESPACE="+s.vault.Namespace)
 	}

@@ -138,7 +138,7 @@ func helperSupervisor(t *testing.T, mode string, opts execOptions) (*supervisor,
 		t.Fatal(err)
 	}
 	env := append(os.Environ(), execHelperEnv+"="+mode, "XAUTH_EXEC_OUT="+out, "VAULT_TOKEN=stale")
-	return &supervisor{argv: []string{exe}, opts: opts, vault: config.Vault{Address: "http://vault:8200"},
+	return &supervisor{argv: []string{exe}, opts: opts, vault: config.Vault{Addresses: []string{"http://vault:8200"}},
 		environ: env, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, log: zap.NewNop()}, out
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -307,7 +308,7 @@ func (d *agentDaemon) reload(ctx context.Context) {
 		return
 	}
 	old := d.sess.cfg
-	if cfg.Vault != old.Vault || cfg.Auth != old.Auth || cfg.Lifecycle.MinBackoff != old.Lifecycle.MinBackoff || cfg.Lifecycle.MaxBackoff != old.Lifecycle.MaxBackoff {
+	if !reflect.DeepEqual(cfg.Vault, old.Vault) || cfg.Auth != old.Auth || cfg.Lifecycle.MinBackoff != old.Lifecycle.MinBackoff || cfg.Lifecycle.MaxBackoff != old.Lifecycle.MaxBackoff {
 		next, err := newSession(ctx, cfg, d.state, d.login, log)
 		if err != nil {
 			undo()

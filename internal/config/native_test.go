@@ -12,7 +12,7 @@ import (
 func everything() *Config {
 	return &Config{
 		Vault: Vault{
-			Address: "https://vault.example:8200", Namespace: "team-a", CACert: "/etc/ca.pem", CAPath: "/etc/certs",
+			Addresses: []string{"https://vault.example:8200"}, Namespace: "team-a", CACert: "/etc/ca.pem", CAPath: "/etc/certs",
 			ClientCert: "/etc/c.pem", ClientKey: "/etc/k.pem", TLSServerName: "vault.internal", TLSSkipVerify: true,
 		},
 		Auth: Auth{Method: "aws", Type: "ec2", Role: "web", Mount: "aws-ec2", IMDSv2Only: true,
@@ -115,6 +115,9 @@ func TestNativeHCLRoundTrip(t *testing.T) {
 		{"unicode", func(c *Config) { c.Auth.Role = "é \u00a0 \ufeff \u2028 \U0001F600 \ue123 \ufffd" }},
 		{"bytes that are not UTF-8", func(c *Config) { c.Auth.Role = "\xff\xfe\xc3 \xed\xa0\x80" }},
 		{"comment markers", func(c *Config) { c.Vault.Namespace = "# // /* */ <<EOF" }},
+		{"several vault addresses", func(c *Config) {
+			c.Vault.Addresses = []string{"https://vault-1.example:8200", "https://vault-2.example:8200", "http://127.0.0.1:8200"}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,11 +5,17 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/failure"
 )
 
 // nodes answers each request by its host: "refuse" fails to connect, a
@@ -246,3 +252,47 @@ func TestSelectorRewrite(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A client NewClient makes over two addresses: the first answers 503
+// sealed, so the call fails as transient (the lifecycle retries it), and
+// the retry goes to the second, with the token, the body and the Host
+// header the second expects.
+func TestClientFailsOverBetweenCalls(t *testing.T) {
+	sealed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"errors":["Vault is sealed"]}`))
+	}))
+	defer sealed.Close()
+	var seen []string
+	active := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		seen = append(seen, r.Host+" "+r.URL.Path+" "+r.Header.Get("X-Vault-Token")+" "+string(b))
+		_, _ = w.Write([]byte(`{"auth":{"client_token":"hvs.renewed","lease_duration":60,"renewable":true}}`))
+	}))
+	defer active.Close()
+
+	c, err := NewClient(config.Vault{Addresses: []string{sealed.URL, active.URL}}, config.Lifecycle{MinBackoff: time.Second, MaxBackoff: time.Minute}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Request{Op: "token renewal", Path: "auth/token/renew-self", Token: "hvs.current", Body: map[string]any{"increment": "60s"}, Refused: failure.RenewRefused}
+	_, err = Call(context.Background(), c, r)
+	if !errors.Is(err, failure.Unreachable) || !strings.Contains(err.Error(), "Vault is sealed") {
+		t.Fatalf("the call to the sealed node: %v, want a transient failure saying it is sealed", err)
+	}
+	secret, err := Call(context.Background(), c, r)
+	if err != nil || secret.Auth.ClientToken != "hvs.renewed" {
+		t.Fatalf("the retry: %v, %+v", err, secret)
+	}
+	host := strings.TrimPrefix(active.URL, "http://")
+	if want := host + ` /v1/auth/token/renew-self hvs.current {"increment":"60s"}`; len(seen) != 1 || seen[0] != want {
+		t.Errorf("the second node got %q, want %q", seen, want)
+	}
+	st := SelectorOf(c).Status()
+	if st[0].State != AddressDown || st[0].LastError != "HTTP 503: Vault is sealed" || st[1].State != AddressUp {
+		t.Errorf("status: %+v", st)
+	}
+	if SelectorOf(c.WithRequestCallbacks(func(*api.Request) {})) != SelectorOf(c) {
+		t.Error("a clone of the client has another selector")
+	}
+}

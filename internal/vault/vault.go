@@ -56,7 +56,7 @@ func NewClient(v config.Vault, lc config.Lifecycle, log *zap.Logger) (*api.Clien
 	if err := cfg.ConfigureTLS(tls); err != nil {
 		return nil, fmt.Errorf("vault tls settings (ca_cert, client_cert, client_key): %w", err)
 	}
-	addrs := []string{v.Address}
+	addrs := v.Addresses
 	sel, err := NewSelector(addrs, lc.MinBackoff, lc.MaxBackoff, cfg.HttpClient.Transport, log)
 	if err != nil {
 		return nil, err
