@@ -152,7 +152,9 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "Vault unreachable", imds: "",
-			setup:    func(c *config.Config, a *fakeAWS, v *fakeVault, o *Options) { c.Vault.Addresses = []string{"http://127.0.0.1:1"} },
+			setup: func(c *config.Config, a *fakeAWS, v *fakeVault, o *Options) {
+				c.Vault.Addresses = []string{"http://127.0.0.1:1"}
+			},
 			want:     map[string]Status{StepIdentity: Pass, StepVault: Fail, StepMount: Skip, StepLogin: Skip},
 			wantText: []string{"http://127.0.0.1:1 did not answer sys/health", "nothing listens there"},
 			first:    StepVault, kind: failure.Unreachable,
