@@ -159,6 +159,20 @@ func waitLines(t *testing.T, out, want string) {
 	}
 }
 
+// The child gets the Vault address the lifecycle uses now, not the
+// first of the list when that one is down.
+func TestSupervisorGivesTheAddressInUse(t *testing.T) {
+	sup, out := helperSupervisor(t, "serve", execOptions{signal: syscall.SIGHUP})
+	sup.vault.Addresses = append(sup.vault.Addresses, "http://vault-2:8200")
+	sup.vaultAddr = func() string { return "http://vault-2:8200" }
+	ctx, cancel := context.WithCancel(context.Background())
+	code := make(chan int, 1)
+	go func() { code <- exitCode(sup.run(ctx, stateOf(token.Token{Token: "t1"}), nil, nil)) }()
+	waitLines(t, out, "start t1 http://vault-2:8200")
+	cancel()
+	<-code
+}
+
 func TestSupervisorSignalsOnNewToken(t *testing.T) {
 	sup, out := helperSupervisor(t, "serve", execOptions{signal: syscall.SIGHUP})
 	ctx, cancel := context.WithCancel(context.Background())

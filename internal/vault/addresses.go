@@ -124,6 +124,10 @@ func (s *Selector) Status() []AddressStatus {
 	return out
 }
 
+// Current is the address the next request goes to: the first not marked
+// down (when every one is, the one whose cool-down ends first).
+func (s *Selector) Current() string { return s.pick(time.Now()).url.String() }
+
 // RoundTrip sends r to the address pick chooses and marks that address
 // by the outcome.
 func (s *Selector) RoundTrip(r *http.Request) (*http.Response, error) {

@@ -121,6 +121,9 @@ func TestSelectorFailoverAndBack(t *testing.T) {
 				t.Fatalf("step %d: asked %s, states %s; want %s, %s", i, host, states(s), st.host, st.states)
 			}
 		}
+		if cur := s.Current(); cur != "http://c:8200" {
+			t.Errorf("Current() = %s while a and b cool down, want http://c:8200", cur)
+		}
 		// a answers again when its 4 s are over: back to it.
 		n.by["a:8200"] = "200"
 		time.Sleep(4 * time.Second)
