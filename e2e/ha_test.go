@@ -510,16 +510,19 @@ func addressStates(st localapi.Status) []string {
 	return out
 }
 
-// haSocketDir is a short directory for the daemon's socket (unix socket
-// paths must stay short), removed after the test.
-func haSocketDir(t *testing.T) string {
+// startHASocketDaemon is startHADaemon with a socket sink and the
+// lifecycle's min_backoff and max_backoff; it returns the socket's and the
+// token file's paths.
+func startHASocketDaemon(t *testing.T, role, minBackoff, maxBackoff string, addrs ...string) (d *daemonProc, sock, file string) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "xa-ha-")
+	dir, err := os.MkdirTemp("", "xa-ha-") // unix socket paths must stay short
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
+	sock, file = filepath.Join(dir, "agent.sock"), filepath.Join(dir, "token")
+	more := fmt.Sprintf("lifecycle {\n  min_backoff = %q\n  max_backoff = %q\n}\nsink \"socket\" {\n  path = %q\n}\n", minBackoff, maxBackoff, sock)
+	return startHADaemonWith(t, role, file, more, addrs...), sock, file
 }
 
 // checkMoved fails the test unless, from since on, the first failed
@@ -567,16 +570,7 @@ func TestHAFailoverSealedThenStopped(t *testing.T) {
 			addrs = append(addrs, a)
 		}
 	}
-	dir := haSocketDir(t)
-	sock, file := filepath.Join(dir, "agent.sock"), filepath.Join(dir, "token")
-	d := startHADaemonWith(t, "ha-failover", file, fmt.Sprintf(`lifecycle {
-  min_backoff = "1s"
-  max_backoff = "8s"
-}
-sink "socket" {
-  path = %q
-}
-`, sock), addrs...)
+	d, sock, file := startHASocketDaemon(t, "ha-failover", "1s", "8s", addrs...)
 	waitFor(t, 15*time.Second, "the first token", func() bool { return readToken(file) != "" })
 	if st := addressStates(haStatus(t, sock)); !slices.Equal(st, []string{"up", "unknown", "unknown"}) {
 		t.Fatalf("address states at start: %v, want up, unknown, unknown", st)
@@ -624,16 +618,7 @@ sink "socket" {
 func TestHAFailoverWholeClusterDown(t *testing.T) {
 	cl := haCluster(t)
 	shortRoleOn(t, haClient(t, cl, haActive(t, cl)), "ha-outage")
-	dir := haSocketDir(t)
-	sock, file := filepath.Join(dir, "agent.sock"), filepath.Join(dir, "token")
-	d := startHADaemonWith(t, "ha-outage", file, fmt.Sprintf(`lifecycle {
-  min_backoff = "2s"
-  max_backoff = "15s"
-}
-sink "socket" {
-  path = %q
-}
-`, sock), cl.Addrs()...)
+	d, sock, file := startHASocketDaemon(t, "ha-outage", "2s", "15s", cl.Addrs()...)
 	waitFor(t, 15*time.Second, "the first token", func() bool { return readToken(file) != "" })
 	time.Sleep(3 * time.Second)
 
