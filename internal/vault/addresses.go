@@ -15,6 +15,8 @@ import (
 
 	"github.com/hashicorp/vault/api"
 	"go.uber.org/zap"
+
+	"github.com/xauth-agent/xauth-agent/internal/backoff"
 )
 
 // Log field names.
@@ -28,24 +30,23 @@ const (
 // The states of an address in AddressStatus.
 const (
 	AddressUnknown = "unknown" // not asked yet
-	AddressUp      = "up"      // its last answer was not a 5xx
-	AddressDown    = "down"    // it refused the connection, did not answer, or answered 5xx (a sealed node: 503)
+	AddressUp      = "up"      // it answered, other than with a 5xx or "sealed"
+	AddressDown    = "down"    // it refused the connection, did not answer, answered 5xx or said it is sealed
 )
 
 // Selector sends each request to one of several Vault addresses: the
 // first, in the configured order, that is not marked down. A request that
 // gets no answer (connection refused, timeout), a 5xx answer (a sealed
 // node answers 503) or an answer that says Vault is sealed marks its
-// address down; the request itself is not
-// sent again: the lifecycle's backoff decides when the next attempt is
-// made, and that attempt goes to the next address. A down address is
-// eligible again after a cool-down that starts at twice the lifecycle's
-// min_backoff (so the first retry never lands on it again) and doubles
-// with each consecutive failure, up to max_backoff; the agent so comes
-// back to an earlier address once it answers again. When every address is
-// down, the one whose cool-down ends first is tried. Any other answer (a
-// refusal too) marks its address up again. With one address, every request goes
-// to it.
+// address down. The request is not sent again: the lifecycle's backoff
+// decides when the next attempt is made, and that attempt goes to the
+// next address. A down address is eligible again after a cool-down that
+// starts at twice the lifecycle's min_backoff (so the first retry never
+// lands on it again) and doubles with each failure in a row, up to
+// max_backoff; so the agent comes back to an earlier address once it
+// answers again. When every address is down, the one whose cool-down ends
+// first is asked. Any other answer (a refusal too) marks its address up.
+// With one address, every request goes to it.
 //
 // A Selector is the http.RoundTripper of the clients NewClient makes: it
 // changes the scheme and host of each request made to the client's own
@@ -82,14 +83,21 @@ type AddressStatus struct {
 
 // NewSelector makes a Selector over addrs, which must be http or https
 // URLs (the config checks them), sending through next. minCool and
-// maxCool are the lifecycle's min_backoff and max_backoff. It logs each
-// address marked down, and each that answers again, to log (nil: nowhere).
+// maxCool are the lifecycle's min_backoff and max_backoff (0: backoff's
+// defaults). It logs each address marked down, and each that answers
+// again, to log (nil: nowhere).
 func NewSelector(addrs []string, minCool, maxCool time.Duration, next http.RoundTripper, log *zap.Logger) (*Selector, error) {
 	if len(addrs) == 0 {
 		return nil, errors.New("no vault address: set vault.address")
 	}
 	if log == nil {
 		log = zap.NewNop()
+	}
+	if minCool <= 0 {
+		minCool = backoff.DefaultMin
+	}
+	if maxCool <= 0 {
+		maxCool = backoff.DefaultMax
 	}
 	s := &Selector{next: next, min: minCool, max: max(maxCool, minCool), log: log}
 	for _, a := range addrs {
