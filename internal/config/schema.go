@@ -3,7 +3,7 @@ package config
 // The schema. Every setting is declared once, in settings (the vault, auth, log and lifecycle
 // blocks) or in the table of its sink block (fileSinkAttrs, socketAttrs): its key in the file,
 // the environment variable and flag that also set it, its default, and the field of Config it
-// sets, typed (str, boolean, duration, mode, format, ids). The tables drive reading the file
+// sets, typed (str, urls, boolean, duration, mode, format, ids). The tables drive reading the file
 // (file.go), the environment and the flags (below), the flags cmd defines (Flags), what
 // convert writes (NativeHCL) and the Vault Agent keys that mean the same (vaultagent.go).
 
