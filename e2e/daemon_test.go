@@ -42,12 +42,15 @@ type daemonProc struct {
 
 // startDaemon starts the agent daemon on the named instance, with debug
 // logging unless args or env set a level; its log output must not show a
-// secret (secrets_test.go). The test's cleanup kills it.
+// secret (secrets_test.go). Its state and runtime directories are its own
+// temp dirs (on disk: it keeps no token record) unless env or args say
+// others. The test's cleanup kills it.
 func startDaemon(t *testing.T, instance string, env []string, args ...string) *daemonProc {
 	t.Helper()
 	args = withDebugLog(args, env)
 	cmd := exec.Command(agentBin, args...)
-	cmd.Env = append(append(st.Instances[instance].Env(), "VAULT_ADDR="+st.VaultAddr), env...)
+	cmd.Env = append(append(st.Instances[instance].Env(), "VAULT_ADDR="+st.VaultAddr,
+		"XAUTH_STATE_DIR="+t.TempDir(), "XAUTH_RUNTIME_DIR="+t.TempDir()), env...)
 	d := &daemonProc{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = d.stderr, d.stderr // exec's child writes here too
 	w := watchRun(t, args, true)
@@ -90,10 +93,17 @@ func shortRole(t *testing.T, name string) {
 // shortRoleOn creates the short-lived role through the root client vc.
 func shortRoleOn(t *testing.T, vc *api.Client, name string) {
 	t.Helper()
+	iamRole(t, vc, name, "4s", "12s")
+}
+
+// iamRole creates an IAM role for client1's instance role through the root
+// client vc, whose tokens live ttl, at most maxTTL.
+func iamRole(t *testing.T, vc *api.Client, name, ttl, maxTTL string) {
+	t.Helper()
 	_, err := vc.Logical().Write("auth/aws/role/"+name, map[string]any{
 		"auth_type": "iam", "policies": "admin",
 		"bound_iam_principal_arn": "arn:aws:iam::222222222222:role/vault-secondary*",
-		"token_ttl":               "4s", "token_max_ttl": "12s",
+		"token_ttl":               ttl, "token_max_ttl": maxTTL,
 	})
 	if err != nil {
 		t.Fatal(err)

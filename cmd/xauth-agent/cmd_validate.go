@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
@@ -101,5 +102,7 @@ func summary(c *config.Config) string {
 	if c.ExitAfterAuth {
 		b.WriteString("  mode:   exit_after_auth: log in once and exit, as --once\n")
 	}
+	stateDir, runtimeDir := c.Lifecycle.Dirs(os.LookupEnv)
+	fmt.Fprintf(&b, "  daemon: lock in %s, token record in %s (kept only on tmpfs)\n", stateDir, runtimeDir)
 	return b.String()
 }

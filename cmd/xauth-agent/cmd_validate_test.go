@@ -65,7 +65,7 @@ sink "file" {
 			[]string{"ok: " + native, "vault:  https://vault.example:8200", "role web, mount auth/aws", `header_value "vault.example"`, "sink:   file /run/xauth-agent/token mode 0644 format token"},
 			[]string{"warning: vault.tls_skip_verify is true (" + native + ":3)", `warning: sink "/run/xauth-agent/token" (` + native + `:10) has mode 0644`}},
 		{"flags apply", map[string]string{"VAULT_ADDR": "https://env:8200"}, []string{"--role", "r", "--sink-file", "/run/t"}, failure.ExitOK,
-			[]string{"ok: no config file", "vault:  https://env:8200", "role r", "sink:   file /run/t mode 0600"}, nil},
+			[]string{"ok: no config file", "vault:  https://env:8200", "role r", "sink:   file /run/t mode 0600", "daemon: lock in "}, nil},
 		{"assume-role flag", map[string]string{"VAULT_ADDR": "https://env:8200"}, []string{"--role", "r", "--assume-role-arn", "arn:aws:iam::222222222222:role/vault-client"}, failure.ExitOK,
 			[]string{"aws:    assume role arn:aws:iam::222222222222:role/vault-client (session xauth-agent-<hostname>, 15m0s) with the AWS SDK's credentials",
 				"its STS client follows AWS_REGION and AWS_ENDPOINT_URL_STS, not sts_region/sts_endpoint"}, nil},

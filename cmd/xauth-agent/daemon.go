@@ -21,6 +21,7 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/state"
 	"github.com/xauth-agent/xauth-agent/internal/token"
 	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
@@ -40,27 +41,29 @@ type loginFunc func(ctx context.Context, cfg *config.Config, log *zap.Logger) (*
 // A reload that changes the vault or auth settings replaces the session
 // (and so logs in again).
 type session struct {
-	cfg    *config.Config
-	loop   *renew.Loop
-	tokens renew.TokenAPI
-	vault  *vault.Selector // where its requests go: the state of each Vault address
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the loop has returned, with err
-	err    error
+	cfg         *config.Config
+	fingerprint string // of cfg's login (state.Fingerprint), kept with its tokens
+	loop        *renew.Loop
+	tokens      renew.TokenAPI
+	vault       *vault.Selector // where its requests go: the state of each Vault address
+	cancel      context.CancelFunc
+	done        chan struct{} // closed when the loop has returned, with err
+	err         error
 }
 
-// newSession builds the login of cfg and its loop, which writes to state;
+// newSession builds the login of cfg and its loop, which writes to latest;
 // start runs it.
-func newSession(ctx context.Context, cfg *config.Config, state *token.Latest, login loginFunc, log *zap.Logger) (*session, error) {
+func newSession(ctx context.Context, cfg *config.Config, latest *token.Latest, login loginFunc, log *zap.Logger) (*session, error) {
 	vc, auth, err := login(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	s := &session{cfg: cfg, tokens: renew.NewTokenAPI(vc), vault: vault.SelectorOf(vc), done: make(chan struct{})}
+	s := &session{cfg: cfg, fingerprint: state.Fingerprint(cfg.Vault, cfg.Auth), tokens: renew.NewTokenAPI(vc),
+		vault: vault.SelectorOf(vc), done: make(chan struct{})}
 	s.loop = &renew.Loop{
 		Auth:    auth,
 		Tokens:  s.tokens,
-		State:   state,
+		State:   latest,
 		Backoff: backoff.Backoff{Min: cfg.Lifecycle.MinBackoff, Max: cfg.Lifecycle.MaxBackoff},
 		Log:     log.Named("renew"),
 	}
@@ -107,8 +110,13 @@ type agentDaemon struct {
 	login  loginFunc
 	notify notifier
 	hup    <-chan os.Signal // reload
+	usr1   <-chan os.Signal // renew now
+	env    func(string) (string, bool)
 	level  zap.AtomicLevel
 	log    *zap.Logger
+
+	record *state.Store // the token record; nil when none is kept
+	kept   string       // the token the record holds
 
 	state   *token.Latest
 	fan     *sink.Fanout
@@ -120,17 +128,27 @@ type agentDaemon struct {
 }
 
 // runDaemon keeps a fresh token in every sink until ctx ends (SIGTERM,
-// SIGINT). SIGHUP re-reads the configuration.
+// SIGINT). SIGHUP re-reads the configuration; SIGUSR1 renews the token now.
 func runDaemon(ctx context.Context, o *options, cfg *config.Config, level zap.AtomicLevel, log *zap.Logger) error {
-	hup := make(chan os.Signal, 1)
+	hup, usr1 := make(chan os.Signal, 1), make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(hup)
-	d := &agentDaemon{o: o, login: newLogin, notify: daemon.NewNotifier(log.Named("systemd")), hup: hup, level: level, log: log}
+	defer signal.Stop(usr1)
+	d := &agentDaemon{o: o, login: newLogin, notify: daemon.NewNotifier(log.Named("systemd")), hup: hup, usr1: usr1,
+		env: os.LookupEnv, level: level, log: log}
 	return d.run(ctx, cfg)
 }
 
 // run is the daemon from its start to its stop.
 func (d *agentDaemon) run(ctx context.Context, cfg *config.Config) error {
+	stateDir, runtimeDir := cfg.Lifecycle.Dirs(d.env)
+	lock, err := state.TakeLock(stateDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	d.openRecord(runtimeDir)
 	d.state = token.NewLatest()
 	d.metrics = localapi.NewMetrics(version, d.state)
 	d.fan = sink.NewFanout(d.log.Named("sink"), d.state, sinkRetry, d.inEverySink)
@@ -161,6 +179,7 @@ func (d *agentDaemon) run(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	d.vault.Store(d.sess.vault)
+	d.resume()
 	// Said before the lifecycle starts, so that its first token cannot be
 	// named in a line that says the agent is still logging in.
 	d.notify.Status(d.status("logging-in"))
@@ -169,7 +188,8 @@ func (d *agentDaemon) run(ctx context.Context, cfg *config.Config) error {
 	if d.api != nil {
 		count++
 	}
-	d.log.Info("daemon started", zap.String("config", cfg.Source), zap.Int("sinks", count))
+	d.log.Info("daemon started", zap.String("config", cfg.Source), zap.Int("sinks", count),
+		zap.String(fieldStateDir, stateDir), zap.Bool("token_record_kept", d.record != nil))
 
 	var watchdog <-chan time.Time
 	if iv := d.notify.WatchdogInterval(); iv > 0 {
@@ -178,6 +198,7 @@ func (d *agentDaemon) run(ctx context.Context, cfg *config.Config) error {
 		watchdog = t.C
 	}
 	_, changed := d.state.Load()
+	d.keepToken() // a token that came before this Load is not a change to come
 	for {
 		select {
 		case <-ctx.Done():
@@ -195,12 +216,75 @@ func (d *agentDaemon) run(ctx context.Context, cfg *config.Config) error {
 			var st token.State
 			st, changed = d.state.Load()
 			d.notify.Status(statusLine(st, st.Step))
+			d.keepToken()
+		case <-d.usr1:
+			d.log.Info("SIGUSR1: renewing the token now")
+			d.sess.loop.RenewNow()
 		case <-d.hup:
 			d.notify.Reloading()
 			d.reload(ctx)
 			d.notify.Ready(d.status("renewing"))
 		}
 	}
+}
+
+// Log field names of the daemon's state.
+const (
+	fieldStateDir    = "state_dir"
+	fieldRecord      = "token_record"
+	fieldFingerprint = "fingerprint"
+)
+
+// openRecord opens the token record's store in dir. A dir that is not
+// memory (tmpfs, ramfs) keeps none: one warning, and restarts log in.
+func (d *agentDaemon) openRecord(dir string) {
+	s, err := state.OpenStore(dir)
+	if err != nil {
+		d.log.Warn("no token record kept: a restart logs in again", zap.Error(err))
+		return
+	}
+	d.record = s
+}
+
+// resume hands the session the recorded token when it was logged in with
+// the session's settings (same fingerprint); the lifecycle then checks it
+// with Vault before taking it over. Otherwise the session logs in.
+func (d *agentDaemon) resume() {
+	if d.record == nil {
+		return
+	}
+	rec, ok, err := d.record.Load()
+	switch {
+	case err != nil:
+		d.log.Warn("token record unusable: logging in", zap.Error(err))
+	case !ok:
+		d.log.Info("no token record: logging in", zap.String(fieldRecord, d.record.Path()))
+	case rec.Fingerprint != d.sess.fingerprint:
+		d.log.Info("token record is for other vault or auth settings: logging in",
+			zap.String("record_fingerprint", rec.Fingerprint), zap.String(fieldFingerprint, d.sess.fingerprint))
+	default:
+		d.log.Info("token record matches the settings: checking its token with vault",
+			zap.String("accessor", rec.Accessor), zap.String(fieldFingerprint, rec.Fingerprint))
+		d.sess.loop.Resume = &renew.Resume{Token: rec.Token, Accessor: rec.Accessor, LoginPath: "auth/" + d.sess.cfg.Auth.Mount + "/login"}
+		d.kept = rec.Token
+	}
+}
+
+// keepToken writes the session's current token to the record when it is
+// a new one. The session's own (not the shared state's) so that a token
+// is never kept under another session's fingerprint.
+func (d *agentDaemon) keepToken() {
+	tok, ok := d.sess.loop.Current()
+	if d.record == nil || !ok || tok.Token == d.kept {
+		return
+	}
+	rec := state.Record{Token: tok.Token, Accessor: tok.Accessor, Fingerprint: d.sess.fingerprint}
+	if err := d.record.Save(rec); err != nil {
+		d.log.Warn("token record not written: a restart logs in again", zap.Error(err))
+		return
+	}
+	d.kept = tok.Token
+	d.log.Debug("token record written", zap.String("accessor", tok.Accessor), zap.String(fieldRecord, d.record.Path()))
 }
 
 // inEverySink is the fan-out's word that every file sink holds a token:
@@ -301,6 +385,9 @@ func (d *agentDaemon) reload(ctx context.Context) {
 	if cfg.Log.Format != d.sess.cfg.Log.Format {
 		log.Warn("log format changes take effect on restart")
 	}
+	if cfg.Lifecycle.StateDir != d.sess.cfg.Lifecycle.StateDir || cfg.Lifecycle.RuntimeDir != d.sess.cfg.Lifecycle.RuntimeDir {
+		log.Warn("state_dir and runtime_dir changes take effect on restart")
+	}
 
 	sock, undo, err := d.prepareSocket(cfg.Socket)
 	if err != nil {
@@ -383,6 +470,11 @@ func (d *agentDaemon) shutdown() error {
 			log.Info("token revoked on exit", zap.String("accessor", tok.Accessor))
 		}
 		cancel()
+	}
+	if lc.RevokeOnExit && d.record != nil {
+		if err := d.record.Remove(); err != nil {
+			log.Warn("token record not removed on exit", zap.Error(err))
+		}
 	}
 	if lc.RemoveSinksOnExit {
 		for _, s := range d.fan.Sinks() {

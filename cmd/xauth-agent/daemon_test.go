@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
+	"github.com/xauth-agent/xauth-agent/internal/state"
 )
 
 // memVault is a Vault in memory, reached through its RoundTrip: it hands
@@ -46,7 +48,10 @@ type memVault struct {
 func newMemVault(ttl time.Duration) *memVault { return &memVault{ttl: ttl, valid: map[string]int{}} }
 
 func (v *memVault) RoundTrip(r *http.Request) (*http.Response, error) {
-	body, _ := io.ReadAll(r.Body)
+	var body []byte
+	if r.Body != nil { // a GET has none
+		body, _ = io.ReadAll(r.Body)
+	}
 	rec := httptest.NewRecorder()
 	v.serve(rec, r.URL.Path, r.Header.Get("X-Vault-Token"), body)
 	resp := rec.Result()
@@ -83,6 +88,14 @@ func (v *memVault) serve(w http.ResponseWriter, path, tok string, body []byte) {
 			return
 		}
 		answer(http.StatusOK, auth(tok, n))
+	case "/v1/auth/token/lookup-self":
+		n, ok := v.valid[tok]
+		if !ok {
+			answer(http.StatusForbidden, map[string][]string{"errors": {"permission denied"}})
+			return
+		}
+		answer(http.StatusOK, map[string]any{"data": map[string]any{"accessor": fmt.Sprintf("acc-%d", n), "path": "auth/aws/login",
+			"ttl": int(v.ttl / time.Second), "creation_ttl": int(v.ttl / time.Second), "renewable": true, "policies": []string{"default"}}})
 	case "/v1/auth/token/revoke-self":
 		v.revokes = append(v.revokes, tok)
 		delete(v.valid, tok)
@@ -143,31 +156,44 @@ func (n *notes) all() []string {
 type daemonRun struct {
 	vault     *memVault
 	notes     *notes
-	hup       chan os.Signal
+	hup, usr1 chan os.Signal
 	cfg, sink string
+	keep      bool     // no revoke_on_exit: the token record outlives the stop
+	dirs      []string // $STATE_DIRECTORY and $RUNTIME_DIRECTORY
 	cancel    context.CancelFunc
 	done      chan error
 }
 
 // daemonConfig is the config file of the daemon tests: role, one file
-// sink, revoke_on_exit.
-func daemonConfig(role, sink string) string {
+// sink, revoke_on_exit unless keep.
+func daemonConfig(role, sink string, keep bool) string {
 	return fmt.Sprintf("vault {\n  address = \"http://vault.test:8200\"\n}\nauth \"aws\" {\n  role = %q\n}\n"+
-		"sink \"file\" {\n  path = %q\n}\nlifecycle {\n  revoke_on_exit = true\n}\n", role, sink)
+		"sink \"file\" {\n  path = %q\n}\nlifecycle {\n  revoke_on_exit = %v\n}\n", role, sink, !keep)
 }
 
 // startDaemon runs the daemon (as runDaemon does, with the seams
-// replaced) with the config of role; tokens live ttl.
+// replaced) with the config of role; tokens live ttl. Its state directory
+// is a temp dir, and so is its runtime directory (not memory: no token
+// record is kept).
 func startDaemon(t *testing.T, role string, ttl time.Duration) *daemonRun {
 	t.Helper()
 	dir := t.TempDir()
-	r := &daemonRun{vault: newMemVault(ttl), hup: make(chan os.Signal, 1), cfg: filepath.Join(dir, "agent.hcl"),
-		sink: filepath.Join(dir, "token"), done: make(chan error, 1)}
-	r.notes = &notes{sink: r.sink}
+	r := &daemonRun{vault: newMemVault(ttl), cfg: filepath.Join(dir, "agent.hcl"), sink: filepath.Join(dir, "token"),
+		dirs: []string{filepath.Join(dir, "state"), filepath.Join(dir, "run")}}
 	r.writeConfig(t, role)
-	log := zaptest.NewLogger(t)
+	r.start(t)
+	return r
+}
+
+// start runs the daemon of r, again after a stop.
+func (r *daemonRun) start(t *testing.T) {
+	t.Helper()
+	r.hup, r.usr1, r.done = make(chan os.Signal, 1), make(chan os.Signal, 1), make(chan error, 1)
+	r.notes = &notes{sink: r.sink}
+	env := map[string]string{"STATE_DIRECTORY": r.dirs[0], "RUNTIME_DIRECTORY": r.dirs[1]}
 	d := &agentDaemon{o: &options{configPath: r.cfg, stderr: io.Discard}, login: r.vault.login, notify: r.notes,
-		hup: r.hup, level: zap.NewAtomicLevel(), log: log}
+		hup: r.hup, usr1: r.usr1, env: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		level: zap.NewAtomicLevel(), log: zaptest.NewLogger(t)}
 	cfg, err := loadConfig(d.o)
 	if err != nil {
 		t.Fatal(err)
@@ -176,12 +202,11 @@ func startDaemon(t *testing.T, role string, ttl time.Duration) *daemonRun {
 	r.cancel = cancel
 	go func() { r.done <- d.run(ctx, cfg) }()
 	synctest.Wait()
-	return r
 }
 
 func (r *daemonRun) writeConfig(t *testing.T, role string) {
 	t.Helper()
-	if err := os.WriteFile(r.cfg, []byte(daemonConfig(role, r.sink)), 0o600); err != nil {
+	if err := os.WriteFile(r.cfg, []byte(daemonConfig(role, r.sink, r.keep)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -316,6 +341,118 @@ func TestDaemonShutdownRevokes(t *testing.T) {
 		}
 		if r.token(t) != "hvs.memvault-token-1" {
 			t.Errorf("the sink lost its token on exit")
+		}
+	})
+}
+
+// memRuntimeDir is a fresh directory on tmpfs (/dev/shm), where the token
+// record may be kept; the test is skipped without one.
+func memRuntimeDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/dev/shm", "xauth-daemon-test-")
+	if err != nil {
+		t.Skipf("no /dev/shm: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if _, err := state.OpenStore(dir); err != nil {
+		t.Skip(err)
+	}
+	return dir
+}
+
+// A restart takes over the recorded token: no login, a renewal, the same
+// token in the sink. revoke_on_exit removes the record: the next start
+// logs in.
+func TestDaemonRestartWithoutLogin(t *testing.T) {
+	daemonEnv(t)
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		r := &daemonRun{vault: newMemVault(time.Hour), cfg: filepath.Join(dir, "agent.hcl"), sink: filepath.Join(dir, "token"),
+			keep: true, dirs: []string{filepath.Join(dir, "state"), memRuntimeDir(t)}}
+		r.writeConfig(t, "web")
+		r.start(t)
+		record := filepath.Join(r.dirs[1], config.TokenRecordFile)
+		if fi, err := os.Stat(record); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("token record: %v %v; want a 0600 file", fi, err)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute)
+		r.start(t)
+		logins, renews, _ := r.vault.calls()
+		if len(logins) != 1 || !slices.Equal(renews, []string{"hvs.memvault-token-1"}) || r.token(t) != "hvs.memvault-token-1" {
+			t.Fatalf("after a restart: logins %q, renewals %q, sink %q; want the first token renewed, no second login", logins, renews, r.token(t))
+		}
+		if !slices.ContainsFunc(r.notes.all(), func(m string) bool { return strings.HasPrefix(m, "READY=1 state=renewing accessor=acc-1") }) {
+			t.Errorf("notifications %q: want READY=1 with the kept token", r.notes.all())
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+
+		r.writeConfig(t, "other") // another role: another fingerprint
+		r.start(t)
+		if logins, _, _ := r.vault.calls(); !slices.Equal(logins, []string{"web", "other"}) {
+			t.Fatalf("logins %q: a record of other settings must not be taken over", logins)
+		}
+		r.keep = false
+		r.writeConfig(t, "other")
+		r.hup <- syscall.SIGHUP // revoke_on_exit now
+		synctest.Wait()
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(record); !os.IsNotExist(err) {
+			t.Errorf("token record after a stop with revoke_on_exit: %v; want it removed", err)
+		}
+	})
+}
+
+// A second daemon on the same state directory exits 2, naming the pid of
+// the one that holds it.
+func TestDaemonStateDirLock(t *testing.T) {
+	daemonEnv(t)
+	synctest.Test(t, func(t *testing.T) {
+		r := startDaemon(t, "web", time.Hour)
+		second := &daemonRun{vault: r.vault, cfg: r.cfg, sink: r.sink, dirs: r.dirs}
+		second.start(t)
+		err := <-second.done
+		var held *state.LockedError
+		if !errors.As(err, &held) || held.PID != os.Getpid() || exitCode(err) != 2 {
+			t.Fatalf("second daemon: %v (exit %d); want the lock error naming pid %d, exit 2", err, exitCode(err), os.Getpid())
+		}
+		if logins, _, _ := r.vault.calls(); len(logins) != 1 {
+			t.Errorf("logins %q: the second daemon must not log in", logins)
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// SIGUSR1 renews the token now; when Vault refuses the renewal, the
+// daemon logs in and the sink gets the new token.
+func TestDaemonSIGUSR1RenewsNow(t *testing.T) {
+	daemonEnv(t)
+	synctest.Test(t, func(t *testing.T) {
+		r := startDaemon(t, "web", time.Hour)
+		time.Sleep(time.Minute)
+		r.usr1 <- syscall.SIGUSR1
+		synctest.Wait()
+		if logins, renews, _ := r.vault.calls(); len(logins) != 1 || len(renews) != 1 || r.token(t) != "hvs.memvault-token-1" {
+			t.Fatalf("after SIGUSR1: logins %q, renewals %q; want one renewal now", logins, renews)
+		}
+		r.vault.mu.Lock()
+		r.vault.refuse = true
+		r.vault.mu.Unlock()
+		r.usr1 <- syscall.SIGUSR1
+		synctest.Wait()
+		if logins, _, _ := r.vault.calls(); len(logins) != 2 || r.token(t) != "hvs.memvault-token-2" {
+			t.Fatalf("after a refused SIGUSR1 renewal: logins %q, sink %q; want a login and its token", logins, r.token(t))
+		}
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -3,7 +3,7 @@ package main
 const exitCodesHelp = `Exit codes:
   0  token obtained and written to every sink
   1  unexpected runtime failure
-  2  usage or configuration error
+  2  usage or configuration error; daemon: another agent holds the state directory
   3  AWS credentials (the AWS SDK's chain: environment, web identity, profile,
      SSO, credential_process, assumed role, IMDS) or the EC2 instance
      identity document unavailable

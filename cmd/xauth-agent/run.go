@@ -23,11 +23,12 @@ const usageHead = `Usage: xauth-agent [flags]
 xauth-agent logs this machine into HashiCorp Vault with its AWS identity
 (Vault's aws auth method, iam or ec2 type) and writes the token to sinks.
 
-  xauth-agent --config /etc/xauth-agent/agent.hcl          # daemon: renew, re-login, SIGHUP reloads
+  xauth-agent --config /etc/xauth-agent/agent.hcl          # daemon: renew, re-login, SIGHUP reloads, SIGUSR1 renews now
   xauth-agent --once --config /etc/xauth-agent/agent.hcl   # log in once, write the sinks, exit
   xauth-agent diagnose --config /etc/xauth-agent/agent.hcl # walk the chain, explain what fails
   xauth-agent token | status | wait [--socket PATH]        # ask the running agent (sink "socket")
   xauth-agent exec --config /etc/xauth-agent/agent.hcl -- CMD ARGS  # run CMD with a fresh VAULT_TOKEN
+  xauth-agent install systemd [--apply]                   # units, sysusers.d, tmpfiles.d, config skeleton
   export VAULT_TOKEN=$(xauth-agent --once --vault-addr https://vault:8200 --role vault-role)
 
 Flags:
@@ -50,6 +51,7 @@ var commands = map[string]func(ctx context.Context, args []string, s streams) er
 	"token":    runTokenCmd,
 	"status":   runStatusCmd,
 	"wait":     runWaitCmd,
+	"install":  runInstall,
 }
 
 // run is the whole command; main only wires the process to it.

@@ -23,6 +23,7 @@ const (
 	daemonRun    = 30 * time.Second // of renewals, from the first, before memory is read
 	renewPath    = "/v1/auth/token/renew-self"
 	loginPath    = "/v1/auth/" + stack.Mount + "/login"
+	lookupPath   = "/v1/auth/token/lookup-self"
 	rssGoal      = 27 << 19 // 13.5 MiB
 	cpuGoal      = 5 * time.Millisecond
 	// clockTick is USER_HZ, the unit of utime and stime in /proc/<pid>/stat:
@@ -51,7 +52,8 @@ func measureDaemon(ctx context.Context, e *env) ([]row, error) {
 	file := filepath.Join(e.tmp, "daemon-token")
 	var logs lockedBuffer
 	cmd := exec.Command(filepath.Join(e.binDir, "xauth-agent"), "--vault-addr", proxy.URL(), "--role", daemonRole,
-		"--header-value", stack.HeaderValue, "--sink-file", file)
+		"--header-value", stack.HeaderValue, "--sink-file", file,
+		"--state-dir", filepath.Join(e.tmp, "daemon-state"), "--runtime-dir", filepath.Join(e.tmp, "daemon-run"))
 	cmd.Env = e.st.Instances["client1"].Env()
 	cmd.Stderr = &logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/renew"
+	"github.com/xauth-agent/xauth-agent/internal/state"
 )
 
 const (
@@ -28,6 +32,7 @@ const (
 	fleetTTL    = 30 * time.Second // shorter than the outage: every token expires during it
 	fleetMaxTTL = 10 * time.Minute // no max-TTL re-login while measuring
 	fleetOutage = 60 * time.Second
+	restartTTL  = 10 * time.Minute // the restarted fleet's tokens: a restart takes seconds, well inside their grace
 	fleetSettle = 10 * time.Second // after the cold start, before the outage
 	fleetRamp   = 3 * time.Minute  // longest wait for the cold start
 	fleetWatch  = 3 * time.Minute  // longest wait for recovery after Vault's return
@@ -113,7 +118,7 @@ func measureFleet(ctx context.Context, e *env, n int) ([]row, error) {
 		return nil, err
 	}
 	started := time.Now()
-	agents, stop := startFleet(ctx, e, n, func(int) *api.Client { return vc })
+	agents, stop := startFleet(ctx, e, n, func(int) *api.Client { return vc }, nil)
 	defer stop()
 	cold, ok := waitAllValid(ctx, agents, started, fleetRamp)
 	if !ok {
@@ -160,6 +165,11 @@ func measureFleet(ctx context.Context, e *env, n int) ([]row, error) {
 	}
 
 	rows := fleetRows(fmt.Sprintf("fleet %d, real Vault, %.0f s outage (503)", n, fleetOutage.Seconds()), out)
+	restart, err := restartFleet(ctx, e, proxy, vc, n, stop)
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, restart)
 	// The same fleet, policy only (Vault answers at once): started over the
 	// measured cold start, and in steady state (phases spread over a whole
 	// renewal period).
@@ -187,24 +197,34 @@ func sampleTokens(agents []*fleetAgent, check func(token string) error) (checked
 
 // writeFleetRole creates the fleet's role through the root client vc.
 func writeFleetRole(ctx context.Context, vc *api.Client) error {
+	return writeFleetRoleTTL(ctx, vc, fleetTTL, fleetMaxTTL)
+}
+
+// writeFleetRoleTTL creates or changes the fleet's role through the root
+// client vc: its tokens live ttl, at most maxTTL.
+func writeFleetRoleTTL(ctx context.Context, vc *api.Client, ttl, maxTTL time.Duration) error {
 	_, err := vc.Logical().WriteWithContext(ctx, "auth/"+stack.Mount+"/role/"+fleetRole, map[string]any{
 		"auth_type": "iam", "policies": "admin",
 		"bound_iam_principal_arn": "arn:aws:iam::222222222222:role/vault-secondary*",
-		"token_ttl":               fleetTTL.String(), "token_max_ttl": fleetMaxTTL.String(),
+		"token_ttl":               ttl.String(), "token_max_ttl": maxTTL.String(),
 	})
 	return err
 }
 
+// fleetAuth is the fleet's login: client1's role, the fleet's Vault role.
+var fleetAuth = config.Auth{
+	Method: "aws", Type: "iam", Role: fleetRole, Mount: stack.Mount, HeaderValue: stack.HeaderValue,
+	STSRegion: "us-east-1", STSEndpoint: "https://sts.amazonaws.com",
+}
+
 // startFleet starts n lifecycles, as the daemon runs them, on client1's
 // credentials and the fleet's role; agent i talks to Vault through
-// client(i). stop ends them and waits for them.
-func startFleet(ctx context.Context, e *env, n int, client func(i int) *api.Client) (agents []*fleetAgent, stop func()) {
+// client(i), and takes over the token resume(i) gives, if any (resume may
+// be nil). stop ends them and waits for them.
+func startFleet(ctx context.Context, e *env, n int, client func(i int) *api.Client, resume func(i int) *renew.Resume) (agents []*fleetAgent, stop func()) {
 	in := e.st.Instances["client1"]
 	creds := credentials.NewStaticCredentialsProvider(in.Creds.AccessKeyID, in.Creds.SecretAccessKey, in.Creds.SessionToken)
-	auth := config.Auth{
-		Method: "aws", Type: "iam", Role: fleetRole, Mount: stack.Mount, HeaderValue: stack.HeaderValue,
-		STSRegion: "us-east-1", STSEndpoint: "https://sts.amazonaws.com",
-	}
+	auth := fleetAuth
 	runCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	agents = make([]*fleetAgent, n)
@@ -215,6 +235,9 @@ func startFleet(ctx context.Context, e *env, n int, client func(i int) *api.Clie
 			Auth:   login.New(vc, creds, auth, time.Now, zap.NewNop()),
 			Tokens: renew.NewTokenAPI(vc),
 			State:  a.sink.state,
+		}
+		if resume != nil {
+			a.loop.Resume = resume(i)
 		}
 		agents[i] = a
 		wg.Go(func() { _ = a.loop.Run(runCtx) })
@@ -368,4 +391,101 @@ func worstVirtualFleet(n int, ramp time.Duration) fleetOutcome {
 		worst.agents = n
 	}
 	return worst
+}
+
+// restartFleet stops the outage's fleet, cold-starts a fleet as large on
+// tokens of restartTTL, then restarts it at once, as n daemons restarted
+// with their state: each agent's current token goes into a token record
+// of its own on tmpfs (state.Store, as the daemon keeps it), the fleet is
+// stopped, and a new one takes the tokens over (renew.Loop.Resume, after
+// the fingerprint check the daemon makes). It counts the Vault requests
+// until every agent holds a valid token and has renewed it: the goal is no
+// login at all. (The outage fleet's 30 s tokens would not do: a token with
+// less than its grace left, 3 to 6 s, is replaced by a login by design.)
+func restartFleet(ctx context.Context, e *env, proxy *faultproxy.Proxy, vc *api.Client, n int, stopOutageFleet func()) (row, error) {
+	stopOutageFleet()
+	if err := writeFleetRoleTTL(ctx, e.st.Vault, restartTTL, 6*restartTTL); err != nil {
+		return row{}, err
+	}
+	agents, stop := startFleet(ctx, e, n, func(int) *api.Client { return vc }, nil)
+	defer stop()
+	if _, ok := waitAllValid(ctx, agents, time.Now(), fleetRamp); !ok {
+		return row{}, fmt.Errorf("restart: only %d of %d agents held a valid token after %v", countValid(agents, time.Now()), n, fleetRamp)
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "xauth-bench-fleet-")
+	if err != nil {
+		return row{}, fmt.Errorf("restart: a tmpfs directory for the token records: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	fingerprint := state.Fingerprint(config.Vault{Addresses: []string{proxy.URL()}}, fleetAuth)
+	stores := make([]*state.Store, n)
+	for i, a := range agents {
+		if stores[i], err = state.OpenStore(filepath.Join(dir, strconv.Itoa(i))); err != nil {
+			return row{}, err
+		}
+		tok, _ := a.loop.Current()
+		if err := stores[i].Save(state.Record{Token: tok.Token, Accessor: tok.Accessor, Fingerprint: fingerprint}); err != nil {
+			return row{}, err
+		}
+	}
+	stop()
+	proxy.ResetCounts()
+	started := time.Now()
+	restarted, stopRestarted := startFleet(ctx, e, n, func(int) *api.Client { return vc }, func(i int) *renew.Resume {
+		rec, ok, err := stores[i].Load()
+		if err != nil || !ok || rec.Fingerprint != fingerprint {
+			return nil
+		}
+		return &renew.Resume{Token: rec.Token, Accessor: rec.Accessor, LoginPath: "auth/" + stack.Mount + "/login"}
+	})
+	defer stopRestarted()
+	took, ok := waitAllRenewed(ctx, restarted, started, fleetRamp)
+	counts := proxy.RequestsByPath()
+	e.note("fleet restart: %d agents on %v tokens restarted at once with their token records (tmpfs); until all held a valid token and had renewed it (%s): %d logins, %d lookup-self, %d renewals",
+		n, restartTTL, secs(took), counts[loginPath], counts[lookupPath], counts[renewPath])
+	if !ok {
+		return row{}, fmt.Errorf("restart: not every agent held a renewed token after %v (proxy saw %v)", fleetRamp, counts)
+	}
+	return row{
+		metric: fmt.Sprintf("%s agents restarted: logins", thousands(n)),
+		agent:  fmt.Sprintf("%d (%d lookup-self, %d renewals; all renewed after %s)", counts[loginPath], counts[lookupPath], counts[renewPath], secs(took)),
+		ref:    "n/a", goal: "0", met: verdictOf(counts[loginPath] == 0),
+	}, nil
+}
+
+// waitAllRenewed polls until every agent holds an unexpired token it has
+// renewed at least once, and returns how long after since that was, or
+// false after within.
+func waitAllRenewed(ctx context.Context, agents []*fleetAgent, since time.Time, within time.Duration) (time.Duration, bool) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		done := 0
+		for _, a := range agents {
+			if st, _ := a.sink.state.Load(); st.Renewals > 0 && st.Token.ExpiresAt.After(now) {
+				done++
+			}
+		}
+		if done == len(agents) {
+			return now.Sub(since), true
+		}
+		if now.Sub(since) > within {
+			return now.Sub(since), false
+		}
+		select {
+		case <-ctx.Done():
+			return now.Sub(since), false
+		case <-tick.C:
+		}
+	}
+}
+
+// thousands writes n with commas: 1,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

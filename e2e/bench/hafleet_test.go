@@ -51,7 +51,7 @@ func measureHAFleet(ctx context.Context, e *env, n int) ([]row, error) {
 		}
 	}
 	started := time.Now()
-	agents, stop := startFleet(ctx, e, n, func(i int) *api.Client { return clients[i] })
+	agents, stop := startFleet(ctx, e, n, func(i int) *api.Client { return clients[i] }, nil)
 	defer stop()
 	cold, ok := waitAllValid(ctx, agents, started, fleetRamp)
 	if !ok {

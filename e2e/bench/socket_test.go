@@ -42,7 +42,8 @@ func measureSocketAPI(ctx context.Context, e *env) ([]row, error) {
 		return nil, err
 	}
 	var logs lockedBuffer
-	cmd := exec.Command(filepath.Join(e.binDir, "xauth-agent"), "--config", cfgPath)
+	cmd := exec.Command(filepath.Join(e.binDir, "xauth-agent"), "--config", cfgPath,
+		"--state-dir", filepath.Join(dir, "state"), "--runtime-dir", filepath.Join(dir, "run"))
 	cmd.Env = append(e.st.Instances["client1"].Env(), "GOMAXPROCS=1")
 	cmd.Stderr = &logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -22,6 +22,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/xauth-agent/xauth-agent/internal/failure"
@@ -116,9 +118,9 @@ const (
 	SignatureIdentity = "identity" // /instance-identity/document with its /signature
 )
 
-// DefaultNonceFile is where the ec2 auth type keeps its client nonce: the systemd unit's
-// StateDirectory.
-const DefaultNonceFile = "/var/lib/xauth-agent/nonce"
+// DefaultNonceFile is where the ec2 auth type keeps its client nonce with the default state
+// directory: "nonce" in the state directory.
+const DefaultNonceFile = DefaultStateDir + "/nonce"
 
 // FileSink is a file the token is written to.
 type FileSink struct {
@@ -148,7 +150,42 @@ type Lifecycle struct {
 	MaxBackoff        time.Duration // longest wait between attempts (default 5m)
 	RevokeOnExit      bool          // revoke the token when the daemon stops
 	RemoveSinksOnExit bool          // remove the token files when the daemon stops
+
+	// StateDir is persistent (the unit's StateDirectory=): the daemon's lock and the ec2
+	// nonce. RuntimeDir is memory (the unit's RuntimeDirectory=, tmpfs): the daemon's token
+	// record (TokenRecordFile), kept across restarts. "" when not set: Dirs gives the defaults.
+	StateDir, RuntimeDir string
 }
+
+// Dirs returns the state and runtime directories: as set, else the first directory systemd
+// names in $STATE_DIRECTORY or $RUNTIME_DIRECTORY (read through env, which may be nil: the
+// unit's StateDirectory= and RuntimeDirectory=), else DefaultStateDir or DefaultRuntimeDir.
+func (lc Lifecycle) Dirs(env func(string) (string, bool)) (state, runtime string) {
+	pick := func(set, name, def string) string {
+		if set != "" {
+			return set
+		}
+		if env != nil {
+			if v, ok := env(name); ok {
+				if first, _, _ := strings.Cut(v, ":"); filepath.IsAbs(first) {
+					return filepath.Clean(first)
+				}
+			}
+		}
+		return def
+	}
+	return pick(lc.StateDir, "STATE_DIRECTORY", DefaultStateDir), pick(lc.RuntimeDir, "RUNTIME_DIRECTORY", DefaultRuntimeDir)
+}
+
+// The directories' defaults outside systemd, which sets $STATE_DIRECTORY and
+// $RUNTIME_DIRECTORY from the unit's StateDirectory= and RuntimeDirectory=.
+const (
+	DefaultStateDir   = "/var/lib/xauth-agent"
+	DefaultRuntimeDir = "/run/xauth-agent"
+)
+
+// TokenRecordFile is the name of the daemon's token record in the runtime directory.
+const TokenRecordFile = "resume.json"
 
 // Log says how the agent logs.
 type Log struct {
@@ -175,7 +212,7 @@ func Load(path string, env func(string) (string, bool), o Overrides) (*Config, e
 
 // load is Load after the file has been read.
 func load(path string, src []byte, env func(string) (string, bool), o Overrides) (*Config, error) {
-	l := &loader{cfg: Config{Auth: Auth{Method: "aws"}}, from: map[string]string{}}
+	l := &loader{cfg: Config{Auth: Auth{Method: "aws"}}, from: map[string]string{}, env: env}
 	setDefaults(settings(&l.cfg))
 	if path != "" {
 		items, err := parseHCL(path, src)
@@ -215,6 +252,8 @@ type loader struct {
 
 	// socketFrom says where cfg.Socket was defined: "config.hcl:30".
 	socketFrom string
+
+	env func(string) (string, bool) // Load's, for the directories' defaults (Lifecycle.Dirs)
 
 	errs []error
 }

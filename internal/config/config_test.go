@@ -1079,3 +1079,64 @@ func TestSinkPathsMeetThroughSymlinks(t *testing.T) {
 		t.Fatalf("Load = %v, want an error containing %q", err, want)
 	}
 }
+
+// The state and runtime directories: the file, the environment and the flags set them, in that
+// order; unset, systemd's $STATE_DIRECTORY and $RUNTIME_DIRECTORY, then the defaults, decide.
+// The ec2 nonce follows the state directory; no sink may take the token record's place.
+func TestLoadDirs(t *testing.T) {
+	vaultOnly := `vault { address = "https://vault.example:8200" }` + "\n"
+	env := func(vars map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+	}
+	dirs := func(cfg *Config, e func(string) (string, bool)) string {
+		s, r := cfg.Lifecycle.Dirs(e)
+		return s + " " + r
+	}
+	cfg, err := Load(writeConfig(t, vaultOnly), nil, Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dirs(cfg, nil); got != DefaultStateDir+" "+DefaultRuntimeDir {
+		t.Errorf("defaults: %s", got)
+	}
+	systemd := env(map[string]string{"STATE_DIRECTORY": "/var/lib/xauth-agent/billing", "RUNTIME_DIRECTORY": "/run/xauth-agent/billing:/run/other"})
+	if got := dirs(cfg, systemd); got != "/var/lib/xauth-agent/billing /run/xauth-agent/billing" {
+		t.Errorf("under systemd: %s", got)
+	}
+
+	file := vaultOnly + "lifecycle {\n  state_dir = \"/srv/state/\"\n  runtime_dir = \"/dev/shm/x\"\n}\n"
+	cfg, err = Load(writeConfig(t, file), systemd, Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dirs(cfg, systemd); got != "/srv/state /dev/shm/x" {
+		t.Errorf("from the file: %s", got)
+	}
+	cfg, err = Load(writeConfig(t, file), env(map[string]string{"XAUTH_STATE_DIR": "/env/state", "XAUTH_RUNTIME_DIR": "/env/run"}), Overrides{"state-dir": {"/flag/state"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dirs(cfg, nil); got != "/flag/state /env/run" {
+		t.Errorf("flag over env over file: %s", got)
+	}
+
+	ec2 := vaultOnly + "auth \"aws\" {\n  type = \"ec2\"\n}\n"
+	if cfg, err = Load(writeConfig(t, ec2), systemd, Overrides{}); err != nil || cfg.Auth.NonceFile != "/var/lib/xauth-agent/billing/nonce" {
+		t.Errorf("ec2 nonce under systemd: %v %v; want it in the state directory", cfg, err)
+	}
+
+	for name, tc := range map[string]struct {
+		file string
+		want []string
+	}{
+		"relative":    {vaultOnly + "lifecycle {\n  state_dir = \"state\"\n}\n", []string{"lifecycle.state_dir", `"state"`, "config.hcl:3", "absolute"}},
+		"record sink": {vaultOnly + "lifecycle {\n  runtime_dir = \"/dev/shm/x\"\n}\nsink \"file\" {\n  path = \"/dev/shm/x/resume.json\"\n}\n", []string{"token record", "sink \"file\""}},
+	} {
+		_, err := Load(writeConfig(t, tc.file), nil, Overrides{})
+		for _, w := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %v lacks %q", name, err, w)
+			}
+		}
+	}
+}

@@ -61,7 +61,7 @@ func settings(c *Config) []setting {
 		{key: "auth.assume_role_session_name", only: "iam", v: str(&r.SessionName)},
 		{key: "auth.assume_role_duration", only: "iam", v: duration(&r.Duration, `is not a duration: write it like "15m", "1h" or "12h"`)},
 		{key: "auth.signature", only: "ec2", v: str(&a.Signature)},
-		{key: "auth.nonce_file", flag: "nonce-file", usage: "ec2: file that keeps the client nonce across restarts (default " + DefaultNonceFile + ")",
+		{key: "auth.nonce_file", flag: "nonce-file", usage: "ec2: file that keeps the client nonce across restarts (default <state-dir>/nonce)",
 			only: "ec2", v: str(&a.NonceFile)},
 		{key: "auth.imds_v2_only", flag: "imds-v2-only", usage: "never fall back to IMDSv1", v: boolean(&a.IMDSv2Only)},
 
@@ -72,6 +72,11 @@ func settings(c *Config) []setting {
 		{key: "lifecycle.max_backoff", def: "5m", v: duration(&lc.MaxBackoff, backoffRefused)},
 		{key: "lifecycle.revoke_on_exit", def: "false", v: boolean(&lc.RevokeOnExit)},
 		{key: "lifecycle.remove_sinks_on_exit", def: "false", v: boolean(&lc.RemoveSinksOnExit)},
+		// No def: unset, Lifecycle.Dirs reads systemd's $STATE_DIRECTORY and $RUNTIME_DIRECTORY.
+		{key: "lifecycle.state_dir", env: "XAUTH_STATE_DIR", flag: "state-dir",
+			usage: "daemon: persistent directory of its lock and the ec2 nonce (default $STATE_DIRECTORY, else " + DefaultStateDir + ")", v: str(&lc.StateDir)},
+		{key: "lifecycle.runtime_dir", env: "XAUTH_RUNTIME_DIR", flag: "runtime-dir",
+			usage: "daemon: tmpfs directory of its token record, for restarts without a login (default $RUNTIME_DIRECTORY, else " + DefaultRuntimeDir + ")", v: str(&lc.RuntimeDir)},
 	}
 }
 

@@ -25,6 +25,7 @@ const globalSTSHost = "sts.amazonaws.com"
 // validate checks the merged settings, normalises them, and collects warnings.
 func (l *loader) validate() {
 	l.validateVault()
+	l.validateDirs() // before validateAuth: the ec2 nonce's default is in the state directory
 	l.validateAuth()
 	l.validateSinks()
 	l.validateLog()
@@ -51,6 +52,25 @@ func (l *loader) origin(key string) string {
 // show names a setting, its value and where it was set, for a message: key "value" (origin).
 func (l *loader) show(key, value string) string {
 	return fmt.Sprintf("%s %q%s", key, value, l.origin(key))
+}
+
+// validateDirs checks that the state and runtime directories are absolute, and cleans them.
+func (l *loader) validateDirs() {
+	lc := &l.cfg.Lifecycle
+	for _, d := range []struct {
+		key string
+		dir *string
+		eg  string
+	}{{"lifecycle.state_dir", &lc.StateDir, DefaultStateDir}, {"lifecycle.runtime_dir", &lc.RuntimeDir, DefaultRuntimeDir}} {
+		if _, set := l.from[d.key]; !set {
+			continue
+		}
+		if !filepath.IsAbs(*d.dir) {
+			l.fail(fmt.Errorf("%s is not an absolute path: use a full path such as %q", l.show(d.key, *d.dir), d.eg))
+			continue
+		}
+		*d.dir = filepath.Clean(*d.dir)
+	}
 }
 
 func (l *loader) validateVault() {
@@ -125,7 +145,8 @@ func (l *loader) validateEC2() {
 			l.fail(fmt.Errorf("%s names no file: remove it to use %q, or give a full path", l.show("auth.nonce_file", a.NonceFile), DefaultNonceFile))
 			return
 		}
-		a.NonceFile = DefaultNonceFile
+		stateDir, _ := l.cfg.Lifecycle.Dirs(l.env)
+		a.NonceFile = filepath.Join(stateDir, "nonce")
 	}
 	if !filepath.IsAbs(a.NonceFile) {
 		l.fail(fmt.Errorf("%s is not absolute: use a full path such as %q", l.show("auth.nonce_file", a.NonceFile), DefaultNonceFile))
@@ -328,6 +349,9 @@ func (l *loader) checkPathsDistinct() {
 			from = strings.Trim(o, " ()")
 		}
 		uses = append(uses, pathUse{a.NonceFile, fmt.Sprintf("auth.nonce_file (%s)", from)})
+	}
+	if _, rt := l.cfg.Lifecycle.Dirs(l.env); filepath.IsAbs(rt) {
+		uses = append(uses, pathUse{filepath.Join(rt, TokenRecordFile), "the daemon's token record (in lifecycle.runtime_dir" + l.origin("lifecycle.runtime_dir") + ")"})
 	}
 	seen := map[string]pathUse{}
 	for _, u := range uses {

@@ -9,12 +9,16 @@
 // failure) and retried with a jittered exponential backoff (package
 // backoff), never sooner than Vault's Retry-After; a refused login is
 // retried no sooner than LoginRefusedFloor, and MinInterval keeps short
-// leases from turning into hot loops.
+// leases from turning into hot loops. A requested renewal (State.Requested)
+// is due at once.
 //
 // Loop is the short loop around the policy: it calls Vault through
 // Authenticator (a *login.Client) and TokenAPI (NewTokenAPI), and writes
 // each token and each step to its token.Latest, which the sinks and
 // everything else that tells of the token read; the last good token stays
-// there through outages. Every wait is logged with its duration; the
-// token's accessor is logged, never the token.
+// there through outages. Loop.RenewNow asks for a renewal now (the
+// daemon's SIGUSR1); Loop.Resume makes a kept token, which lookup-self
+// vouches for, the first token instead of a login (the daemon's restart).
+// Every wait is logged with its duration; the token's accessor is logged,
+// never the token.
 package renew

@@ -2,11 +2,13 @@ package renew
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"sync"
 	"time"
 
+	"github.com/hashicorp/vault/api"
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/backoff"
@@ -41,9 +43,44 @@ type Loop struct {
 	Log     *zap.Logger    // nil: no logs
 	Rand    func() float64 // nil: math/rand/v2
 
+	// Resume, when set, is a token to take over instead of logging in
+	// (the daemon's token record, kept across a restart). Run looks it up
+	// first: if Vault says it is valid, was issued by LoginPath and has
+	// more than its grace left, it is the lifecycle's first token, renewed
+	// at once; on any doubt Run logs in.
+	Resume *Resume
+
 	mu      sync.Mutex
 	current token.Token
 	have    bool
+	kick    chan struct{} // RenewNow's requests; made by requests
+}
+
+// Resume is a token kept from an earlier run of the lifecycle.
+type Resume struct {
+	Token     string
+	Accessor  string
+	LoginPath string // the path that must have issued it: "auth/<mount>/login"
+}
+
+// RenewNow asks the running loop to renew its token now (log in if it has
+// none, if it is not renewable, or if Vault refuses the renewal), whatever
+// the policy had scheduled. Requests made while one is pending are one.
+// Safe for concurrent use; the SIGUSR1 of the daemon.
+func (l *Loop) RenewNow() {
+	select {
+	case l.requests() <- struct{}{}:
+	default:
+	}
+}
+
+func (l *Loop) requests() chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.kick == nil {
+		l.kick = make(chan struct{}, 1)
+	}
+	return l.kick
 }
 
 // Current returns the last good token, if any. During an outage that is
@@ -72,16 +109,31 @@ func (l *Loop) Run(ctx context.Context) error {
 		st      State
 		lastErr error
 	)
+	if l.Resume != nil {
+		st = l.resume(ctx, *l.Resume)
+	}
 	for {
 		d := Next(st, time.Now())
-		if !l.wait(ctx, d, lastErr) {
+		switch l.wait(ctx, d, lastErr) {
+		case waitEnded:
 			return nil
+		case waitRequested:
+			l.Log.Info("renewal requested")
+			st.Requested = true
+			continue
 		}
+		requested := st.Requested
+		st.Requested = false
 		switch d.Action {
 		case ActLogin:
 			st, lastErr = l.login(ctx, st)
 		case ActRenew:
 			st, lastErr = l.renew(ctx, st)
+			if requested && lastErr == nil {
+				// Asked for, perhaps within a second of the last renewal:
+				// a lease that did not grow says nothing of the max TTL.
+				st.PrevExpires = time.Time{}
+			}
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -89,9 +141,18 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 }
 
+// waitResult is how a wait ended.
+type waitResult int
+
+const (
+	waitDue       waitResult = iota // the decision is due
+	waitEnded                       // ctx ended
+	waitRequested                   // RenewNow
+)
+
 // wait logs the decision, makes it the state's step, and sleeps until it
-// is due; false when ctx ended.
-func (l *Loop) wait(ctx context.Context, d Decision, err error) bool {
+// is due, ctx ends, or RenewNow asks for a renewal.
+func (l *Loop) wait(ctx context.Context, d Decision, err error) waitResult {
 	dur := max(time.Until(d.At), 0)
 	l.Log.Info("waiting", zap.String(fieldAction, d.Action.String()), zap.Duration(fieldWait, dur),
 		zap.Time(fieldAt, d.At), zap.String(fieldReason, d.Reason))
@@ -112,10 +173,69 @@ func (l *Loop) wait(ctx context.Context, d Decision, err error) bool {
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return false
+		return waitEnded
 	case <-t.C:
-		return true
+		return waitDue
+	case <-l.requests():
+		return waitRequested
 	}
+}
+
+// resume takes over r's token when Vault's lookup-self vouches for it, and
+// returns the state whose next step renews it; the zero State (log in)
+// when it does not, with the reason logged.
+func (l *Loop) resume(ctx context.Context, r Resume) State {
+	start := time.Now()
+	secret, err := l.Tokens.LookupSelf(ctx, r.Token)
+	if err != nil {
+		l.Log.Info("kept token not taken over: logging in", zap.String(fieldAccessor, r.Accessor), zap.Error(err))
+		return State{}
+	}
+	tok, loginLease, why := lookedUp(secret, r, start)
+	grace := ChooseGrace(loginLease, l.rand())
+	if why == "" && tok.LeaseDuration <= grace {
+		why = "it expires within its grace"
+	}
+	if why != "" {
+		l.Log.Info("kept token not taken over: logging in", zap.String(fieldAccessor, r.Accessor), zap.String(fieldReason, why))
+		return State{}
+	}
+	l.Log.Info("kept token taken over", zap.String(fieldAccessor, tok.Accessor), zap.Duration(fieldTTL, tok.LeaseDuration),
+		zap.Bool(fieldRenewable, tok.Renewable), zap.Time(fieldExpires, tok.ExpiresAt), zap.Duration(fieldGrace, grace))
+	l.update(tok, func(*token.State) {})
+	return State{
+		HaveToken: true, Renewable: tok.Renewable, LeaseStart: start, Lease: tok.LeaseDuration,
+		Expires: start.Add(tok.LeaseDuration), Grace: grace, LastAction: ActRenew, Requested: true,
+	}
+}
+
+// lookedUp reads a lookup-self answer about r's token, received at
+// start: the token with its remaining TTL, the lease it was issued with
+// (creation_ttl, which the grace is drawn from), and why it must not be
+// taken over ("" when it may).
+func lookedUp(s *api.Secret, r Resume, start time.Time) (tok token.Token, loginLease time.Duration, why string) {
+	ttl, err := s.TokenTTL()
+	if err != nil || ttl <= 0 {
+		return tok, 0, "vault reports no ttl left"
+	}
+	accessor, _ := s.TokenAccessor()
+	if accessor != r.Accessor {
+		return tok, 0, "vault reports another accessor"
+	}
+	if path, _ := s.Data["path"].(string); path != r.LoginPath {
+		return tok, 0, "it was not issued by " + r.LoginPath
+	}
+	renewable, _ := s.TokenIsRenewable()
+	policies, _ := s.TokenPolicies()
+	loginLease = ttl
+	if n, ok := s.Data["creation_ttl"].(json.Number); ok {
+		if secs, err := n.Int64(); err == nil && secs > 0 {
+			loginLease = time.Duration(secs) * time.Second
+		}
+	}
+	tok = token.Token{Token: r.Token, Accessor: accessor, Policies: policies, LeaseDuration: ttl,
+		Renewable: renewable, ExpiresAt: start.Add(ttl).UTC()}
+	return tok, loginLease, ""
 }
 
 func (l *Loop) login(ctx context.Context, st State) (State, error) {

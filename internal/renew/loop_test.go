@@ -2,6 +2,7 @@ package renew
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -128,6 +129,24 @@ func (f *fakeVault) RevokeSelf(_ context.Context, token string) error {
 		t.revoked = true
 	}
 	return nil
+}
+
+func (f *fakeVault) LookupSelf(_ context.Context, token string) (*api.Secret, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	if err := f.refuse("lookup", now); err != nil {
+		return nil, err
+	}
+	t := f.tokens[token]
+	if t == nil || t.revoked || !now.Before(t.expires) {
+		return nil, &vault.Error{Op: "token lookup", Kind: failure.RenewRefused, Status: 403, Errors: []string{"permission denied"}}
+	}
+	return &api.Secret{Data: map[string]any{
+		"accessor": "acc-" + token, "path": "auth/aws/login", "renewable": true, "policies": []any{"default"},
+		"ttl":          json.Number(fmt.Sprint(int(t.expires.Sub(now).Seconds()))),
+		"creation_ttl": json.Number(fmt.Sprint(int(f.ttl.Seconds()))),
+	}}, nil
 }
 
 // valid says whether Vault would accept token at the instant at.
@@ -538,4 +557,85 @@ func TestLoopNeedsParts(t *testing.T) {
 	if err := (&Loop{}).Run(t.Context()); err == nil {
 		t.Error("Run without an Authenticator and a TokenAPI returned nil")
 	}
+}
+
+// A kept token that Vault vouches for is the lifecycle's first token: no
+// login, renewed at once, then the normal life.
+func TestLoopResumesAKeptToken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeVault(time.Hour, 24*time.Hour)
+		kept, _ := f.Login(t.Context())
+		time.Sleep(10 * time.Minute) // the agent was down
+		l, rec, stop := start(t, f, func(l *Loop) {
+			l.Resume = &Resume{Token: kept.Auth.ClientToken, Accessor: kept.Auth.Accessor, LoginPath: "auth/aws/login"}
+		})
+		defer stop()
+		synctest.Wait()
+		if f.count("login", true) != 1 || f.count("lookup", true) != 1 || f.count("renew", true) != 1 {
+			t.Fatalf("calls %+v: want the kept token looked up and renewed, no second login", f.calls)
+		}
+		cur, ok := l.Current()
+		if pubs := rec.published(); !ok || cur.Token != kept.Auth.ClientToken || len(pubs) != 1 || cur.LeaseDuration != time.Hour {
+			t.Fatalf("current %v %+v, published %d; want the kept token, renewed to 1h, published once", ok, cur, len(pubs))
+		}
+		if st, _ := rec.state.Load(); st.Logins != 0 || st.Renewals != 1 {
+			t.Errorf("state counts %d logins, %d renewals; want 0 and 1", st.Logins, st.Renewals)
+		}
+	})
+}
+
+// Any doubt about a kept token is a login: unknown to Vault, another
+// accessor, another login path, too little left.
+func TestLoopResumeDoubtLogsIn(t *testing.T) {
+	for name, tc := range map[string]struct {
+		edit  func(r *Resume)
+		after time.Duration
+	}{
+		"revoked":          {func(r *Resume) { r.Token = "hvs.unknown" }, 0},
+		"another accessor": {func(r *Resume) { r.Accessor = "acc-other" }, 0},
+		"another mount":    {func(r *Resume) { r.LoginPath = "auth/aws2/login" }, 0},
+		"within its grace": {func(*Resume) {}, 55 * time.Minute}, // 5 min left of 1h, grace 15 %
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := newFakeVault(time.Hour, 24*time.Hour)
+				kept, _ := f.Login(t.Context())
+				time.Sleep(tc.after)
+				r := Resume{Token: kept.Auth.ClientToken, Accessor: kept.Auth.Accessor, LoginPath: "auth/aws/login"}
+				tc.edit(&r)
+				l, _, stop := start(t, f, func(l *Loop) { l.Resume = &r })
+				defer stop()
+				synctest.Wait()
+				if cur, _ := l.Current(); f.count("login", true) != 2 || cur.Token == kept.Auth.ClientToken {
+					t.Fatalf("calls %+v, current %s: want a new login", f.calls, cur.Accessor)
+				}
+			})
+		})
+	}
+}
+
+// RenewNow renews at once, between the policy's renewals; when Vault
+// refuses the renewal, the loop logs in.
+func TestLoopRenewNow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeVault(time.Hour, 24*time.Hour)
+		l, _, stop := start(t, f)
+		defer stop()
+		synctest.Wait()
+		time.Sleep(time.Minute)
+		l.RenewNow()
+		synctest.Wait()
+		l.RenewNow() // in the same second: the lease does not grow, and that is no max TTL
+		synctest.Wait()
+		if f.count("renew", true) != 2 || f.count("login", true) != 1 {
+			t.Fatalf("calls %+v: want two renewals now, no login", f.calls)
+		}
+		first, _ := l.Current()
+		f.RevokeSelf(t.Context(), first.Token)
+		l.RenewNow()
+		synctest.Wait()
+		if cur, _ := l.Current(); f.count("login", true) != 2 || cur.Token == first.Token {
+			t.Fatalf("calls %+v: want a refused renewal, then a login", f.calls)
+		}
+	})
 }

@@ -66,6 +66,7 @@ type State struct {
 	LastAction  Action
 	RetryAfter  time.Duration // from the last 429/503
 	Backoff     time.Duration // the wait the caller drew from Backoff.Next for this failure
+	Requested   bool          // a renewal was asked for now (SIGUSR1, a token taken over at start)
 }
 
 // Decision is the next step and when to take it. Reason is for the log.
@@ -100,9 +101,19 @@ func ChooseGrace(lease time.Duration, rnd float64) time.Duration {
 //     after expiry, becomes a login (at the same time).
 //   - A refused login is retried after max(Backoff, RetryAfter,
 //     LoginRefusedFloor).
+//   - A requested renewal (Requested) comes first, whatever the wait: renew
+//     now; log in now when there is no token or it is not renewable.
 //
 // See MinInterval for the floor that keeps short leases from hot-looping.
 func Next(s State, now time.Time) Decision {
+	switch {
+	case s.Requested && !s.HaveToken:
+		return Decision{ActLogin, now, "renewal requested, no token: log in"}
+	case s.Requested && !s.Renewable:
+		return Decision{ActLogin, now, "renewal requested, token not renewable: log in"}
+	case s.Requested:
+		return Decision{ActRenew, now, "renewal requested: renew now"}
+	}
 	if s.LastErr != failure.None {
 		return afterFailure(s, now)
 	}

@@ -102,6 +102,13 @@ func TestNext(t *testing.T) {
 
 		// A token without a lease does not expire.
 		{"no lease: log in again in an hour", leased(t0, 0, 0, false), t0, ActLogin, t0.Add(NoLeaseRelogin), "no lease"},
+
+		// A requested renewal (SIGUSR1, a token taken over at start) is due now.
+		{"requested: renew now, not at 2/3", with(fresh, func(st *State) { st.Requested = true }), t0.Add(m), ActRenew, t0.Add(m), "requested"},
+		{"requested right after a renewal: no floor", with(renewed(t0, h, t0.Add(-m)), func(st *State) { st.Requested = true }), t0, ActRenew, t0, "requested"},
+		{"requested during a renewal backoff: renew now", with(renewFailed(fresh, 4*m, 0), func(st *State) { st.Requested = true }), t0.Add(40 * m), ActRenew, t0.Add(40 * m), "requested"},
+		{"requested after a refused login: log in now", with(loginFailed(State{}, failure.Refused, s, 0), func(st *State) { st.Requested = true }), t0, ActLogin, t0, "no token"},
+		{"requested, not renewable: log in now", with(leased(t0, h, 9*m, false), func(st *State) { st.Requested = true }), t0.Add(m), ActLogin, t0.Add(m), "not renewable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

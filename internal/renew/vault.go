@@ -26,6 +26,9 @@ type TokenAPI interface {
 	RenewSelf(ctx context.Context, token string) (*api.Secret, error)
 	// RevokeSelf calls auth/token/revoke-self as token.
 	RevokeSelf(ctx context.Context, token string) error
+	// LookupSelf calls auth/token/lookup-self as token: its TTL,
+	// accessor, path and more, in the answer's Data.
+	LookupSelf(ctx context.Context, token string) (*api.Secret, error)
 }
 
 // roleGone are the 500 answers to renew-self of an aws-auth token whose
@@ -65,6 +68,19 @@ func (v vaultTokens) RenewSelf(ctx context.Context, token string) (*api.Secret, 
 func (v vaultTokens) RevokeSelf(ctx context.Context, token string) error {
 	_, err := vault.Call(ctx, v.c, vault.Request{Op: "token revocation", Path: "auth/token/revoke-self", Token: token, Refused: failure.Refused, NoAnswer: true})
 	return err
+}
+
+// LookupSelf's error is a *vault.Error: failure.Unreachable, or
+// failure.RenewRefused for a token Vault does not know (any other answer).
+func (v vaultTokens) LookupSelf(ctx context.Context, token string) (*api.Secret, error) {
+	secret, err := vault.Call(ctx, v.c, vault.Request{Op: "token lookup", Path: "auth/token/lookup-self", Token: token, Read: true, Refused: failure.RenewRefused})
+	if err != nil {
+		return nil, err
+	}
+	if secret == nil || secret.Data == nil {
+		return nil, fmt.Errorf("%w: vault answered lookup-self without data", failure.Unreachable)
+	}
+	return secret, nil
 }
 
 func isRoleGone(errs []string) bool {

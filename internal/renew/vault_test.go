@@ -243,3 +243,22 @@ func TestTokenErrorsFromAnEchoingServer(t *testing.T) {
 		}
 	}
 }
+
+// lookup-self is a GET: the default policy grants only "read" on it.
+func TestLookupSelf(t *testing.T) {
+	srv, got := fakeTokenServer(t, 200, nil, `{"data":{"accessor":"acc-1","ttl":3000,"creation_ttl":3600,"path":"auth/aws/login","renewable":true}}`)
+	secret, err := NewTokenAPI(vaultAt(t, srv.URL)).LookupSelf(context.Background(), "hvs.kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.method != http.MethodGet || got.path != "/v1/auth/token/lookup-self" || got.token != "hvs.kept" {
+		t.Errorf("request %s %s as %q, want GET lookup-self as hvs.kept", got.method, got.path, got.token)
+	}
+	if ttl, _ := secret.TokenTTL(); ttl != 3000*time.Second {
+		t.Errorf("ttl %v", ttl)
+	}
+	srv, _ = fakeTokenServer(t, 403, nil, vaultErrors("permission denied"))
+	if _, err := NewTokenAPI(vaultAt(t, srv.URL)).LookupSelf(context.Background(), "hvs.gone"); failure.Of(err) != failure.RenewRefused {
+		t.Errorf("lookup of a revoked token: %v, want a refusal", err)
+	}
+}

@@ -79,6 +79,10 @@ type Request struct {
 	Path  string // e.g. "auth/aws/login"
 	Token string // sent as X-Vault-Token; "" sends the client's (NewClient's: none)
 	Body  any    // sent as JSON; nil sends {}
+	// Read sends a GET, without a body, rather than a write: for paths a
+	// policy may grant only "read" on, such as the default policy's
+	// auth/token/lookup-self.
+	Read bool
 	// Refused is the kind of an answer that says no (4xx other than 429):
 	// failure.Refused for a login, failure.RenewRefused for a renewal.
 	Refused failure.Kind
@@ -103,7 +107,13 @@ func Call(ctx context.Context, c *api.Client, r Request) (*api.Secret, error) {
 	if r.Token != "" {
 		c = c.WithRequestCallbacks(func(req *api.Request) { req.ClientToken = r.Token })
 	}
-	resp, err := c.Logical().WriteRawWithContext(ctx, r.Path, body)
+	var resp *api.Response
+	var err error
+	if r.Read {
+		resp, err = c.Logical().ReadRawWithContext(ctx, r.Path)
+	} else {
+		resp, err = c.Logical().WriteRawWithContext(ctx, r.Path, body)
+	}
 	if resp != nil {
 		defer resp.Body.Close()
 	}
