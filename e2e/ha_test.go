@@ -10,10 +10,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +28,7 @@ import (
 
 	"github.com/xauth-agent/xauth-agent/e2e/faultproxy"
 	"github.com/xauth-agent/xauth-agent/e2e/stack"
+	"github.com/xauth-agent/xauth-agent/internal/localapi"
 )
 
 const haNodes = 3
@@ -105,13 +110,23 @@ func haNode(t *testing.T, cl *stack.Cluster, i int) stack.Node {
 }
 
 // startHADaemon starts the daemon on client1 with role, writing file and
-// talking to Vault at addrs.
+// talking to Vault at addrs, in that order.
 func startHADaemon(t *testing.T, role, file string, addrs ...string) *daemonProc {
 	t.Helper()
-	if len(addrs) != 1 {
-		t.Fatalf("the agent takes one Vault address (--vault-addr); got %d", len(addrs))
+	return startHADaemonWith(t, role, file, "", addrs...)
+}
+
+// startHADaemonWith is startHADaemon with more blocks of config file (HCL).
+// The addresses are the file's vault.address list: the environment's
+// VAULT_ADDR, which would replace it, is cleared.
+func startHADaemonWith(t *testing.T, role, file, more string, addrs ...string) *daemonProc {
+	t.Helper()
+	quoted := make([]string, len(addrs))
+	for i, a := range addrs {
+		quoted[i] = strconv.Quote(a)
 	}
-	return startDaemon(t, "client1", nil, "--vault-addr", addrs[0], "--role", role,
+	cfg := writeFile(t, "agent.hcl", fmt.Sprintf("vault {\n  address = [%s]\n}\n%s", strings.Join(quoted, ", "), more))
+	return startDaemon(t, "client1", []string{"VAULT_ADDR="}, "--config", cfg, "--role", role,
 		"--header-value", stack.HeaderValue, "--sink-file", file)
 }
 
@@ -397,28 +412,55 @@ func TestHAFailoverStepDownNoDeadToken(t *testing.T) {
 	}
 	for _, r := range runs {
 		r.watch.stop().check(t, r.name, 2)
-		t.Logf("%s: %d failed attempts logged across the step-downs", r.name, failedAttempts(r.d.stderr.String(), start))
+		t.Logf("%s: %d failed attempts logged across the step-downs", r.name, failedAttempts(r.d.stderr.String(), start, time.Now()))
 	}
 }
 
 // failedAttempts counts the logins and renewals the agent's JSON log says
-// failed at or after since (one line per attempt). A stopped node refuses
+// failed in [since, until] (one line per attempt). A stopped node refuses
 // connections, so no server sees those attempts: the agent's log does.
-func failedAttempts(log string, since time.Time) int {
+func failedAttempts(log string, since, until time.Time) int {
 	n := 0
-	for line := range strings.Lines(log) {
-		var l struct {
-			TS  time.Time `json:"ts"`
-			Msg string    `json:"msg"`
-		}
-		if json.Unmarshal([]byte(line), &l) != nil || l.TS.Before(since) {
-			continue
-		}
-		if l.Msg == "login failed" || l.Msg == "renewal failed" {
+	for _, e := range attempts(log, since, until) {
+		if !e.ok {
 			n++
 		}
 	}
 	return n
+}
+
+// attempt is one login or renewal in the agent's log: the Vault address
+// its request went to and whether it succeeded.
+type attempt struct {
+	at      time.Time
+	address string
+	ok      bool
+}
+
+// attempts lists the logins and renewals the agent's JSON log shows in
+// [since, until], in order. Each request's address is its debug line
+// "vault request" (the daemon of the tests logs at debug level).
+func attempts(log string, since, until time.Time) []attempt {
+	var out []attempt
+	address := ""
+	for line := range strings.Lines(log) {
+		var l struct {
+			TS      time.Time `json:"ts"`
+			Msg     string    `json:"msg"`
+			Address string    `json:"vault_address"`
+		}
+		if json.Unmarshal([]byte(line), &l) != nil || l.TS.Before(since) || l.TS.After(until) {
+			continue
+		}
+		switch l.Msg {
+		case "vault request":
+			address = l.Address
+		case "login failed", "renewal failed", "new token", "token renewed":
+			out = append(out, attempt{at: l.TS, address: address, ok: l.Msg == "new token" || l.Msg == "token renewed"})
+			address = ""
+		}
+	}
+	return out
 }
 
 // HashiCorp's reference client logs in through each standby, and a
@@ -444,4 +486,171 @@ func TestHAReferenceClientViaStandby(t *testing.T) {
 			t.Errorf("standby %d redirected instead of forwarding", i)
 		}
 	}
+}
+
+// haStatus is the daemon's /v1/status, through `xauth-agent status --json`.
+func haStatus(t *testing.T, sock string) localapi.Status {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, agentBin, "status", "--json", "--socket", sock).Output() // exits 3 without a valid token
+	var st localapi.Status
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatalf("xauth-agent status --json: %v:\n%s", err, out)
+	}
+	return st
+}
+
+// addressStates is the state of each address in st, in the configured order.
+func addressStates(st localapi.Status) []string {
+	var out []string
+	for _, a := range st.Vault {
+		out = append(out, a.State)
+	}
+	return out
+}
+
+// startHASocketDaemon is startHADaemon with a socket sink and the
+// lifecycle's min_backoff and max_backoff; it returns the socket's and the
+// token file's paths.
+func startHASocketDaemon(t *testing.T, role, minBackoff, maxBackoff string, addrs ...string) (d *daemonProc, sock, file string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "xa-ha-") // unix socket paths must stay short
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock, file = filepath.Join(dir, "agent.sock"), filepath.Join(dir, "token")
+	more := fmt.Sprintf("lifecycle {\n  min_backoff = %q\n  max_backoff = %q\n}\nsink \"socket\" {\n  path = %q\n}\n", minBackoff, maxBackoff, sock)
+	return startHADaemonWith(t, role, file, more, addrs...), sock, file
+}
+
+// checkMoved fails the test unless, from since on, the first failed
+// attempt went to from and the attempt right after it (the first retry,
+// one backoff step later) went to another address and succeeded; and no
+// two attempts in a row failed.
+func checkMoved(t *testing.T, what string, log string, since time.Time, from string) {
+	t.Helper()
+	as := attempts(log, since, time.Now())
+	first := slices.IndexFunc(as, func(a attempt) bool { return !a.ok })
+	switch {
+	case first < 0:
+		t.Errorf("%s: no failed attempt logged since, so the agent did not ask %s: %+v", what, from, as)
+	case as[first].address != from:
+		t.Errorf("%s: the first failed attempt went to %q, want %s: %+v", what, as[first].address, from, as)
+	case first+1 == len(as):
+		t.Errorf("%s: no attempt after the failure: %+v", what, as)
+	case !as[first+1].ok || as[first+1].address == from:
+		t.Errorf("%s: the first retry after the failure went to %q (ok %v), want another address, answering: %+v",
+			what, as[first+1].address, as[first+1].ok, as)
+	default:
+		t.Logf("%s: %s failed at %s, the retry %v later went to %s and succeeded; %d attempts since, %d failed (coming back to %s after each cool-down)",
+			what, from, as[first].at.Format(time.TimeOnly), as[first+1].at.Sub(as[first].at).Round(time.Millisecond),
+			as[first+1].address, len(as), failedAttempts(log, since, time.Now()), from)
+	}
+	for i := 1; i < len(as); i++ {
+		if !as[i-1].ok && !as[i].ok {
+			t.Errorf("%s: two failed attempts in a row (to %s, then %s) while other nodes answered: %+v", what, as[i-1].address, as[i].address, as)
+			break
+		}
+	}
+}
+
+// (c) The daemon is given every node; the node it uses (a standby, listed
+// first) is sealed: it moves to the next address on its first retry, and
+// comes back once the node is unsealed. The node is then stopped: again it
+// moves on at its first retry. /v1/status shows each address's state.
+func TestHAFailoverSealedThenStopped(t *testing.T) {
+	cl := haCluster(t)
+	shortRoleOn(t, haClient(t, cl, haActive(t, cl)), "ha-failover")
+	first := haStandby(t, cl) // a standby: the cluster keeps serving while it is sealed and stopped
+	addrs := []string{cl.Addrs()[first]}
+	for i, a := range cl.Addrs() {
+		if i != first {
+			addrs = append(addrs, a)
+		}
+	}
+	d, sock, file := startHASocketDaemon(t, "ha-failover", "1s", "8s", addrs...)
+	waitFor(t, 15*time.Second, "the first token", func() bool { return readToken(file) != "" })
+	if st := addressStates(haStatus(t, sock)); !slices.Equal(st, []string{"up", "unknown", "unknown"}) {
+		t.Fatalf("address states at start: %v, want up, unknown, unknown", st)
+	}
+
+	sealed := time.Now()
+	if err := cl.Seal(haCtx(t, time.Minute), first); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the sealed node marked down", func() bool { return haStatus(t, sock).Vault[0].State == "down" })
+	time.Sleep(10 * time.Second) // renewals and re-logins on the other nodes, and a try of the sealed one after its cool-down
+	checkMoved(t, "sealed", d.stderr.String(), sealed, addrs[0])
+	if st := haStatus(t, sock); st.TokenState != "valid" || st.Vault[0].LastError == "" {
+		t.Errorf("while the node is sealed: token %s, first address %+v", st.TokenState, st.Vault[0])
+	}
+
+	if err := cl.Unseal(haCtx(t, time.Minute), first); err != nil {
+		t.Fatal(err)
+	}
+	unsealed := time.Now()
+	waitFor(t, 30*time.Second, "the agent back on the first address", func() bool { return haStatus(t, sock).Vault[0].State == "up" })
+	t.Logf("back on the first address %v after the unseal", time.Since(unsealed).Round(100*time.Millisecond))
+	time.Sleep(3 * time.Second) // a renewal there
+
+	stopped := time.Now()
+	if err := cl.Stop(haCtx(t, time.Minute), first); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the stopped node marked down", func() bool { return haStatus(t, sock).Vault[0].State == "down" })
+	time.Sleep(10 * time.Second)
+	checkMoved(t, "stopped", d.stderr.String(), stopped, addrs[0])
+	st := haStatus(t, sock)
+	if st.TokenState != "valid" || !strings.Contains(st.Vault[0].LastError, "connection refused") {
+		t.Errorf("while the node is stopped: token %s, first address %+v", st.TokenState, st.Vault[0])
+	}
+	if valid, err := cl.TokenValid(haCtx(t, 20*time.Second), readToken(file)); err != nil || !valid {
+		t.Errorf("the sink's token at the end: valid %v, %v", valid, err)
+	}
+	t.Logf("/v1/status vault: %+v", st.Vault)
+}
+
+// (d) The whole cluster is down for 60 s, then back: the agent sends at
+// most 10 requests meanwhile (one per attempt, its backoff spacing them)
+// and holds a live token within 20 s of the cluster's return.
+func TestHAFailoverWholeClusterDown(t *testing.T) {
+	cl := haCluster(t)
+	shortRoleOn(t, haClient(t, cl, haActive(t, cl)), "ha-outage")
+	d, sock, file := startHASocketDaemon(t, "ha-outage", "2s", "15s", cl.Addrs()...)
+	waitFor(t, 15*time.Second, "the first token", func() bool { return readToken(file) != "" })
+	time.Sleep(3 * time.Second)
+
+	ctx := haCtx(t, 3*time.Minute)
+	if err := cl.StopAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	down := time.Now()
+	time.Sleep(60 * time.Second)
+	st := haStatus(t, sock)
+	up := time.Now()
+	if err := cl.StartAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ready := time.Now()
+	during := failedAttempts(d.stderr.String(), down, up)
+	t.Logf("60 s outage: %d requests to Vault; address states at its end %v; the cluster was ready %v after StartAll",
+		during, addressStates(st), ready.Sub(up).Round(100*time.Millisecond))
+	if during > 10 {
+		t.Errorf("%d requests during the 60 s outage, want at most 10", during)
+	}
+	if during == 0 {
+		t.Error("no failed attempt during the outage: the agent did not notice it")
+	}
+	// Down, or not asked: an address is asked again once its cool-down is
+	// over, before a later one that was never asked.
+	if states := addressStates(st); slices.Contains(states, "up") || states[0] != "down" {
+		t.Errorf("address states at the outage's end: %v, want none up", states)
+	}
+	waitFor(t, 20*time.Second, "a live token after the cluster's return", func() bool {
+		valid, err := cl.TokenValid(ctx, readToken(file))
+		return err == nil && valid
+	})
+	t.Logf("a live token %v after the cluster was ready (%v after StartAll)", time.Since(ready).Round(100*time.Millisecond), time.Since(up).Round(100*time.Millisecond))
 }

@@ -153,6 +153,9 @@ func runExec(ctx context.Context, args []string, s streams) error {
 		return err
 	}
 	fs.client.Store(sess.client)
+	if sess.vault != nil {
+		sup.vaultAddr = sess.vault.Current
+	}
 	sess.start(life)
 	defer sess.stop()
 	if err := firstToken(ctx, state, sess); err != nil || ctx.Err() != nil {
@@ -189,6 +192,7 @@ type supervisor struct {
 	argv           []string
 	opts           execOptions
 	vault          config.Vault
+	vaultAddr      func() string // the address the lifecycle uses now (vault.Selector); nil: the first
 	environ        []string      // the child's environment before the VAULT_* variables
 	grace          time.Duration // SIGTERM to SIGKILL when restarting
 	stdout, stderr io.Writer
@@ -204,7 +208,11 @@ func (s *supervisor) start(tok token.Token) (*exec.Cmd, <-chan *os.ProcessState,
 		name, _, _ := strings.Cut(e, "=")
 		return name == "VAULT_TOKEN" || name == "VAULT_ADDR" || name == "VAULT_NAMESPACE"
 	})
-	cmd.Env = append(cmd.Env, "VAULT_TOKEN="+tok.Token, "VAULT_ADDR="+s.vault.Address)
+	addr := s.vault.Address()
+	if s.vaultAddr != nil {
+		addr = s.vaultAddr()
+	}
+	cmd.Env = append(cmd.Env, "VAULT_TOKEN="+tok.Token, "VAULT_ADDR="+addr)
 	if s.vault.Namespace != "" {
 		cmd.Env = append(cmd.Env, "VAULT_NAMESPACE="+s.vault.Namespace)
 	}

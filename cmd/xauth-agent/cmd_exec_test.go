@@ -138,7 +138,7 @@ func helperSupervisor(t *testing.T, mode string, opts execOptions) (*supervisor,
 		t.Fatal(err)
 	}
 	env := append(os.Environ(), execHelperEnv+"="+mode, "XAUTH_EXEC_OUT="+out, "VAULT_TOKEN=stale")
-	return &supervisor{argv: []string{exe}, opts: opts, vault: config.Vault{Address: "http://vault:8200"},
+	return &supervisor{argv: []string{exe}, opts: opts, vault: config.Vault{Addresses: []string{"http://vault:8200"}},
 		environ: env, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, log: zap.NewNop()}, out
 }
 
@@ -157,6 +157,20 @@ func waitLines(t *testing.T, out, want string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// The child gets the Vault address the lifecycle uses now, not the
+// first of the list when that one is down.
+func TestSupervisorGivesTheAddressInUse(t *testing.T) {
+	sup, out := helperSupervisor(t, "serve", execOptions{signal: syscall.SIGHUP})
+	sup.vault.Addresses = append(sup.vault.Addresses, "http://vault-2:8200")
+	sup.vaultAddr = func() string { return "http://vault-2:8200" }
+	ctx, cancel := context.WithCancel(context.Background())
+	code := make(chan int, 1)
+	go func() { code <- exitCode(sup.run(ctx, stateOf(token.Token{Token: "t1"}), nil, nil)) }()
+	waitLines(t, out, "start t1 http://vault-2:8200")
+	cancel()
+	<-code
 }
 
 func TestSupervisorSignalsOnNewToken(t *testing.T) {

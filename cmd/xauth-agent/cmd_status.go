@@ -75,14 +75,30 @@ func printStatus(w io.Writer, st localapi.Status, now time.Time) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(st.Sinks) == 0 {
+	var sinks, addrs []string
+	for _, s := range st.Sinks {
+		sinks = append(sinks, fmt.Sprintf("%s\t%d\t%s\t%s", s.Name, s.Generation, statusWhen(s.LastWrite, now), statusOrDash(s.LastError)))
+	}
+	for _, a := range st.Vault {
+		addrs = append(addrs, fmt.Sprintf("%s\t%s\t%s\t%s", a.Address, a.State, statusWhen(a.Since, now), statusOrDash(a.LastError)))
+	}
+	if err := statusTable(w, "SINK\tGENERATION\tLAST WRITE\tERROR", sinks); err != nil {
+		return err
+	}
+	return statusTable(w, "VAULT ADDRESS\tSTATE\tSINCE\tLAST ERROR", addrs)
+}
+
+// statusTable writes a blank line, header and rows (tab-separated) in
+// aligned columns; nothing without rows.
+func statusTable(w io.Writer, header string, rows []string) error {
+	if len(rows) == 0 {
 		return nil
 	}
 	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SINK\tGENERATION\tLAST WRITE\tERROR")
-	for _, s := range st.Sinks {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", s.Name, s.Generation, statusWhen(s.LastWrite, now), statusOrDash(s.LastError))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, r)
 	}
 	return tw.Flush()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/localapi"
 	"github.com/xauth-agent/xauth-agent/internal/sink"
 	"github.com/xauth-agent/xauth-agent/internal/token"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 func TestStatusCmd(t *testing.T) {
@@ -20,6 +21,12 @@ func TestStatusCmd(t *testing.T) {
 	state.Update(func(s *token.State) { s.Step, s.Next = "renewing", time.Now().Add(40*time.Minute) })
 	s := startAPI(t, &apiToken, localapi.Options{Version: "9.9.9", State: state, Sinks: func() []sink.Status {
 		return []sink.Status{{Name: "file:/run/xauth-agent/token", Generation: 1, LastWrite: time.Now().Add(-2 * time.Minute)}}
+	}, Vault: func() []vault.AddressStatus {
+		return []vault.AddressStatus{
+			{Address: "https://vault-a:8200", State: vault.AddressDown, LastError: "HTTP 503: Vault is sealed", Since: time.Now().Add(-time.Minute)},
+			{Address: "https://vault-b:8200", State: vault.AddressUp, Since: time.Now().Add(-time.Minute)},
+			{Address: "https://vault-c:8200", State: vault.AddressUnknown},
+		}
 	}})
 
 	code, out, errOut := runAPICmd(t, "status", "", "--socket", s.Path())
@@ -36,7 +43,9 @@ func TestStatusCmd(t *testing.T) {
 		}
 	}
 	// Times are shown to the second, so allow for the second they lose.
-	for _, re := range []string{`Next renewal: +\S+ \(in (39m5\ds|40m0s)\)`, `token +1 +\S+ \(2m[01]s ago\) +-`} {
+	for _, re := range []string{`Next renewal: +\S+ \(in (39m5\ds|40m0s)\)`, `token +1 +\S+ \(2m[01]s ago\) +-`,
+		`VAULT ADDRESS +STATE +SINCE +LAST ERROR\nhttps://vault-a:8200 +down +\S+ \((1m[01]s) ago\) +HTTP 503: Vault is sealed\n` +
+			`https://vault-b:8200 +up .*\n` + `https://vault-c:8200 +unknown +- +-\n`} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("status does not match %s:\n%s", re, out)
 		}
@@ -44,7 +53,7 @@ func TestStatusCmd(t *testing.T) {
 
 	code, out, _ = runAPICmd(t, "status", "", "--socket", s.Path(), "--json")
 	var st localapi.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil || code != failure.ExitOK || st.Accessor != "acc-cmd" {
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != failure.ExitOK || st.Accessor != "acc-cmd" || len(st.Vault) != 3 || st.Vault[0].State != "down" {
 		t.Fatalf("--json: exit %d, %v:\n%s", code, err, out)
 	}
 }

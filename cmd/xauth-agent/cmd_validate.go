@@ -59,7 +59,7 @@ func summary(c *config.Config) string {
 		src = "no config file"
 	}
 	fmt.Fprintf(&b, "ok: %s\n", src)
-	fmt.Fprintf(&b, "  vault:  %s", c.Vault.Address)
+	fmt.Fprintf(&b, "  vault:  %s", strings.Join(c.Vault.Addresses, ", "))
 	if c.Vault.Namespace != "" {
 		fmt.Fprintf(&b, " (namespace %q)", c.Vault.Namespace)
 	}

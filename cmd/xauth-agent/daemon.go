@@ -24,6 +24,7 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/sink"
 	"github.com/xauth-agent/xauth-agent/internal/state"
 	"github.com/xauth-agent/xauth-agent/internal/token"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // exitGrace bounds what shutdown may spend on revoke_on_exit.
@@ -46,6 +47,7 @@ type session struct {
 	loop        *renew.Loop
 	client      *api.Client // the login's, for wrap_ttl
 	tokens      renew.TokenAPI
+	vault       *vault.Selector // where its requests go: the state of each Vault address
 	cancel      context.CancelFunc
 	done        chan struct{} // closed when the loop has returned, with err
 	err         error
@@ -58,7 +60,8 @@ func newSession(ctx context.Context, cfg *config.Config, latest *token.Latest, l
 	if err != nil {
 		return nil, err
 	}
-	s := &session{cfg: cfg, fingerprint: state.Fingerprint(cfg.Vault, cfg.Auth), client: vc, tokens: renew.NewTokenAPI(vc), done: make(chan struct{})}
+	s := &session{cfg: cfg, fingerprint: state.Fingerprint(cfg.Vault, cfg.Auth), client: vc, tokens: renew.NewTokenAPI(vc),
+		vault: vault.SelectorOf(vc), done: make(chan struct{})}
 	s.loop = &renew.Loop{
 		Auth:    auth,
 		Tokens:  s.tokens,
@@ -122,9 +125,10 @@ type agentDaemon struct {
 	files   *fileSinks
 	metrics *localapi.Metrics
 	sess    *session
-	api     *apiServer              // nil without a socket sink
-	health  *served                 // the health listener; nil without a health block
-	running atomic.Pointer[session] // the session, for /v1/livez
+	api     *apiServer                     // nil without a socket sink
+	health  *served                        // the health listener; nil without a health block
+	running atomic.Pointer[session]        // the session, for /v1/livez
+	vault   atomic.Pointer[vault.Selector] // the session's, for the local API's /v1/status
 	ready   sync.Once
 }
 
@@ -193,6 +197,7 @@ func (d *agentDaemon) run(ctx context.Context, cfg *config.Config) error {
 	}
 	d.files.client.Store(d.sess.client)
 	d.running.Store(d.sess)
+	d.vault.Store(d.sess.vault)
 	d.resume()
 	// Said before the lifecycle starts, so that its first token cannot be
 	// named in a line that says the agent is still logging in.
@@ -378,7 +383,7 @@ func (d *agentDaemon) apiDone() <-chan error {
 
 func (d *agentDaemon) socketOptions(sc *config.SocketSink) localapi.Options {
 	return localapi.Options{Path: sc.Path, Mode: sc.Mode, GID: sc.GID, AllowUIDs: sc.AllowUIDs, AllowGIDs: sc.AllowGIDs,
-		Version: version, State: d.state, Sinks: d.fan.Statuses, Metrics: d.metrics, Live: d.lifecycleRuns}
+		Version: version, State: d.state, Sinks: d.fan.Statuses, Vault: d.vaultStatus, Metrics: d.metrics, Live: d.lifecycleRuns}
 }
 
 // lifecycleRuns reports, for /v1/livez, whether the session's loop runs.
@@ -438,6 +443,14 @@ func (d *agentDaemon) reloadHealth(ctx context.Context, old, cur *config.Config)
 	d.health = next
 }
 
+// vaultStatus is the state of each Vault address the session uses.
+func (d *agentDaemon) vaultStatus() []vault.AddressStatus {
+	if s := d.vault.Load(); s != nil {
+		return s.Status()
+	}
+	return nil
+}
+
 // reload re-reads and checks the whole configuration, as startup does. On
 // any error it keeps the running one. The sinks, the local API's settings
 // and the log level change in place; a change to the vault or auth
@@ -482,7 +495,7 @@ func (d *agentDaemon) reload(ctx context.Context) {
 		return
 	}
 	old := d.sess.cfg
-	if cfg.Vault != old.Vault || cfg.Auth != old.Auth || cfg.Lifecycle.MinBackoff != old.Lifecycle.MinBackoff || cfg.Lifecycle.MaxBackoff != old.Lifecycle.MaxBackoff {
+	if !reflect.DeepEqual(cfg.Vault, old.Vault) || cfg.Auth != old.Auth || cfg.Lifecycle.MinBackoff != old.Lifecycle.MinBackoff || cfg.Lifecycle.MaxBackoff != old.Lifecycle.MaxBackoff {
 		next, err := newSession(ctx, cfg, d.state, d.login, log)
 		if err != nil {
 			undo()
@@ -494,6 +507,7 @@ func (d *agentDaemon) reload(ctx context.Context) {
 		d.files.client.Store(next.client)
 		next.start(ctx)
 		d.sess = next
+		d.vault.Store(next.vault)
 		log.Info("reloaded: vault or auth settings changed, logging in again", zap.String("role", cfg.Auth.Role))
 	} else {
 		d.sess.cfg = cfg

@@ -109,7 +109,7 @@ func (v *memVault) serve(w http.ResponseWriter, path, tok string, body []byte) {
 // requests reach v, and the real IAM login with static credentials.
 func (v *memVault) login(_ context.Context, cfg *config.Config, log *zap.Logger) (*api.Client, renew.Authenticator, error) {
 	c := api.DefaultConfig()
-	c.Address, c.MaxRetries, c.HttpClient = cfg.Vault.Address, 0, &http.Client{Transport: v}
+	c.Address, c.MaxRetries, c.HttpClient = cfg.Vault.Address(), 0, &http.Client{Transport: v}
 	vc, err := api.NewClient(c)
 	if err != nil {
 		return nil, nil, err

@@ -76,7 +76,7 @@ func loginOnce(ctx context.Context, cfg *config.Config, fs *fileSinks, sinks []s
 // builds the login of cfg.Auth.Type: ec2 (the signed instance identity
 // document and the nonce file) or iam (signed GetCallerIdentity).
 func newLogin(ctx context.Context, cfg *config.Config, log *zap.Logger) (*api.Client, renew.Authenticator, error) {
-	vc, err := vault.NewClient(cfg.Vault)
+	vc, err := vault.NewClient(cfg.Vault, cfg.Lifecycle, log.Named("vault"))
 	if err != nil {
 		return nil, nil, usageError(err)
 	}

@@ -228,7 +228,7 @@ func loadConfig(o *options) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := vault.NewClient(cfg.Vault); err != nil {
+	if _, err := vault.NewClient(cfg.Vault, cfg.Lifecycle, nil); err != nil {
 		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
 	return cfg, nil

@@ -417,7 +417,7 @@ func restartFleet(ctx context.Context, e *env, proxy *faultproxy.Proxy, vc *api.
 		return row{}, fmt.Errorf("restart: a tmpfs directory for the token records: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	fingerprint := state.Fingerprint(config.Vault{Address: proxy.URL()}, fleetAuth)
+	fingerprint := state.Fingerprint(config.Vault{Addresses: []string{proxy.URL()}}, fleetAuth)
 	stores := make([]*state.Store, n)
 	for i, a := range agents {
 		if stores[i], err = state.OpenStore(filepath.Join(dir, strconv.Itoa(i))); err != nil {

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/xauth-agent/xauth-agent/internal/backoff"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 const haFleetNodes = 3
@@ -16,10 +19,11 @@ const haFleetNodes = 3
 // measureHAFleet runs the fleet against a three-node Vault HA cluster
 // (started next to the stack's single Vault, on the same AWS fake) and
 // stops the active node for fleetOutage; the cluster keeps its storage and
-// the node comes back as a standby. Each agent takes one Vault address, so
-// agent i talks to node i mod 3, as a name resolving to every node would
-// spread them: the stopped node's agents lose Vault for the whole outage,
-// the others ride through the standby's takeover.
+// the node comes back as a standby. Each agent is given all three
+// addresses, as the daemon takes vault { address = [...] }, in an order
+// rotated by agent (agent i starts on node i mod 3) so the fleet spreads
+// over the nodes: the agents on the stopped node move to their next
+// address at their first retry, and come back to it after their cool-down.
 func measureHAFleet(ctx context.Context, e *env, n int) ([]row, error) {
 	cl, err := e.st.StartCluster(ctx, haFleetNodes)
 	if err != nil {
@@ -34,15 +38,20 @@ func measureHAFleet(ctx context.Context, e *env, n int) ([]row, error) {
 	}
 	count := &requestCounter{}
 	addrs := cl.Addrs()
-	clients := make([]*api.Client, len(addrs))
-	for i, a := range addrs {
-		if clients[i], err = fleetVaultClient(a, n, count); err != nil {
+	shared, err := fleetVaultClient(addrs[0], n, count) // one connection pool for the fleet, as many hosts have one each
+	if err != nil {
+		return nil, err
+	}
+	transport := shared.CloneConfig().HttpClient.Transport
+	clients := make([]*api.Client, n)
+	for i := range clients {
+		rotated := append(append([]string(nil), addrs[i%len(addrs):]...), addrs[:i%len(addrs)]...)
+		if clients[i], err = failoverClient(rotated, transport); err != nil {
 			return nil, err
 		}
 	}
-	nodeOf := func(agent int) int { return agent % len(addrs) }
 	started := time.Now()
-	agents, stop := startFleet(ctx, e, n, func(i int) *api.Client { return clients[nodeOf(i)] }, nil)
+	agents, stop := startFleet(ctx, e, n, func(i int) *api.Client { return clients[i] }, nil)
 	defer stop()
 	cold, ok := waitAllValid(ctx, agents, started, fleetRamp)
 	if !ok {
@@ -56,12 +65,10 @@ func measureHAFleet(ctx context.Context, e *env, n int) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	var onDown, elsewhere []*fleetAgent
+	var startedOnDown []*fleetAgent
 	for i, a := range agents {
-		if nodeOf(i) == down {
-			onDown = append(onDown, a)
-		} else {
-			elsewhere = append(elsewhere, a)
+		if i%len(addrs) == down {
+			startedOnDown = append(startedOnDown, a)
 		}
 	}
 	count.take()
@@ -69,16 +76,18 @@ func measureHAFleet(ctx context.Context, e *env, n int) ([]row, error) {
 		return nil, err
 	}
 	stopped := time.Now()
-	minElsewhere := len(elsewhere) // the fewest other agents holding a valid token at one time
+	fewest, lastShort := n, time.Duration(-1) // the fewest agents holding a valid token at one time; when last not all did
 	for time.Since(stopped) < fleetOutage {
-		minElsewhere = min(minElsewhere, countValid(elsewhere, time.Now()))
+		now := time.Now()
+		if v := countValid(agents, now); v < n {
+			fewest, lastShort = min(fewest, v), now.Sub(stopped)
+		}
 		if err := sleep(ctx, 250*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}
 	back := time.Now()
 	during := count.take()
-	stillValid := countValid(onDown, back)
 	if err := cl.Start(ctx, down); err != nil {
 		return nil, err
 	}
@@ -94,19 +103,58 @@ func measureHAFleet(ctx context.Context, e *env, n int) ([]row, error) {
 		return err
 	})
 	downHost := strings.TrimPrefix(addrs[down], "http://")
-	e.note("ha fleet: %d lifecycles against a %d-node Vault cluster (shared in-memory HA storage, standbys forward), agent i on node i mod %d; cold start in %s",
-		n, haFleetNodes, haFleetNodes, secs(cold))
-	e.note("ha fleet outage: active node %d stopped (connections refused) for %v, a standby took over; requests during it: %d to the stopped node (%.1f per agent there), %d to the others (%.1f per agent); %d of %d agents elsewhere held a valid token at the worst moment, %d of %d on the stopped node at its return",
-		down, fleetOutage, during[downHost], float64(during[downHost])/float64(len(onDown)),
-		out.outageRequests-during[downHost], float64(out.outageRequests-during[downHost])/float64(len(elsewhere)),
-		minElsewhere, len(elsewhere), stillValid, len(onDown))
-	e.note("ha fleet recovery: %d requests until all were valid (%d to the restarted node); %d/%d sampled tokens valid by lookup-self",
+	allValid := "every agent held a valid token throughout"
+	if lastShort >= 0 {
+		allValid = fmt.Sprintf("all held a valid token again %s after the stop (%d of %d at the worst moment)", secs(lastShort), fewest, n)
+	}
+	e.note("ha fleet: %d lifecycles against a %d-node Vault cluster (shared in-memory HA storage, standbys forward), each given the %d addresses rotated (agent i starts on node i mod %d); cold start in %s",
+		n, haFleetNodes, haFleetNodes, haFleetNodes, secs(cold))
+	e.note("ha fleet outage: active node %d stopped (connections refused) for %v, a standby took over; %d requests during it (%.1f per agent), %d of them to the stopped node (%d agents started there); %s",
+		down, fleetOutage, out.outageRequests, float64(out.outageRequests)/float64(n), during[downHost], len(startedOnDown), allValid)
+	e.note("ha fleet recovery: %d requests until all were valid after the node's return (%d to the restarted node); %d/%d sampled tokens valid by lookup-self",
 		sum(after), after[downHost], checked-bad, checked)
 	if bad > 0 {
 		return nil, fmt.Errorf("%d of %d sampled fleet tokens failed lookup-self", bad, checked)
 	}
-	return fleetRows(fmt.Sprintf("fleet %d, %d-node HA cluster, active node stopped %.0f s (agents spread over the nodes, one address each)",
-		n, haFleetNodes, fleetOutage.Seconds()), out), nil
+	label := fmt.Sprintf("fleet %d, %d-node HA cluster, active node stopped %.0f s (each agent given every address, rotated)",
+		n, haFleetNodes, fleetOutage.Seconds())
+	all := fleetRows(label, out)
+	until := "0 s (never short of one)"
+	if lastShort >= 0 {
+		until = secs(lastShort)
+	}
+	rows := []row{
+		all[0], // requests during the outage
+		{
+			metric: label + ": requests to the stopped node, per agent that started on it",
+			agent:  fmt.Sprintf("%.1f", float64(during[downHost])/float64(len(startedOnDown))), ref: "n/a",
+		},
+		{metric: label + ": seconds after the stop until all hold a valid token", agent: until, ref: "n/a"},
+		all[len(all)-1], // all valid after the node's return
+	}
+	return rows, nil
+}
+
+// failoverClient is a client of addrs in that order through the agent's
+// address selector (vault.NewSelector, with the lifecycle's default
+// backoff bounds as its cool-down), sending through transport.
+func failoverClient(addrs []string, transport http.RoundTripper) (*api.Client, error) {
+	sel, err := vault.NewSelector(addrs, backoff.DefaultMin, backoff.DefaultMax, transport, nil)
+	if err != nil {
+		return nil, err
+	}
+	cfg := api.DefaultConfig()
+	if cfg.Error != nil {
+		return nil, cfg.Error
+	}
+	cfg.Address, cfg.MaxRetries, cfg.Timeout = addrs[0], 0, 30*time.Second
+	cfg.HttpClient.Transport = sel
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.ClearToken()
+	return c, nil
 }
 
 // requestCounter counts the requests Vault clients send, by host:port,

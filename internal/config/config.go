@@ -59,7 +59,9 @@ type Config struct {
 
 // Vault says how to reach the Vault server.
 type Vault struct {
-	Address       string
+	// Addresses are Vault's URLs, tried in this order (vault.Selector): one, or each node of
+	// an HA cluster. The file takes one or a list; VAULT_ADDR and --vault-addr give one.
+	Addresses     []string
 	Namespace     string
 	CACert        string
 	CAPath        string
@@ -67,6 +69,15 @@ type Vault struct {
 	ClientKey     string
 	TLSServerName string
 	TLSSkipVerify bool
+}
+
+// Address is the first of the addresses: the one messages name, and the one given to
+// programs as VAULT_ADDR.
+func (v Vault) Address() string {
+	if len(v.Addresses) == 0 {
+		return ""
+	}
+	return v.Addresses[0]
 }
 
 // Auth says how to log in.

@@ -75,7 +75,7 @@ func environ(vars map[string]string) func(string) (string, bool) {
 func expected(source string, edit func(*Config)) *Config {
 	c := &Config{
 		Source: source,
-		Vault:  Vault{Address: "https://vault.example:8200"},
+		Vault:  Vault{Addresses: []string{"https://vault.example:8200"}},
 		Auth: Auth{
 			Method:      "aws",
 			Type:        "iam",
@@ -164,7 +164,7 @@ func TestLoad(t *testing.T) {
 				return &Config{
 					Source: path,
 					Vault: Vault{
-						Address:       "https://vault.example:8200",
+						Addresses:     []string{"https://vault.example:8200"},
 						Namespace:     "team-a",
 						CACert:        "/etc/xauth-agent/ca.pem",
 						CAPath:        "/etc/ssl/certs",
@@ -238,6 +238,27 @@ auth "aws" { role = "file-role" }
 			},
 		},
 		{
+			name: "several addresses, in order",
+			file: "vault {\n  address = [\"https://vault-1.example:8200\", \"https://vault-2.example:8200\"]\n}\n",
+			want: func(path string) *Config {
+				return expected(path, func(c *Config) {
+					c.Vault.Addresses = []string{"https://vault-1.example:8200", "https://vault-2.example:8200"}
+				})
+			},
+		},
+		{
+			name: "VAULT_ADDR is one address and replaces the file's list",
+			file: "vault {\n  address = [\"https://vault-1.example:8200\", \"https://vault-2.example:8200\"]\n}\n",
+			env:  map[string]string{"VAULT_ADDR": "https://vault.example:8200"},
+			want: func(path string) *Config { return expected(path, nil) },
+		},
+		{
+			name: "--vault-addr is one address and replaces the list",
+			file: "vault {\n  address = [\"https://vault-1.example:8200\", \"https://vault-2.example:8200\"]\n}\n",
+			o:    Overrides{"vault-addr": {"https://vault.example:8200"}},
+			want: func(path string) *Config { return expected(path, nil) },
+		},
+		{
 			name: "every vault variable",
 			env: map[string]string{
 				"VAULT_ADDR":            "http://127.0.0.1:8200",
@@ -252,7 +273,7 @@ auth "aws" { role = "file-role" }
 			want: func(string) *Config {
 				return expected("", func(c *Config) {
 					c.Vault = Vault{
-						Address:       "http://127.0.0.1:8200",
+						Addresses:     []string{"http://127.0.0.1:8200"},
 						Namespace:     "ns",
 						CACert:        "/ca.pem",
 						CAPath:        "/certs",
@@ -505,6 +526,26 @@ func TestLoadErrors(t *testing.T) {
 			name: "unknown attribute",
 			file: "vault {\n  address = \"https://vault.example:8200\"\n  adress = \"x\"\n}\n",
 			want: []string{"FILE:3", `"adress"`},
+		},
+		{
+			name: "an address of the list is not a URL",
+			file: "vault {\n  address = [\"https://vault-1.example:8200\", \"vault-2:8200\"]\n}\n",
+			want: []string{`vault.address[1] "vault-2:8200" (FILE:2)`, "https://vault.example:8200"},
+		},
+		{
+			name: "an address listed twice",
+			file: "vault {\n  address = [\"https://vault-1.example:8200\", \"https://vault-1.example:8200\"]\n}\n",
+			want: []string{`vault.address[1] "https://vault-1.example:8200" (FILE:2) is listed twice`},
+		},
+		{
+			name: "an empty list of addresses",
+			file: "vault {\n  address = []\n}\n",
+			want: []string{"vault address is not set"},
+		},
+		{
+			name: "a list of addresses with a block in it",
+			file: "vault {\n  address = [{ a = 1 }]\n}\n",
+			want: []string{"FILE:2", "vault.address has"},
 		},
 		{
 			name: "unknown top-level attribute",

@@ -133,7 +133,9 @@ func (l *loader) decode(key, name string, it item, v value) bool {
 	var err error
 	tok, _ := literal(it.val)
 	_, isBool := v.(scalar[bool])
-	if lv, ok := v.(listValue); ok {
+	_, isList := it.val.(*ast.ListType)
+	_, one := v.(oneOrList)
+	if lv, ok := v.(listValue); ok && (isList || !one) {
 		err = l.decodeList(key, it, lv)
 	} else if isBool && tok.Type != token.BOOL && tok.Text != `"true"` && tok.Text != `"false"` {
 		err = fmt.Errorf("%s: %s %s is not a bool: write true or false", it.at, key, describeValue(it.val))

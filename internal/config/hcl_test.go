@@ -161,7 +161,7 @@ func TestVaultAgentSyntax(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := expected("config.hcl", func(c *Config) {
-				c.Vault.Address = "https://v:8200"
+				c.Vault.Addresses = []string{"https://v:8200"}
 				if tt.want != nil {
 					tt.want(c)
 				}

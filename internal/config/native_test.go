@@ -12,7 +12,7 @@ import (
 func everything() *Config {
 	return &Config{
 		Vault: Vault{
-			Address: "https://vault.example:8200", Namespace: "team-a", CACert: "/etc/ca.pem", CAPath: "/etc/certs",
+			Addresses: []string{"https://vault.example:8200"}, Namespace: "team-a", CACert: "/etc/ca.pem", CAPath: "/etc/certs",
 			ClientCert: "/etc/c.pem", ClientKey: "/etc/k.pem", TLSServerName: "vault.internal", TLSSkipVerify: true,
 		},
 		Auth: Auth{Method: "aws", Type: "ec2", Role: "web", Mount: "aws-ec2", IMDSv2Only: true,
@@ -120,6 +120,9 @@ func TestNativeHCLRoundTrip(t *testing.T) {
 			c.Sinks[1].OnChange = []string{"/bin/sh", "-c", `echo "$XAUTH_SINK_PATH" changed`}
 			c.Sinks[1].OnChangeSplay, c.Sinks[1].OnChangeTimeout = 5*time.Second, time.Minute
 			c.Health.Address = "127.0.0.1:9105"
+		}},
+		{"several vault addresses", func(c *Config) {
+			c.Vault.Addresses = []string{"https://vault-1.example:8200", "https://vault-2.example:8200", "http://127.0.0.1:8200"}
 		}},
 	}
 	for _, tt := range tests {

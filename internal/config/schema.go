@@ -3,7 +3,7 @@ package config
 // The schema. Every setting is declared once, in settings (the vault, auth, log and lifecycle
 // blocks) or in the table of its sink block (fileSinkAttrs, socketAttrs): its key in the file,
 // the environment variable and flag that also set it, its default, and the field of Config it
-// sets, typed (str, strs, boolean, duration, mode, format, ids). The tables drive reading the file
+// sets, typed (str, strs, urls, boolean, duration, mode, format, ids). The tables drive reading the file
 // (file.go), the environment and the flags (below), the flags cmd defines (Flags), what
 // convert writes (NativeHCL) and the Vault Agent keys that mean the same (vaultagent.go).
 
@@ -36,7 +36,7 @@ func settings(c *Config) []setting {
 	v, a, r, lc := &c.Vault, &c.Auth, &c.Auth.AssumeRole, &c.Lifecycle
 	const method = "auto_auth.method.config."
 	return []setting{
-		{key: "vault.address", env: "VAULT_ADDR", flag: "vault-addr", usage: "Vault address (overrides VAULT_ADDR and vault.address)", va: "vault.address", v: str(&v.Address)},
+		{key: "vault.address", env: "VAULT_ADDR", flag: "vault-addr", usage: "Vault address (overrides VAULT_ADDR and vault.address)", va: "vault.address", v: urls(&v.Addresses)},
 		{key: "vault.namespace", env: "VAULT_NAMESPACE", va: "vault.namespace", v: str(&v.Namespace)},
 		{key: "vault.ca_cert", env: "VAULT_CACERT", va: "vault.ca_cert", v: str(&v.CACert)},
 		{key: "vault.ca_path", env: "VAULT_CAPATH", va: "vault.ca_path", v: str(&v.CAPath)},
@@ -199,6 +199,32 @@ func (l list[T]) hcl() (string, bool) {
 // listValue is a value the file gives as a list, [a, b].
 type listValue interface {
 	setEach(texts []string) (int, error)
+}
+
+// oneOrList is a list value the file may also give as one value, "a".
+type oneOrList interface {
+	listValue
+	takesOne()
+}
+
+// urlList is vault.address: the file gives one URL or a list of them; the environment, a flag
+// and a Vault Agent config give one (a comma separates nothing). validate checks each.
+type urlList struct{ list[string] }
+
+func urls(p *[]string) value {
+	return urlList{list[string]{p, func(s string) (string, error) { return s, nil }, quoteHCL}}
+}
+
+func (u urlList) set(text string) error { *u.p = []string{text}; return nil }
+
+func (u urlList) takesOne() {}
+
+// hcl writes one URL as a string, as Vault's own configs do, and several as a list.
+func (u urlList) hcl() (string, bool) {
+	if len(*u.p) == 1 {
+		return quoteHCL((*u.p)[0]), true
+	}
+	return u.list.hcl()
 }
 
 func str(p *string) value {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -78,10 +79,21 @@ func (l *loader) validateDirs() {
 
 func (l *loader) validateVault() {
 	v := &l.cfg.Vault
-	if v.Address == "" {
+	if len(v.Addresses) <= 1 && v.Address() == "" {
 		l.fail(errors.New("vault address is not set: set vault.address in the config, VAULT_ADDR, or --vault-addr"))
-	} else if _, err := parseHTTPURL(v.Address); err != nil {
-		l.fail(fmt.Errorf("%s %w; use one such as \"https://vault.example:8200\"", l.show("vault.address", v.Address), err))
+		v.Addresses = nil
+	}
+	for i, a := range v.Addresses {
+		name := "vault.address"
+		if len(v.Addresses) > 1 {
+			name = fmt.Sprintf("vault.address[%d]", i) // of the file's list
+		}
+		name = fmt.Sprintf("%s %q%s", name, a, l.origin("vault.address"))
+		if _, err := parseHTTPURL(a); err != nil {
+			l.fail(fmt.Errorf("%s %w; use one such as \"https://vault.example:8200\"", name, err))
+		} else if slices.Contains(v.Addresses[:i], a) {
+			l.fail(fmt.Errorf("%s is listed twice: give each Vault address once", name))
+		}
 	}
 	if (v.ClientCert == "") != (v.ClientKey == "") {
 		l.fail(errors.New("vault.client_cert and vault.client_key (VAULT_CLIENT_CERT, VAULT_CLIENT_KEY) go together: set both to authenticate to Vault with a TLS client certificate, or neither"))

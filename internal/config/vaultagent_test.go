@@ -14,7 +14,7 @@ const vaDir = "testdata/vaultagent"
 func vaFixture(name string) string { return filepath.Join(vaDir, name) }
 
 func TestLoadVaultAgent(t *testing.T) {
-	vault := Vault{Address: "https://vault.example.com:8200"}
+	vault := Vault{Addresses: []string{"https://vault.example.com:8200"}}
 	tests := []struct {
 		file string
 		edit func(*Config)

@@ -56,9 +56,9 @@ func (d *diagnosis) checkConfig(context.Context) Result {
 		role = "(none: Vault uses the IAM role's name)"
 	}
 	r := Result{Status: Pass,
-		Saw: fmt.Sprintf("%s: iam login to %s at auth/%s, role %s", src, d.cfg.Vault.Address, a.Mount, role),
+		Saw: fmt.Sprintf("%s: iam login to %s at auth/%s, role %s", src, d.cfg.Vault.Address(), a.Mount, role),
 		Details: map[string]any{
-			"config_file": d.cfg.Source, "vault_addr": d.cfg.Vault.Address, "namespace": d.cfg.Vault.Namespace,
+			"config_file": d.cfg.Source, "vault_addr": d.cfg.Vault.Address(), "namespace": d.cfg.Vault.Namespace,
 			"mount": a.Mount, "role": a.Role, "sts_region": a.STSRegion, "sts_endpoint": a.STSEndpoint,
 			"header_value": a.HeaderValue, "imds_v2_only": a.IMDSv2Only,
 		},

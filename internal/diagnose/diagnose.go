@@ -145,7 +145,7 @@ func Run(ctx context.Context, o Options) *Report {
 	d := newDiagnosis(o)
 	rep := &Report{}
 	if c := o.Config; c != nil {
-		rep.Target = Target{Source: c.Source, VaultAddr: c.Vault.Address, Namespace: c.Vault.Namespace,
+		rep.Target = Target{Source: c.Source, VaultAddr: c.Vault.Address(), Namespace: c.Vault.Namespace,
 			Mount: c.Auth.Mount, Role: c.Auth.Role, Type: c.Auth.Type}
 	}
 	for _, c := range d.checks() {

@@ -23,7 +23,7 @@ const testHeader = "vault.example.internal:8200"
 
 func testConfig(vaultAddr string) *config.Config {
 	return &config.Config{
-		Vault: config.Vault{Address: vaultAddr},
+		Vault: config.Vault{Addresses: []string{vaultAddr}},
 		Auth: config.Auth{Method: "aws", Type: "iam", Role: "vault-role", Mount: "aws", HeaderValue: testHeader,
 			STSRegion: "us-east-1", STSEndpoint: "https://sts.amazonaws.com"},
 		Log: config.Log{Level: "info", Format: "json"},
@@ -152,7 +152,9 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "Vault unreachable", imds: "",
-			setup:    func(c *config.Config, a *fakeAWS, v *fakeVault, o *Options) { c.Vault.Address = "http://127.0.0.1:1" },
+			setup: func(c *config.Config, a *fakeAWS, v *fakeVault, o *Options) {
+				c.Vault.Addresses = []string{"http://127.0.0.1:1"}
+			},
 			want:     map[string]Status{StepIdentity: Pass, StepVault: Fail, StepMount: Skip, StepLogin: Skip},
 			wantText: []string{"http://127.0.0.1:1 did not answer sys/health", "nothing listens there"},
 			first:    StepVault, kind: failure.Unreachable,
@@ -308,9 +310,9 @@ func TestRunVaultTLS(t *testing.T) {
 		status Status
 		want   []string
 	}{
-		{"unknown CA", config.Vault{Address: tlsSrv.URL}, Fail, []string{"certificate signed by unknown authority", "set vault.ca_cert (VAULT_CACERT)"}},
-		{"name not in the certificate", config.Vault{Address: "https://localhost:" + port, CACert: ca}, Fail, []string{`not valid for "localhost"`, "127.0.0.1", "tls_server_name"}},
-		{"trusted", config.Vault{Address: tlsSrv.URL, CACert: ca}, Pass, []string{"TLS 1.3, certificate", "valid until"}},
+		{"unknown CA", config.Vault{Addresses: []string{tlsSrv.URL}}, Fail, []string{"certificate signed by unknown authority", "set vault.ca_cert (VAULT_CACERT)"}},
+		{"name not in the certificate", config.Vault{Addresses: []string{"https://localhost:" + port}, CACert: ca}, Fail, []string{`not valid for "localhost"`, "127.0.0.1", "tls_server_name"}},
+		{"trusted", config.Vault{Addresses: []string{tlsSrv.URL}, CACert: ca}, Pass, []string{"TLS 1.3, certificate", "valid until"}},
 	}
 	awsEnv(t, "")
 	a := newFakeAWS(t)

@@ -30,7 +30,7 @@ const maxClockSkew = 5 * time.Minute
 
 func (d *diagnosis) checkVault(ctx context.Context) Result {
 	v := d.cfg.Vault
-	c, err := vault.NewClient(v)
+	c, err := vault.NewClient(v, d.cfg.Lifecycle, nil)
 	if err != nil {
 		return failed(failure.Config, err.Error(), "fix the vault block's TLS settings (ca_cert, ca_path, client_cert, client_key)")
 	}
@@ -47,21 +47,21 @@ func (d *diagnosis) checkVault(ctx context.Context) Result {
 		defer resp.Body.Close()
 	}
 	if err != nil {
-		saw, fix := explainVaultError(v.Address, "sys/health", err)
+		saw, fix := explainVaultError(v.Address(), "sys/health", err)
 		return failed(failure.Unreachable, saw, fix)
 	}
 	var h api.HealthResponse
 	if err := resp.DecodeJSON(&h); err != nil {
-		return failed(failure.Unreachable, fmt.Sprintf("%s answered sys/health with something that is not Vault's: %v", v.Address, err),
+		return failed(failure.Unreachable, fmt.Sprintf("%s answered sys/health with something that is not Vault's: %v", v.Address(), err),
 			"check vault.address (VAULT_ADDR): it must be Vault's API address, e.g. https://vault.example:8200")
 	}
 	det := map[string]any{"version": h.Version, "initialized": h.Initialized, "sealed": h.Sealed, "standby": h.Standby,
 		"cluster_name": h.ClusterName, "namespace": v.Namespace}
 	switch {
 	case !h.Initialized:
-		return Result{Status: Fail, Kind: failure.Unreachable, Details: det, Saw: v.Address + " answers, but Vault is not initialized", Fix: "initialize it (vault operator init)"}
+		return Result{Status: Fail, Kind: failure.Unreachable, Details: det, Saw: v.Address() + " answers, but Vault is not initialized", Fix: "initialize it (vault operator init)"}
 	case h.Sealed:
-		return Result{Status: Fail, Kind: failure.Unreachable, Details: det, Saw: v.Address + " answers, but Vault is sealed", Fix: "unseal it (vault operator unseal), or wait for auto-unseal"}
+		return Result{Status: Fail, Kind: failure.Unreachable, Details: det, Saw: v.Address() + " answers, but Vault is sealed", Fix: "unseal it (vault operator unseal), or wait for auto-unseal"}
 	}
 	state := "active"
 	if h.Standby {
@@ -71,7 +71,7 @@ func (d *diagnosis) checkVault(ctx context.Context) Result {
 	if v.Namespace != "" {
 		ns = "namespace " + v.Namespace
 	}
-	saw := fmt.Sprintf("%s answers: Vault %s, unsealed, %s; %s", v.Address, h.Version, state, ns)
+	saw := fmt.Sprintf("%s answers: Vault %s, unsealed, %s; %s", v.Address(), h.Version, state, ns)
 	r := Result{Status: Pass, Details: det}
 	var warns, fixes []string
 	if st := resp.TLS; st != nil && len(st.PeerCertificates) > 0 {
@@ -87,7 +87,7 @@ func (d *diagnosis) checkVault(ctx context.Context) Result {
 			warns = append(warns, "tls_skip_verify is set: the certificate was not checked")
 			fixes = append(fixes, "trust Vault's CA with vault.ca_cert (VAULT_CACERT) and drop tls_skip_verify")
 		}
-	} else if u, err := url.Parse(v.Address); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	} else if u, err := url.Parse(v.Address()); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
 		warns = append(warns, "plain http to a remote host: the token travels unencrypted")
 		fixes = append(fixes, "use an https:// address")
 	}
@@ -168,7 +168,7 @@ func (d *diagnosis) operator() *api.Client {
 	if d.o.OperatorToken == "" {
 		return nil
 	}
-	c, err := vault.NewClient(d.cfg.Vault)
+	c, err := vault.NewClient(d.cfg.Vault, d.cfg.Lifecycle, nil)
 	if err != nil {
 		return nil
 	}
@@ -197,7 +197,7 @@ func (d *diagnosis) checkMount(ctx context.Context) Result {
 		return Result{Status: Warn, Saw: fmt.Sprintf("auth/%s/login accepted an empty login: this is not the aws auth method", mount),
 			Fix: "set mount (auth.mount, --mount) to the path the aws auth method is enabled at (vault auth list)"}
 	case !errors.As(err, &re):
-		saw, fix := explainVaultError(d.cfg.Vault.Address, "auth/"+mount+"/login", err)
+		saw, fix := explainVaultError(d.cfg.Vault.Address(), "auth/"+mount+"/login", err)
 		return failed(failure.Unreachable, saw, fix)
 	case re.StatusCode == http.StatusBadRequest && strings.Contains(strings.Join(re.Errors, " "), noAuthValues):
 		d.mountOK = true
@@ -289,7 +289,7 @@ func (d *diagnosis) checkLogin(ctx context.Context) Result {
 	// by-product of the check.
 	revokeCtx, cancelRevoke := context.WithTimeout(context.WithoutCancel(ctx), d.o.Timeout)
 	defer cancelRevoke()
-	rc, err := vault.NewClient(d.cfg.Vault)
+	rc, err := vault.NewClient(d.cfg.Vault, d.cfg.Lifecycle, nil)
 	if err == nil {
 		rc.SetToken(a.ClientToken)
 		err = rc.Auth().Token().RevokeSelfWithContext(revokeCtx, "")

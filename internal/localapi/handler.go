@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // RequestHeader must be sent with the value "true" on every request.
@@ -57,7 +59,10 @@ type Status struct {
 	NextRenewal time.Time    `json:"next_renewal,omitzero"`
 	LastError   string       `json:"last_error,omitempty"`
 	Sinks       []SinkStatus `json:"sinks"`
-	Version     string       `json:"version"`
+	// Vault is each Vault address, in the configured order: whether it
+	// answers ("up", "down", or "unknown" before the first request to it).
+	Vault   []vault.AddressStatus `json:"vault"`
+	Version string                `json:"version"`
 }
 
 // SinkStatus is one sink's line in Status.
@@ -246,6 +251,13 @@ func (s *Server) statusOf(sn snapshot, now time.Time) Status {
 		for _, ss := range s.statuses() {
 			st.Sinks = append(st.Sinks, SinkStatus{Name: ss.Name, Generation: ss.Generation,
 				LastWrite: rfc3339(ss.LastWrite), LastError: sn.redact(ss.LastError)})
+		}
+	}
+	st.Vault = []vault.AddressStatus{}
+	if s.vault != nil {
+		for _, a := range s.vault() {
+			a.LastError = sn.redact(a.LastError)
+			st.Vault = append(st.Vault, a)
 		}
 	}
 	// This socket holds each token as it arrives.

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 // DefaultSocket is where the agent listens and the commands connect unless
@@ -68,6 +69,9 @@ type Options struct {
 	// Sinks reports every file sink's last write for /v1/status, typically
 	// (*sink.Fanout).Statuses; nil reports none.
 	Sinks func() []sink.Status
+	// Vault reports each Vault address's state for /v1/status, typically
+	// the Status of the client's vault.Selector; nil reports none.
+	Vault func() []vault.AddressStatus
 	// Metrics is served on /metrics; nil creates a fresh one of State (see Metrics()).
 	Metrics *Metrics
 	// Live reports for /v1/livez whether the lifecycle runs; nil: always.
@@ -82,6 +86,7 @@ type Server struct {
 	policy   atomic.Pointer[access] // who may call; Reconfigure swaps it
 	version  string
 	statuses func() []sink.Status
+	vault    func() []vault.AddressStatus
 	metrics  *Metrics
 	log      *zap.Logger
 	denials  denyLog
@@ -130,6 +135,7 @@ func New(o Options, log *zap.Logger) *Server {
 		gid:          o.GID,
 		version:      o.Version,
 		statuses:     o.Sinks,
+		vault:        o.Vault,
 		metrics:      m,
 		log:          log,
 		denials:      denyLog{every: DenyLogInterval},

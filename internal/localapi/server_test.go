@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/xauth-agent/xauth-agent/internal/sink"
+	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
 func TestTokenOverSocket(t *testing.T) {
@@ -223,7 +224,13 @@ func TestStatusJSON(t *testing.T) {
 			{Name: "file:/bad/token", LastError: "open /bad: permission denied (token hvs.CAESIJ-secret-token)"},
 		}
 	}
-	s, _ := newServer(t, Options{Sinks: statuses, Version: "1.2.3"})
+	addrs := func() []vault.AddressStatus {
+		return []vault.AddressStatus{
+			{Address: "https://vault-a:8200", State: vault.AddressDown, LastError: "HTTP 500: echoed " + testToken.Token, Since: time.Now()},
+			{Address: "https://vault-b:8200", State: vault.AddressUp, Since: time.Now()},
+		}
+	}
+	s, _ := newServer(t, Options{Sinks: statuses, Vault: addrs, Version: "1.2.3"})
 	serve(t, s)
 	write(t, s, testToken)
 	next := time.Now().Add(40 * time.Minute)
@@ -255,7 +262,11 @@ func TestStatusJSON(t *testing.T) {
 		st.Sinks[2].Name != "socket:"+s.Path() || st.Sinks[2].Generation != 1 || st.Sinks[2].LastWrite.IsZero() {
 		t.Errorf("sinks = %+v", st.Sinks)
 	}
-	for _, key := range []string{`"ttl_left"`, `"expires_at"`, `"next_renewal"`, `"last_error"`, `"sinks"`, `"version"`, `"last_write"`} {
+	if len(st.Vault) != 2 || st.Vault[0].State != "down" || st.Vault[0].LastError != "HTTP 500: echoed <redacted>" ||
+		st.Vault[1].Address != "https://vault-b:8200" || st.Vault[1].State != "up" || st.Vault[1].Since.IsZero() {
+		t.Errorf("vault = %+v", st.Vault)
+	}
+	for _, key := range []string{`"ttl_left"`, `"expires_at"`, `"next_renewal"`, `"last_error"`, `"sinks"`, `"version"`, `"last_write"`, `"vault"`, `"since"`} {
 		if !strings.Contains(a.body, key) {
 			t.Errorf("status JSON lacks %s: %s", key, a.body)
 		}

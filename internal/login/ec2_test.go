@@ -109,7 +109,7 @@ func vaultError(status int, msg string) func(http.ResponseWriter, map[string]any
 
 func ec2Client(t *testing.T, vaultURL string, md *imds.Client, auth config.Auth) *EC2Client {
 	t.Helper()
-	vc, err := vault.NewClient(config.Vault{Address: vaultURL})
+	vc, err := vault.NewClient(config.Vault{Addresses: []string{vaultURL}}, config.Lifecycle{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func TestLoginErrorFromAnEchoingServer(t *testing.T) {
 	for _, status := range []int{http.StatusBadRequest, http.StatusForbidden, http.StatusInternalServerError, http.StatusBadGateway} {
 		for _, asJSON := range []bool{false, true} {
 			e := vaulttest.NewEcho(t, vaulttest.EchoOptions{Status: status, JSON: asJSON})
-			vc, err := vault.NewClient(config.Vault{Address: e.URL})
+			vc, err := vault.NewClient(config.Vault{Addresses: []string{e.URL}}, config.Lifecycle{}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -225,7 +225,7 @@ func TestTokenErrorsFromAnEchoingServer(t *testing.T) {
 			w.WriteHeader(status)
 			_, _ = w.Write(dump)
 		}))
-		vc, err := vault.NewClient(config.Vault{Address: srv.URL})
+		vc, err := vault.NewClient(config.Vault{Addresses: []string{srv.URL}}, config.Lifecycle{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,7 +28,8 @@ type Record struct {
 	Fingerprint string `json:"fingerprint"`
 }
 
-// Fingerprint is what identifies a login, hashed: the Vault address and
+// Fingerprint is what identifies a login, hashed: the Vault address (the
+// first of a list: the other nodes of a cluster take the same tokens) and
 // namespace, the auth type, mount, role and server ID header, and the
 // role assumed for signing. A token kept under another fingerprint was
 // logged in as someone else, or at another Vault: it is not taken over.
@@ -44,7 +45,7 @@ func Fingerprint(v config.Vault, a config.Auth) string {
 		SessionName, AssumeRoleSeconds string
 	}{
 		Version: 1,
-		Address: v.Address, Namespace: v.Namespace,
+		Address: v.Address(), Namespace: v.Namespace,
 		Method: a.Method, Type: a.Type, Mount: a.Mount, Role: a.Role,
 		HeaderValue:   a.HeaderValue,
 		AssumeRoleARN: a.AssumeRole.ARN, ExternalID: a.AssumeRole.ExternalID,

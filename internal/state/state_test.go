@@ -111,14 +111,14 @@ func TestStoreRoundTrip(t *testing.T) {
 }
 
 func TestFingerprintNamesTheLogin(t *testing.T) {
-	v := config.Vault{Address: "https://vault:8200"}
+	v := config.Vault{Addresses: []string{"https://vault:8200"}}
 	a := config.Auth{Method: "aws", Type: "iam", Mount: "aws", Role: "web", HeaderValue: "h"}
 	base := Fingerprint(v, a)
 	if base != Fingerprint(v, a) || len(base) != 64 {
 		t.Fatalf("fingerprint %q: want 64 hex digits, the same each time", base)
 	}
 	changes := map[string]func(v *config.Vault, a *config.Auth){
-		"address":   func(v *config.Vault, a *config.Auth) { v.Address = "https://other:8200" },
+		"address":   func(v *config.Vault, a *config.Auth) { v.Addresses = []string{"https://other:8200"} },
 		"namespace": func(v *config.Vault, a *config.Auth) { v.Namespace = "team" },
 		"type":      func(v *config.Vault, a *config.Auth) { a.Type = "ec2" },
 		"mount":     func(v *config.Vault, a *config.Auth) { a.Mount = "aws2" },

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+	"go.uber.org/zap"
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
@@ -26,19 +27,21 @@ import (
 const timeout = 30 * time.Second
 
 // NewClient builds a vault/api client from the typed config. Its own
-// retries are off: the lifecycle owns retrying. It carries no token. Every
+// retries are off: the lifecycle owns retrying. It carries no token. Its
+// requests go to the vault addresses through a Selector, whose cool-downs
+// follow lc's min_backoff and max_backoff (SelectorOf returns it) and
+// which logs to log (nil: nowhere). Every
 // error answer it receives is redacted before vault/api reads it
 // (redactErrorBody), so errors from its calls never carry back a secret
 // the request sent. Each request is bounded by timeout through the HTTP
 // client rather than vault/api's own timeout, which cancels the request's
 // context as the call returns, before the answer's body is read: the
 // connection was then closed and every renewal dialled Vault anew.
-func NewClient(v config.Vault) (*api.Client, error) {
+func NewClient(v config.Vault, lc config.Lifecycle, log *zap.Logger) (*api.Client, error) {
 	cfg := api.DefaultConfig()
 	if cfg.Error != nil {
 		return nil, fmt.Errorf("vault client defaults: %w", cfg.Error)
 	}
-	cfg.Address = v.Address
 	cfg.MaxRetries = 0
 	cfg.Timeout = 0
 	cfg.HttpClient.Timeout = timeout
@@ -53,9 +56,16 @@ func NewClient(v config.Vault) (*api.Client, error) {
 	if err := cfg.ConfigureTLS(tls); err != nil {
 		return nil, fmt.Errorf("vault tls settings (ca_cert, client_cert, client_key): %w", err)
 	}
+	addrs := v.Addresses
+	sel, err := NewSelector(addrs, lc.MinBackoff, lc.MaxBackoff, cfg.HttpClient.Transport, log)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Address = addrs[0]
+	cfg.HttpClient.Transport = sel
 	c, err := api.NewClient(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("vault client for %s: %w", v.Address, err)
+		return nil, fmt.Errorf("vault client for %s: %w", addrs[0], err)
 	}
 	c = c.WithResponseCallbacks(redactErrorBody)
 	c.ClearToken()
@@ -86,8 +96,9 @@ type Request struct {
 // Call sends r through c with the raw call, so that a 429's or 503's
 // Retry-After is not lost, and returns Vault's answer (nil for one without
 // a body). Its error is an *Error: failure.Unreachable when Vault does not
-// answer, answers 5xx or 429, or answers what does not decode; r.Refused
-// for any other error answer. c's own token is never changed.
+// answer, answers 5xx or 429, says it is sealed, or answers what does not
+// decode; r.Refused for any other error answer. c's own token is never
+// changed.
 func Call(ctx context.Context, c *api.Client, r Request) (*api.Secret, error) {
 	body := []byte("{}")
 	if r.Body != nil {
@@ -121,7 +132,7 @@ func Call(ctx context.Context, c *api.Client, r Request) (*api.Secret, error) {
 	switch {
 	case errors.As(err, &re):
 		e.Status, e.Errors = re.StatusCode, re.Errors
-		if re.StatusCode != http.StatusTooManyRequests && re.StatusCode < 500 {
+		if re.StatusCode != http.StatusTooManyRequests && re.StatusCode < 500 && !saysSealed(re.Errors) {
 			e.Kind = r.Refused
 		} else if resp != nil {
 			e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())

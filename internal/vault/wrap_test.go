@@ -31,7 +31,7 @@ func TestWrap(t *testing.T) {
 		_, _ = w.Write([]byte(`{"wrap_info":{"token":"hvs.wrapping","accessor":"wacc","ttl":300,"creation_path":"sys/wrapping/wrap","wrapped_accessor":""}}`))
 	}))
 	defer srv.Close()
-	c, err := NewClient(config.Vault{Address: srv.URL})
+	c, err := NewClient(config.Vault{Addresses: []string{srv.URL}}, config.Lifecycle{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
