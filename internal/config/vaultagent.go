@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -397,6 +398,7 @@ func (l *loader) applyVaultAgentSink(b item) {
 	if !strings.HasPrefix(sink.Path, "/") {
 		l.fail(fmt.Errorf("%s: sink path %q is not absolute: use a full path such as \"/run/xauth-agent/token\"", at, sink.Path))
 	}
+	sink.Path = filepath.Clean(sink.Path) // as the agent's own file has it: "/." is "/", which validate refuses
 	if !modeSet {
 		l.warn("sink %q (%s) has no mode: Vault Agent's default %04o is kept", sink.Path, at, vaultAgentSinkMode)
 	}
