@@ -12,7 +12,7 @@
 //
 // The file is HCL version 1, the syntax Vault and Vault Agent read their config files with
 // (github.com/hashicorp/hcl), without interpolation: a string that contains "${" is an error,
-// as are variables, functions and expressions (hcl.go). A string attribute also takes a number
+// as are variables, functions and expressions (internal/hclfile). A string attribute also takes a number
 // or true/false, as written: mode = 0600 is "0600". A bool takes true or false, or "true" or
 // "false" in quotes. Errors name the file and line of each fault, and for a syntax error the
 // column (config.hcl:3:14).
@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/xauth-agent/xauth-agent/internal/failure"
+	"github.com/xauth-agent/xauth-agent/internal/hclfile"
 )
 
 // ErrInvalid is wrapped by every error Load returns: the configuration cannot be used as given
@@ -230,7 +231,7 @@ func load(path string, src []byte, env func(string) (string, bool), o Overrides)
 	l := &loader{cfg: Config{Auth: Auth{Method: "aws"}}, from: map[string]string{}, env: env}
 	setDefaults(settings(&l.cfg))
 	if path != "" {
-		items, err := parseHCL(path, src)
+		items, err := hclfile.Parse(path, src)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}

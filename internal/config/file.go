@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/hcl/hcl/ast"
 	"github.com/hashicorp/hcl/hcl/token"
+	"github.com/xauth-agent/xauth-agent/internal/hclfile"
 )
 
 // topBlocks are the blocks of a config file, in the documentation's order, which NativeHCL
@@ -26,62 +27,62 @@ var topBlocks = []struct{ name, label string }{
 
 // applyFile decodes a native config file's items into the configuration and records where
 // each setting is set.
-func (l *loader) applyFile(items []item) {
+func (l *loader) applyFile(items []hclfile.Item) {
 	all := settings(&l.cfg)
 	first := map[string]string{} // block name -> where the first one is, for the blocks allowed once
 	for _, it := range items {
 		if !l.checkBlock(it, first) {
 			continue
 		}
-		body, _ := it.object() // a block's value is always an object
-		switch it.name {
+		body, _ := it.Object() // a block's value is always an object
+		switch it.Name {
 		case "sink":
-			l.applySink(it.labels[0], body)
+			l.applySink(it.Labels[0], body)
 			continue
 		case "auth":
-			if m := it.labels[0]; m.text != "aws" {
-				l.fail(fmt.Errorf("%s: auth method %q is not supported: use auth \"aws\"", m.at, m.text))
+			if m := it.Labels[0]; m.Text != "aws" {
+				l.fail(fmt.Errorf("%s: auth method %q is not supported: use auth \"aws\"", m.At, m.Text))
 				continue
 			}
 		}
-		set, _ := l.decodeBody(it.name, body, inBlock(all, it.name), func() string { return it.name + "." })
+		set, _ := l.decodeBody(it.Name, body, inBlock(all, it.Name), func() string { return it.Name + "." })
 		for name, at := range set {
-			l.from[it.name+"."+name] = at
+			l.from[it.Name+"."+name] = at
 		}
 	}
 }
 
 // checkBlock checks a top-level item: a known block, with the labels it takes, and only one
 // of each but sink. first maps each block name to where the first one is.
-func (l *loader) checkBlock(it item, first map[string]string) bool {
-	i := slices.IndexFunc(topBlocks, func(b struct{ name, label string }) bool { return b.name == it.name })
+func (l *loader) checkBlock(it hclfile.Item, first map[string]string) bool {
+	i := slices.IndexFunc(topBlocks, func(b struct{ name, label string }) bool { return b.name == it.Name })
 	names := make([]string, len(topBlocks))
 	for j, b := range topBlocks {
 		names[j] = b.name
 	}
 	fail := func(format string, args ...any) bool { l.fail(fmt.Errorf(format, args...)); return false }
 	switch {
-	case i < 0 && it.assign:
+	case i < 0 && it.Assign:
 		return fail("%s: unknown attribute %q at the top level%s: settings go in the vault, auth, sink, log, lifecycle and health blocks",
-			it.at, it.name, suggest(it.name, names))
+			it.At, it.Name, hclfile.Suggest(it.Name, names))
 	case i < 0:
 		return fail("%s: unknown block %q%s: a config file has vault, auth, sink, log, lifecycle and health blocks; remove it, or check its spelling",
-			it.at, it.name, suggest(it.name, names))
-	case it.assign:
-		return fail("%s: %s is a block: write %s { ... }, without \"=\"", it.at, it.name, it.name)
+			it.At, it.Name, hclfile.Suggest(it.Name, names))
+	case it.Assign:
+		return fail("%s: %s is a block: write %s { ... }, without \"=\"", it.At, it.Name, it.Name)
 	}
 	switch labelDoc := topBlocks[i].label; {
-	case labelDoc == "" && len(it.labels) > 0:
-		return fail("%s: the %s block takes no label, and has %q: write %s { ... }", it.at, it.name, it.labels[0].text, it.name)
-	case labelDoc != "" && len(it.labels) == 0:
-		return fail("%s: the %s block has no label: it takes its %s", it.at, it.name, labelDoc)
-	case labelDoc != "" && len(it.labels) > 1:
-		return fail("%s: the %s block has %d labels: it takes one, its %s", it.labels[1].at, it.name, len(it.labels), labelDoc)
+	case labelDoc == "" && len(it.Labels) > 0:
+		return fail("%s: the %s block takes no label, and has %q: write %s { ... }", it.At, it.Name, it.Labels[0].Text, it.Name)
+	case labelDoc != "" && len(it.Labels) == 0:
+		return fail("%s: the %s block has no label: it takes its %s", it.At, it.Name, labelDoc)
+	case labelDoc != "" && len(it.Labels) > 1:
+		return fail("%s: the %s block has %d labels: it takes one, its %s", it.Labels[1].At, it.Name, len(it.Labels), labelDoc)
 	}
-	if prev, dup := first[it.name]; dup && it.name != "sink" {
-		return fail("%s: Duplicate %s block: a config file has one, and another is at %s; merge them", it.at, it.name, prev)
+	if prev, dup := first[it.Name]; dup && it.Name != "sink" {
+		return fail("%s: Duplicate %s block: a config file has one, and another is at %s; merge them", it.At, it.Name, prev)
 	}
-	first[it.name] = it.at
+	first[it.Name] = it.At
 	return true
 }
 
@@ -89,35 +90,35 @@ func (l *loader) checkBlock(it item, first map[string]string) bool {
 // returns where each is set, and whether the body has the block's shape: no unknown attribute,
 // no nested block, no value of a kind the setting does not take. prefix() qualifies a name
 // in the messages of values a setting refuses ("vault." or `sink "/run/t": `).
-func (l *loader) decodeBody(block string, body []item, attrs []setting, prefix func() string) (map[string]string, bool) {
+func (l *loader) decodeBody(block string, body []hclfile.Item, attrs []setting, prefix func() string) (map[string]string, bool) {
 	names := make([]string, len(attrs))
 	at := map[string]string{}
 	shaped := true
 	for i, s := range attrs {
 		names[i] = s.key
 		for _, it := range body {
-			if it.name != s.key || !it.assign {
+			if it.Name != s.key || !it.Assign {
 				continue
 			}
 			if l.decode(block+"."+s.key, prefix()+s.key, it, s.v) {
-				at[s.key] = it.at
+				at[s.key] = it.At
 			} else {
 				shaped = false
 			}
 		}
 	}
 	for _, it := range body {
-		known := slices.Contains(names, it.name)
-		shaped = shaped && known && it.assign
+		known := slices.Contains(names, it.Name)
+		shaped = shaped && known && it.Assign
 		switch {
-		case !known && it.assign:
+		case !known && it.Assign:
 			l.fail(fmt.Errorf("%s: unknown attribute %q in the %s block%s: remove it, or use one of %s",
-				it.at, it.name, block, suggest(it.name, names), strings.Join(names, ", ")))
+				it.At, it.Name, block, hclfile.Suggest(it.Name, names), strings.Join(names, ", ")))
 		case !known:
 			l.fail(fmt.Errorf("%s: unknown block %q in the %s block: it has no blocks inside, only the attributes %s",
-				it.at, it.name, block, strings.Join(names, ", ")))
-		case !it.assign:
-			l.fail(fmt.Errorf("%s: %s.%s is an attribute, not a block: write %s = value instead", it.at, block, it.name, it.name))
+				it.At, it.Name, block, strings.Join(names, ", ")))
+		case !it.Assign:
+			l.fail(fmt.Errorf("%s: %s.%s is an attribute, not a block: write %s = value instead", it.At, block, it.Name, it.Name))
 		}
 	}
 	return at, shaped
@@ -129,20 +130,20 @@ func (l *loader) decodeBody(block string, body []item, attrs []setting, prefix f
 // its block need to know. A string value is read as written, but for a "${", which the agent refuses in its
 // own files: it does not interpolate. (A Vault Agent config reads it as text, as Vault does:
 // vaString.)
-func (l *loader) decode(key, name string, it item, v value) bool {
+func (l *loader) decode(key, name string, it hclfile.Item, v value) bool {
 	var err error
-	tok, _ := literal(it.val)
+	tok, _ := hclfile.Literal(it.Val)
 	_, isBool := v.(scalar[bool])
-	_, isList := it.val.(*ast.ListType)
+	_, isList := it.Val.(*ast.ListType)
 	_, one := v.(oneOrList)
 	if lv, ok := v.(listValue); ok && (isList || !one) {
 		err = l.decodeList(key, it, lv)
 	} else if isBool && tok.Type != token.BOOL && tok.Text != `"true"` && tok.Text != `"false"` {
-		err = fmt.Errorf("%s: %s %s is not a bool: write true or false", it.at, key, describeValue(it.val))
-	} else if text, terr := literalText(it.val); terr != nil {
-		err = fmt.Errorf("%s: %s %w", it.at, key, terr)
+		err = fmt.Errorf("%s: %s %s is not a bool: write true or false", it.At, key, describeValue(it.Val))
+	} else if text, terr := literalText(it.Val); terr != nil {
+		err = fmt.Errorf("%s: %s %w", it.At, key, terr)
 	} else if serr := v.set(text); serr != nil {
-		l.fail(fmt.Errorf("%s: %s %q %w", it.at, name, text, serr))
+		l.fail(fmt.Errorf("%s: %s %q %w", it.At, name, text, serr))
 	}
 	if err != nil {
 		l.fail(err)
@@ -153,14 +154,14 @@ func (l *loader) decode(key, name string, it item, v value) bool {
 // literalText returns the text of a single literal: a string's value, or a number or bool as
 // written, so that mode = 0600 reads as "0600".
 func literalText(n ast.Node) (string, error) {
-	tok, ok := literal(n)
+	tok, ok := hclfile.Literal(n)
 	if !ok {
-		return "", fmt.Errorf("is %s, not a string: write it in quotes", kind(n))
+		return "", fmt.Errorf("is %s, not a string: write it in quotes", hclfile.Kind(n))
 	}
 	if (tok.Type == token.STRING || tok.Type == token.HEREDOC) && strings.Contains(tok.Text, "${") {
-		return "", fmt.Errorf("%s contains \"${\": the agent does not evaluate interpolations; write the value itself", clip(tok.Text))
+		return "", fmt.Errorf("%s contains \"${\": the agent does not evaluate interpolations; write the value itself", hclfile.Clip(tok.Text))
 	}
-	s, isString, err := stringOf(tok)
+	s, isString, err := hclfile.StringOf(tok)
 	if !isString {
 		s = tok.Text
 	}
@@ -168,37 +169,37 @@ func literalText(n ast.Node) (string, error) {
 }
 
 // decodeList sets a list value from the attribute it, written [a, b].
-func (l *loader) decodeList(key string, it item, v listValue) error {
-	lst, ok := it.val.(*ast.ListType)
+func (l *loader) decodeList(key string, it hclfile.Item, v listValue) error {
+	lst, ok := it.Val.(*ast.ListType)
 	if !ok {
-		return fmt.Errorf("%s: %s is %s, not a list: write it in brackets, such as [%s]", it.at, key, kind(it.val), describeValue(it.val))
+		return fmt.Errorf("%s: %s is %s, not a list: write it in brackets, such as [%s]", it.At, key, hclfile.Kind(it.Val), describeValue(it.Val))
 	}
 	texts := make([]string, len(lst.List))
 	for i, e := range lst.List {
 		text, err := literalText(e)
 		if err != nil {
-			return fmt.Errorf("%s: %s has %s: give single values, such as [1, 2]", it.at, key, describeValue(e))
+			return fmt.Errorf("%s: %s has %s: give single values, such as [1, 2]", it.At, key, describeValue(e))
 		}
 		texts[i] = text
 	}
 	if i, err := v.setEach(texts); err != nil {
-		return fmt.Errorf("%s: %s has %s, which %w", it.at, key, describeValue(lst.List[i]), err)
+		return fmt.Errorf("%s: %s has %s, which %w", it.At, key, describeValue(lst.List[i]), err)
 	}
 	return nil
 }
 
 // describeValue shows a literal as written, or says what kind of value n is.
 func describeValue(n ast.Node) string {
-	if tok, ok := literal(n); ok {
-		return clip(tok.Text)
+	if tok, ok := hclfile.Literal(n); ok {
+		return hclfile.Clip(tok.Text)
 	}
-	return kind(n)
+	return hclfile.Kind(n)
 }
 
 // applySink decodes a sink block of type typ, checks its path, and resolves its owner and
 // group. A sink whose body has not the block's shape is left out, so that it causes no others.
-func (l *loader) applySink(typ label, body []item) {
-	switch typ.text {
+func (l *loader) applySink(typ hclfile.Label, body []hclfile.Item) {
+	switch typ.Text {
 	case "file":
 		s := FileSink{}
 		attrs := fileSinkAttrs(&s)
@@ -219,7 +220,7 @@ func (l *loader) applySink(typ label, body []item) {
 			return
 		}
 		if l.cfg.Socket != nil {
-			l.fail(fmt.Errorf("%s: a second sink \"socket\": the agent serves one local API socket", typ.at))
+			l.fail(fmt.Errorf("%s: a second sink \"socket\": the agent serves one local API socket", typ.At))
 			return
 		}
 		s.GID = l.resolve(fmt.Sprintf("sink \"socket\" %q", s.Path), "group", s.Group, at["group"], lookupGroup, "create the group, or give a numeric gid")
@@ -234,15 +235,15 @@ func (l *loader) applySink(typ label, body []item) {
 		l.cfg.Socket = s
 		l.socketFrom = at["path"]
 	default:
-		l.fail(fmt.Errorf("%s: sink type %q is not supported: use sink \"file\" or sink \"socket\"", typ.at, typ.text))
+		l.fail(fmt.Errorf("%s: sink type %q is not supported: use sink \"file\" or sink \"socket\"", typ.At, typ.Text))
 	}
 }
 
 // sinkPath checks that a sink's path is set and absolute, and cleans it; at says where the
 // sink's attributes are set.
-func (l *loader) sinkPath(typ label, path *string, at map[string]string, noun, what, example string) bool {
+func (l *loader) sinkPath(typ hclfile.Label, path *string, at map[string]string, noun, what, example string) bool {
 	if _, set := at["path"]; !set {
-		l.fail(fmt.Errorf("%s: sink %q has no path: \"path\" is required; set it to the %s, such as path = %q", typ.at, typ.text, what, example))
+		l.fail(fmt.Errorf("%s: sink %q has no path: \"path\" is required; set it to the %s, such as path = %q", typ.At, typ.Text, what, example))
 		return false
 	}
 	if !filepath.IsAbs(*path) {

@@ -2,10 +2,8 @@ package config
 
 import (
 	"bytes"
-	"fmt"
-	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/xauth-agent/xauth-agent/internal/hclfile"
 )
 
 // NativeHCL renders c as a native config file that loads to the same settings (apart from
@@ -15,7 +13,7 @@ import (
 // applies to the other auth type.
 func NativeHCL(c *Config) []byte {
 	all := settings(c)
-	var blocks []hclBlock
+	var blocks []hclfile.Block
 	for _, tb := range topBlocks {
 		switch tb.name {
 		case "auth":
@@ -28,7 +26,7 @@ func NativeHCL(c *Config) []byte {
 				blocks = append(blocks, newBlock("sink", []string{"socket"}, socketAttrs(c.Socket), ""))
 			}
 		default: // a block with nothing to say (health without an address) is left out
-			if b := newBlock(tb.name, nil, inBlock(all, tb.name), ""); len(b.attrs) > 0 {
+			if b := newBlock(tb.name, nil, inBlock(all, tb.name), ""); len(b.Attrs) > 0 {
 				blocks = append(blocks, b)
 			}
 		}
@@ -39,83 +37,18 @@ func NativeHCL(c *Config) []byte {
 		if i > 0 {
 			buf.WriteByte('\n')
 		}
-		b.write(&buf)
+		b.Write(&buf)
 	}
 	return buf.Bytes()
 }
 
-// hclBlock is a block for NativeHCL to write: its type, labels and attributes, in order.
-type hclBlock struct {
-	typ    string
-	labels []string
-	attrs  []hclAttr
-}
-
-// hclAttr is an attribute, with its value as HCL text.
-type hclAttr struct{ name, value string }
-
 // newBlock is the block typ with the attributes of attrs that NativeHCL writes for authType.
-func newBlock(typ string, labels []string, attrs []setting, authType string) hclBlock {
-	b := hclBlock{typ: typ, labels: labels}
+func newBlock(typ string, labels []string, attrs []setting, authType string) hclfile.Block {
+	b := hclfile.Block{Type: typ, Labels: labels}
 	for _, s := range attrs {
 		if text, set := s.v.hcl(); (set || s.def != "") && (s.only == "" || s.only == authType) {
-			b.attrs = append(b.attrs, hclAttr{s.key, text})
+			b.Attrs = append(b.Attrs, hclfile.Attr{Name: s.key, Value: text})
 		}
 	}
 	return b
-}
-
-// write writes the block as `type "label" {`, its attributes indented by two spaces with
-// their "=" aligned, and "}".
-func (b *hclBlock) write(buf *bytes.Buffer) {
-	buf.WriteString(b.typ)
-	for _, l := range b.labels {
-		buf.WriteString(" " + quoteHCL(l))
-	}
-	buf.WriteString(" {\n")
-	width := 0
-	for _, a := range b.attrs {
-		width = max(width, len(a.name))
-	}
-	for _, a := range b.attrs {
-		fmt.Fprintf(buf, "  %-*s = %s\n", width, a.name, a.value)
-	}
-	buf.WriteString("}\n")
-}
-
-// quoteHCL quotes s as an HCL 1 string that reads back as s, byte for byte: quote, backslash
-// and the usual control characters are escaped as in Go, other unprintable characters as
-// \uXXXX, and bytes that are not UTF-8 as \xXX. The "{" of "${" is written \u007b, so that the
-// string holds no "${", which HCL 1 would copy without unescaping and the agent refuses.
-func quoteHCL(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '{' && i > 0 && s[i-1] == '$':
-			b.WriteString(`\u007b`)
-		case !unicode.IsPrint(r) && r <= 0xffff:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		case !unicode.IsPrint(r):
-			fmt.Fprintf(&b, `\U%08x`, r)
-		default:
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	b.WriteByte('"')
-	return b.String()
 }

@@ -16,6 +16,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/xauth-agent/xauth-agent/internal/awsname"
+	"github.com/xauth-agent/xauth-agent/internal/hclfile"
 )
 
 // setting is one attribute of a config file block.
@@ -53,7 +56,7 @@ func settings(c *Config) []setting {
 		{key: "auth.sts_region", env: "XAUTH_STS_REGION", flag: "sts-region", usage: "region the GetCallerIdentity request is signed for",
 			def: "us-east-1", only: "iam", v: str(&a.STSRegion)},
 		{key: "auth.sts_endpoint", env: "XAUTH_STS_ENDPOINT", flag: "sts-endpoint", usage: "STS endpoint the request is signed for",
-			def: "https://sts.amazonaws.com", only: "iam", v: str(&a.STSEndpoint)},
+			def: awsname.GlobalSTSEndpoint, only: "iam", v: str(&a.STSEndpoint)},
 		{key: "auth.assume_role_arn", env: "XAUTH_ASSUME_ROLE_ARN", flag: "assume-role-arn",
 			usage: "iam: sign with this IAM role, assumed with the AWS SDK's credentials (its STS client follows AWS_REGION and AWS_ENDPOINT_URL_STS)",
 			only:  "iam", v: str(&r.ARN)},
@@ -212,7 +215,7 @@ type oneOrList interface {
 type urlList struct{ list[string] }
 
 func urls(p *[]string) value {
-	return urlList{list[string]{p, func(s string) (string, error) { return s, nil }, quoteHCL}}
+	return urlList{list[string]{p, func(s string) (string, error) { return s, nil }, hclfile.Quote}}
 }
 
 func (u urlList) set(text string) error { *u.p = []string{text}; return nil }
@@ -222,18 +225,18 @@ func (u urlList) takesOne() {}
 // hcl writes one URL as a string, as Vault's own configs do, and several as a list.
 func (u urlList) hcl() (string, bool) {
 	if len(*u.p) == 1 {
-		return quoteHCL((*u.p)[0]), true
+		return hclfile.Quote((*u.p)[0]), true
 	}
 	return u.list.hcl()
 }
 
 func str(p *string) value {
-	return scalar[string]{p, func(s string) (string, error) { return s, nil }, quoteHCL}
+	return scalar[string]{p, func(s string) (string, error) { return s, nil }, hclfile.Quote}
 }
 
 // strs is a list of strings, such as a command and its arguments.
 func strs(p *[]string) value {
-	return list[string]{p, func(s string) (string, error) { return s, nil }, quoteHCL}
+	return list[string]{p, func(s string) (string, error) { return s, nil }, hclfile.Quote}
 }
 
 // boolean is true or false; the environment's "1" and "0" are taken too. Files are held to
@@ -257,7 +260,7 @@ func duration(p *time.Duration, refused string) value {
 			return 0, errors.New(refused)
 		}
 		return d, nil
-	}, func(d time.Duration) string { return quoteHCL(d.String()) }}
+	}, func(d time.Duration) string { return hclfile.Quote(d.String()) }}
 }
 
 // mode is a sink's permission bits, in octal as in chmod; see parseMode.
@@ -273,7 +276,7 @@ func format(p *string) value {
 			return s, nil
 		}
 		return "", fmt.Errorf("is not supported: use %q, %q or %q", FormatToken, FormatJSON, FormatEnv)
-	}, quoteHCL}
+	}, hclfile.Quote}
 }
 
 // ids is a list of uids or gids, such as [1000, 1001].

@@ -7,23 +7,13 @@ import (
 	"net/url"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/xauth-agent/xauth-agent/internal/awsname"
 )
-
-// regionName matches AWS region names: us-east-1, eu-central-2, us-gov-west-1, cn-north-1.
-var regionName = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
-
-// regionalSTSHost matches the host of a regional STS endpoint and captures its region:
-// sts.eu-west-1.amazonaws.com, sts-fips.us-east-2.amazonaws.com, sts.cn-north-1.amazonaws.com.cn,
-// and interface VPC endpoints such as vpce-0a1b-c2d3.sts.eu-west-1.vpce.amazonaws.com.
-var regionalSTSHost = regexp.MustCompile(`^(?:[a-z0-9-]+\.)?sts(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d+)\.(?:vpce\.)?amazonaws\.com(?:\.cn)?$`)
-
-// globalSTSHost is the host of STS's global endpoint, which takes only us-east-1 signatures.
-const globalSTSHost = "sts.amazonaws.com"
 
 // validate checks the merged settings, normalises them, and collects warnings.
 func (l *loader) validate() {
@@ -162,7 +152,7 @@ func (l *loader) validateEC2() {
 // validateSTS checks the iam type's signing region and STS endpoint.
 func (l *loader) validateSTS() {
 	a := &l.cfg.Auth
-	regionOK := regionName.MatchString(a.STSRegion)
+	regionOK := awsname.IsRegion(a.STSRegion)
 	if !regionOK {
 		l.fail(fmt.Errorf("%s is not an AWS region name: use one such as \"us-east-1\"", l.show("auth.sts_region", a.STSRegion)))
 	}
@@ -178,82 +168,22 @@ func (l *loader) validateSTS() {
 	}
 }
 
-// STSHostRegion returns the only region an AWS STS host accepts signatures
-// for: us-east-1 for the global endpoint, the named region for a regional,
-// FIPS or VPC endpoint. ok is false for any other host.
-func STSHostRegion(host string) (region string, ok bool) {
-	host = strings.ToLower(host)
-	if host == globalSTSHost {
-		return "us-east-1", true
-	}
-	if m := regionalSTSHost.FindStringSubmatch(host); m != nil {
-		return m[1], true
-	}
-	return "", false
-}
-
 // checkSTSRegion checks the signing region against an AWS STS endpoint's host. STS refuses a
 // signature scoped to a region other than the endpoint's with "Credential should be scoped to
 // a valid region", which Vault passes on as a failed login.
 func (l *loader) checkSTSRegion(host string) {
 	a := &l.cfg.Auth
-	if host == globalSTSHost && a.STSRegion != "us-east-1" {
+	if host == awsname.GlobalSTSHost && a.STSRegion != "us-east-1" {
 		l.warn("%s is used with the global STS endpoint %q, which refuses signatures for regions other than us-east-1 (\"Credential should be scoped to a valid region\"): "+
 			"this works only if Vault's aws auth has use_sts_region_from_client=true; otherwise set auth.sts_region to \"us-east-1\", "+
 			"or set auth.sts_endpoint to \"https://sts.%s.amazonaws.com\" and the same sts_endpoint and sts_region in Vault's aws auth config/client",
 			l.show("auth.sts_region", a.STSRegion), a.STSEndpoint, a.STSRegion)
 	}
-	if region, ok := STSHostRegion(host); ok && host != globalSTSHost && region != a.STSRegion {
+	if region, ok := awsname.STSHostRegion(host); ok && host != awsname.GlobalSTSHost && region != a.STSRegion {
 		l.fail(fmt.Errorf("%s does not match the region %q of %s: the request is signed for sts_region and STS refuses a signature scoped to another region; "+
 			"set auth.sts_region to %q, or use the STS endpoint of %q",
 			l.show("auth.sts_region", a.STSRegion), region, l.show("auth.sts_endpoint", a.STSEndpoint), region, a.STSRegion))
 	}
-}
-
-// STS's limits on what sts:AssumeRole takes (the AssumeRole API reference). They are checked
-// without regular expressions: a compiled one would stay in the daemon's memory for a check
-// made once.
-const (
-	roleNameChars    = "_+=,.@-"   // besides letters and digits, in a role name and a role session name
-	externalIDChars  = "_+=,.@:/-" // besides letters and digits, in an external ID
-	maxRoleNameLen   = 64
-	maxSessionLen    = 64
-	maxExternalIDLen = 1224
-)
-
-// isRoleARN says whether s is an IAM role ARN: arn:<partition>:iam::<12 digits>:role/, an
-// optional path of printable ASCII ending in "/", and a name of 1 to 64 characters.
-func isRoleARN(s string) bool {
-	parts := strings.SplitN(s, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != "iam" || parts[3] != "" ||
-		len(parts[4]) != 12 || !onlyChars(parts[4], "", false) {
-		return false
-	}
-	res, ok := strings.CutPrefix(parts[5], "role/")
-	if !ok {
-		return false
-	}
-	i := strings.LastIndexByte(res, '/')
-	path, name := res[:i+1], res[i+1:]
-	for _, c := range path {
-		if c < 0x21 || c > 0x7e {
-			return false
-		}
-	}
-	return len(name) >= 1 && len(name) <= maxRoleNameLen && onlyChars(name, roleNameChars, true)
-}
-
-// onlyChars says whether s has only digits, the characters of extra, and, with letters, ASCII
-// letters.
-func onlyChars(s, extra string, letters bool) bool {
-	for _, c := range s {
-		switch {
-		case c >= '0' && c <= '9', letters && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'), strings.ContainsRune(extra, c):
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // The range of DurationSeconds STS accepts (a role's MaxSessionDuration may lower the top).
@@ -274,17 +204,17 @@ func (l *loader) validateAssumeRole() {
 		}
 		return
 	}
-	if !isRoleARN(r.ARN) {
+	if !awsname.IsRoleARN(r.ARN) {
 		l.fail(fmt.Errorf("%s is not an IAM role ARN: write it as \"arn:aws:iam::123456789012:role/NAME\" (with the role's path, if it has one, before NAME)",
 			l.show("auth.assume_role_arn", r.ARN)))
 	}
-	if n := len(r.ExternalID); n > 0 && (n < 2 || n > maxExternalIDLen || !onlyChars(r.ExternalID, externalIDChars, true)) {
+	if r.ExternalID != "" && !awsname.IsExternalID(r.ExternalID) {
 		// The value is not shown: an external ID is not meant to be secret, but it is not
 		// meant to be broadcast either.
 		l.fail(fmt.Errorf("auth.assume_role_external_id%s is not an external ID STS accepts: 2 to 1224 characters of letters, digits and _+=,.@:/-",
 			l.origin("auth.assume_role_external_id")))
 	}
-	if n := len(r.SessionName); n > 0 && (n < 2 || n > maxSessionLen || !onlyChars(r.SessionName, roleNameChars, true)) {
+	if r.SessionName != "" && !awsname.IsRoleSessionName(r.SessionName) {
 		l.fail(fmt.Errorf("%s is not a role session name STS accepts: 2 to 64 characters of letters, digits and _+=,.@-",
 			l.show("auth.assume_role_session_name", r.SessionName)))
 	}

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/hcl/token"
+	"github.com/xauth-agent/xauth-agent/internal/awsname"
+	"github.com/xauth-agent/xauth-agent/internal/hclfile"
 )
 
 // maxDuration bounds the backoff durations a Vault Agent config gives in seconds.
@@ -60,9 +62,9 @@ var vaultAgentIgnored = map[string]string{
 
 // isVaultAgent says whether a config file is a Vault Agent config: one with an auto_auth
 // stanza.
-func isVaultAgent(items []item) bool {
+func isVaultAgent(items []hclfile.Item) bool {
 	for _, it := range items {
-		if it.name == "auto_auth" && it.isObject() {
+		if it.Name == "auto_auth" && it.IsObject() {
 			return true
 		}
 	}
@@ -71,23 +73,23 @@ func isVaultAgent(items []item) bool {
 
 // applyVaultAgent translates a Vault Agent config into the settings it stands for. As Vault
 // does, it reads a stanza written as a block (vault { ... }) or assigned (vault = { ... }) alike.
-func (l *loader) applyVaultAgent(filename string, items []item) {
+func (l *loader) applyVaultAgent(filename string, items []hclfile.Item) {
 	l.warn("%s is a Vault Agent config (it has an auto_auth block): it is translated to xauth-agent settings; \"xauth-agent convert %s\" prints the native equivalent", filename, filename)
 
 	// One vault and one auto_auth stanza, as Vault Agent itself requires; a second one would
 	// otherwise override the first without a word.
 	first := map[string]int{} // stanza name -> index in items
 	for i, it := range items {
-		if it.name != "vault" && it.name != "auto_auth" {
+		if it.Name != "vault" && it.Name != "auto_auth" {
 			continue
 		}
-		if j, dup := first[it.name]; dup {
-			firstAt := items[j].at
+		if j, dup := first[it.Name]; dup {
+			firstAt := items[j].At
 			l.fail(fmt.Errorf("%s: a second %s stanza (the first is on line %s): Vault Agent allows one; merge them",
-				it.at, it.name, firstAt[strings.LastIndexByte(firstAt, ':')+1:]))
+				it.At, it.Name, firstAt[strings.LastIndexByte(firstAt, ':')+1:]))
 			continue
 		}
-		first[it.name] = i
+		first[it.Name] = i
 	}
 
 	// The vault stanza first, so that a method's namespace is checked against vault.namespace
@@ -96,7 +98,7 @@ func (l *loader) applyVaultAgent(filename string, items []item) {
 		l.applyVaultAgentVault(items[i])
 	}
 	for i, k := range items {
-		switch k.name {
+		switch k.Name {
 		case "vault":
 		case "auto_auth":
 			if first["auto_auth"] == i {
@@ -105,16 +107,16 @@ func (l *loader) applyVaultAgent(filename string, items []item) {
 		case "exit_after_auth":
 			if v, ok := l.vaBool(k); ok {
 				l.cfg.ExitAfterAuth = v
-				l.from["exit_after_auth"] = k.at
+				l.from["exit_after_auth"] = k.At
 			}
 		case "log_level":
 			if v, ok := l.vaString(k); ok {
 				if v == "trace" {
-					l.warn("log_level \"trace\" (%s) is logged as \"debug\"", k.at)
+					l.warn("log_level \"trace\" (%s) is logged as \"debug\"", k.At)
 					v = "debug"
 				}
 				l.cfg.Log.Level = v
-				l.from["log.level"] = k.at
+				l.from["log.level"] = k.At
 			}
 		case "log_format":
 			if v, ok := l.vaString(k); ok {
@@ -122,7 +124,7 @@ func (l *loader) applyVaultAgent(filename string, items []item) {
 					v = "console"
 				}
 				l.cfg.Log.Format = v
-				l.from["log.format"] = k.at
+				l.from["log.format"] = k.At
 			}
 		default:
 			l.vaIgnoreIn("", k)
@@ -132,14 +134,14 @@ func (l *loader) applyVaultAgent(filename string, items []item) {
 
 // vaIgnoreIn is vaIgnore for k, a stanza or an attribute inside the stanza in ("" for the
 // top level).
-func (l *loader) vaIgnoreIn(in string, k item) {
+func (l *loader) vaIgnoreIn(in string, k hclfile.Item) {
 	if in != "" {
 		in += "."
 	}
-	if k.isObject() {
-		l.vaIgnore(k.name, k.at, "stanza "+in)
+	if k.IsObject() {
+		l.vaIgnore(k.Name, k.At, "stanza "+in)
 	} else {
-		l.vaIgnore(in+k.name, k.at, "")
+		l.vaIgnore(in+k.Name, k.At, "")
 	}
 }
 
@@ -152,104 +154,104 @@ func (l *loader) vaIgnore(name, at, kind string) {
 	l.fail(fmt.Errorf("%s: Vault Agent %s%q is not understood by xauth-agent: remove it, or check its spelling", at, kind, name))
 }
 
-func (l *loader) applyVaultAgentVault(b item) {
-	body, ok := b.object()
+func (l *loader) applyVaultAgentVault(b hclfile.Item) {
+	body, ok := b.Object()
 	if !ok {
-		l.fail(fmt.Errorf("%s: vault is not a stanza: write vault { address = \"...\" }", b.at))
+		l.fail(fmt.Errorf("%s: vault is not a stanza: write vault { address = \"...\" }", b.At))
 		return
 	}
 	all := settings(&l.cfg)
 	for _, k := range body {
-		if !l.vaSet(all, "vault."+k.name, k) {
+		if !l.vaSet(all, "vault."+k.Name, k) {
 			l.vaIgnoreIn("vault", k)
 		}
 	}
 }
 
-func (l *loader) applyVaultAgentAutoAuth(b item) {
-	body, _ := b.object() // isVaultAgent checked that it is one
+func (l *loader) applyVaultAgentAutoAuth(b hclfile.Item) {
+	body, _ := b.Object() // isVaultAgent checked that it is one
 	methods := 0
 	for _, k := range body {
 		switch {
-		case !k.isObject():
-			l.vaIgnore(k.name, k.at, "auto_auth.")
-		case k.name == "method":
+		case !k.IsObject():
+			l.vaIgnore(k.Name, k.At, "auto_auth.")
+		case k.Name == "method":
 			methods++
 			if methods > 1 {
-				l.fail(fmt.Errorf("%s: a second auto_auth method: xauth-agent logs in with one aws method; remove the others", k.at))
+				l.fail(fmt.Errorf("%s: a second auto_auth method: xauth-agent logs in with one aws method; remove the others", k.At))
 				continue
 			}
 			l.applyVaultAgentMethod(k)
-		case k.name == "sink":
+		case k.Name == "sink":
 			l.applyVaultAgentSink(k)
 		default:
-			l.vaIgnore(k.name, k.at, "stanza auto_auth.")
+			l.vaIgnore(k.Name, k.At, "stanza auto_auth.")
 		}
 	}
 	if methods == 0 {
-		l.fail(fmt.Errorf("%s: auto_auth has no method: add method \"aws\" { ... }", b.at))
+		l.fail(fmt.Errorf("%s: auto_auth has no method: add method \"aws\" { ... }", b.At))
 	}
 }
 
 // blockTypeAndKeys returns a labelled stanza's type (`method "aws"`) or its type attribute
 // (`method { type = "aws" }`), where it is set, and the stanza's other settings.
-func (l *loader) blockTypeAndKeys(b item) (string, string, []item) {
+func (l *loader) blockTypeAndKeys(b hclfile.Item) (string, string, []hclfile.Item) {
 	var typ, at string
-	if len(b.labels) > 0 {
-		typ, at = b.labels[0].text, b.labels[0].at
+	if len(b.Labels) > 0 {
+		typ, at = b.Labels[0].Text, b.Labels[0].At
 	}
-	body, _ := b.object() // the callers' b is a stanza
-	var keys []item
+	body, _ := b.Object() // the callers' b is a stanza
+	var keys []hclfile.Item
 	for _, k := range body {
-		if k.name == "type" {
+		if k.Name == "type" {
 			if s, ok := l.vaString(k); ok {
-				typ, at = s, k.at
+				typ, at = s, k.At
 			}
 			continue
 		}
 		keys = append(keys, k)
 	}
 	if at == "" {
-		at = b.at
+		at = b.At
 	}
 	return typ, at, keys
 }
 
-func (l *loader) applyVaultAgentMethod(b item) {
+func (l *loader) applyVaultAgentMethod(b hclfile.Item) {
 	typ, at, keys := l.blockTypeAndKeys(b)
 	if typ != "aws" {
 		l.fail(fmt.Errorf("%s: auto_auth method %q is not supported: xauth-agent logs in with the aws method only; keep Vault Agent for this one", at, typ))
 		return
 	}
 	a := &l.cfg.Auth
-	var config []item
+	var config []hclfile.Item
 	for _, k := range keys {
-		switch k.name {
+		switch k.Name {
 		case "mount_path":
 			if s, ok := l.vaString(k); ok {
 				mount, found := strings.CutPrefix(strings.Trim(s, "/"), "auth/")
 				if !found {
-					l.fail(fmt.Errorf("%s: mount_path %q does not start with \"auth/\": give the path of the aws auth method, such as \"auth/aws\"", k.at, s))
+					l.fail(fmt.Errorf("%s: mount_path %q does not start with \"auth/\": give the path of the aws auth method, such as \"auth/aws\"", k.At, s))
 					continue
 				}
 				a.Mount = mount
-				l.from["auth.mount"] = k.at
+				l.from["auth.mount"] = k.At
 			}
 		case "namespace":
 			if s, ok := l.vaString(k); ok {
-				l.vaNamespace(s, k.at)
+				l.vaNamespace(s, k.At)
 			}
 		case "min_backoff", "max_backoff":
 			l.vaDuration(k)
 		case "config":
 			var ok bool
-			if config, ok = k.object(); !ok {
-				l.fail(fmt.Errorf("%s: method config is not an object: write config = { type = \"iam\", role = \"...\" }", k.at))
+			if config, ok = k.Object(); !ok {
+				l.fail(fmt.Errorf("%s: method config is not an object: write config = { type = \"iam\", role = \"...\" }", k.At))
 			}
 		case "wrap_ttl":
-			l.fail(fmt.Errorf("%s: method wrap_ttl: xauth-agent writes the token itself, not a response-wrapped token; remove wrap_ttl, or keep Vault Agent if the reader unwraps", k.at))
+			l.fail(fmt.Errorf("%s: method wrap_ttl: xauth-agent writes the token itself, not a response-wrapped token; remove wrap_ttl, or keep Vault Agent if the reader unwraps", k.At))
 		case "exit_on_err":
-			l.fail(fmt.Errorf("%s: method exit_on_err: xauth-agent retries network errors and exits on a refused login; remove exit_on_err, or run xauth-agent --once for a single attempt", k.at))
+			l.fail(fmt.Errorf("%s: method exit_on_err: xauth-agent retries network errors and exits on a refused login; remove exit_on_err, or run xauth-agent --once for a single attempt", k.At))
 		default:
 			l.vaIgnoreIn("method", k)
 		}
@@ -269,33 +271,33 @@ func (l *loader) vaNamespace(ns, at string) {
 }
 
 // applyVaultAgentAWSConfig translates the aws method's config map.
-func (l *loader) applyVaultAgentAWSConfig(keys []item) {
+func (l *loader) applyVaultAgentAWSConfig(keys []hclfile.Item) {
 	a := &l.cfg.Auth
 	var region, nonceAt string
 	var regionSet bool
 	all := settings(&l.cfg)
 	for _, k := range keys {
-		if l.vaSet(all, "auto_auth.method.config."+k.name, k) {
+		if l.vaSet(all, "auto_auth.method.config."+k.Name, k) {
 			continue
 		}
-		switch k.name {
+		switch k.Name {
 		case "region", "nonce":
 			s, ok := l.vaString(k)
 			if !ok {
 				continue
 			}
-			if k.name == "region" {
+			if k.Name == "region" {
 				region, regionSet = s, true
-				l.from["auth.sts_region"] = k.at
+				l.from["auth.sts_region"] = k.At
 			} else {
-				nonceAt = k.at
+				nonceAt = k.At
 			}
 		case "access_key", "secret_key", "session_token":
 			l.fail(fmt.Errorf("%s: static AWS credentials (%s) in the config file: xauth-agent takes AWS credentials from the SDK chain only; "+
 				"prefer the instance profile, or pass them as AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the unit's environment, and remove them from the file",
-				k.at, k.name))
+				k.At, k.Name))
 		default:
-			l.vaIgnore(k.name, k.at, "aws method config key ")
+			l.vaIgnore(k.Name, k.At, "aws method config key ")
 		}
 	}
 	if a.Role == "" {
@@ -313,14 +315,7 @@ func (l *loader) applyVaultAgentAWSConfig(keys []item) {
 		// the global one for us-east-1.
 		a.STSRegion = region
 		l.from["auth.sts_endpoint"] = l.from["auth.sts_region"]
-		switch {
-		case region == "us-east-1":
-			a.STSEndpoint = "https://sts.amazonaws.com"
-		case strings.HasPrefix(region, "cn-"):
-			a.STSEndpoint = "https://sts." + region + ".amazonaws.com.cn"
-		default:
-			a.STSEndpoint = "https://sts." + region + ".amazonaws.com"
-		}
+		a.STSEndpoint = awsname.STSEndpoint(region)
 	case "ec2":
 		if regionSet {
 			l.warn("region (%s) is not used by the ec2 type and is ignored", l.from["auth.sts_region"])
@@ -335,26 +330,26 @@ func (l *loader) applyVaultAgentAWSConfig(keys []item) {
 	}
 }
 
-func (l *loader) applyVaultAgentSink(b item) {
+func (l *loader) applyVaultAgentSink(b hclfile.Item) {
 	typ, at, keys := l.blockTypeAndKeys(b)
 	if typ != "file" {
 		l.fail(fmt.Errorf("%s: auto_auth sink %q is not supported: Vault Agent writes only file sinks; use sink \"file\"", at, typ))
 		return
 	}
-	var config []item
+	var config []hclfile.Item
 	var wrapTTL time.Duration
 	for _, k := range keys {
-		switch k.name {
+		switch k.Name {
 		case "config":
 			var ok bool
-			if config, ok = k.object(); !ok {
-				l.fail(fmt.Errorf("%s: sink config is not an object: write config = { path = \"...\" }", k.at))
+			if config, ok = k.Object(); !ok {
+				l.fail(fmt.Errorf("%s: sink config is not an object: write config = { path = \"...\" }", k.At))
 			}
 		case "wrap_ttl":
 			// Vault Agent writes Vault's wrap info as JSON: the json format is the same file.
 			wrapTTL, _ = l.vaPositiveDuration(k, "sink")
 		case "dh_type", "dh_path", "derive_key", "aad", "aad_env_var":
-			l.fail(fmt.Errorf("%s: sink %s: xauth-agent does not encrypt sink files; remove the dh_* and aad settings and protect the file with mode, owner and group, or keep Vault Agent", k.at, k.name))
+			l.fail(fmt.Errorf("%s: sink %s: xauth-agent does not encrypt sink files; remove the dh_* and aad settings and protect the file with mode, owner and group, or keep Vault Agent", k.At, k.Name))
 		default:
 			l.vaIgnoreIn("sink", k)
 		}
@@ -367,7 +362,7 @@ func (l *loader) applyVaultAgentSink(b item) {
 	var pathSet, modeSet bool
 	idAt := map[string]string{} // "owner", "group" -> file:line
 	for _, k := range config {
-		switch k.name {
+		switch k.Name {
 		case "path":
 			if s, ok := l.vaString(k); ok {
 				sink.Path, pathSet = s, true
@@ -381,14 +376,14 @@ func (l *loader) applyVaultAgentSink(b item) {
 			if !ok || s == "" {
 				continue
 			}
-			idAt[k.name] = k.at
-			if k.name == "owner" {
+			idAt[k.Name] = k.At
+			if k.Name == "owner" {
 				sink.Owner = s
 			} else {
 				sink.Group = s
 			}
 		default:
-			l.vaIgnore(k.name, k.at, "file sink config key ")
+			l.vaIgnore(k.Name, k.At, "file sink config key ")
 		}
 	}
 	if !pathSet {
@@ -410,9 +405,9 @@ func (l *loader) applyVaultAgentSink(b item) {
 // vaMode reads a file sink mode as Vault Agent does: an integer whose literal is octal with a
 // leading 0 and decimal without (so 640 is 0o1200), or a string read the same way. Only the
 // permission bits reach the file.
-func (l *loader) vaMode(k item) (os.FileMode, bool) {
+func (l *loader) vaMode(k hclfile.Item) (os.FileMode, bool) {
 	var text string
-	if tok, ok := literal(k.val); ok && (tok.Type == token.NUMBER || tok.Type == token.FLOAT) {
+	if tok, ok := hclfile.Literal(k.Val); ok && (tok.Type == token.NUMBER || tok.Type == token.FLOAT) {
 		text = tok.Text
 	} else if s, ok := l.vaString(k); ok {
 		text = s
@@ -421,7 +416,7 @@ func (l *loader) vaMode(k item) (os.FileMode, bool) {
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(text), 0, 64)
 	if err != nil || n < 0 || n > 0o7777 {
-		l.fail(fmt.Errorf("%s: sink mode %s is not a file mode: write it in octal with a leading zero, such as 0600", k.at, text))
+		l.fail(fmt.Errorf("%s: sink mode %s is not a file mode: write it in octal with a leading zero, such as 0600", k.At, text))
 		return 0, false
 	}
 	mode := os.FileMode(n) & os.ModePerm
@@ -430,20 +425,20 @@ func (l *loader) vaMode(k item) (os.FileMode, bool) {
 		// the file with mode 0000. Neither can be done faithfully by a sink that replaces the
 		// file on every write and always sets its mode.
 		l.fail(fmt.Errorf("%s: sink mode %s leaves no permission bits: Vault Agent documents 0000 as \"do not change the file's mode\" (its file sink then creates the file with mode 0000), "+
-			"but xauth-agent replaces the file on every write and sets its mode: write the mode the readers need, such as 0640 (Vault Agent's default) or 0600", k.at, text))
+			"but xauth-agent replaces the file on every write and sets its mode: write the mode the readers need, such as 0640 (Vault Agent's default) or 0600", k.At, text))
 		return 0, false
 	}
 	if int64(mode) != n || (!strings.HasPrefix(text, "0") && n > 7) {
-		l.warn("sink mode %s (%s) is read as Vault Agent reads it: %d decimal, so the file gets permissions %04o; to mean octal, write a leading zero (such as 0640)", text, k.at, n, uint32(mode))
+		l.warn("sink mode %s (%s) is read as Vault Agent reads it: %d decimal, so the file gets permissions %04o; to mean octal, write a leading zero (such as 0640)", text, k.At, n, uint32(mode))
 	}
 	return mode, true
 }
 
 // vaID reads a file sink's owner or group as Vault Agent does: a number, the uid or gid, with
 // -1 for "leave it as the agent's" (returned as ""). A quoted number is taken too.
-func (l *loader) vaID(k item) (string, bool) {
+func (l *loader) vaID(k hclfile.Item) (string, bool) {
 	text := ""
-	if tok, ok := literal(k.val); ok && tok.Type == token.NUMBER {
+	if tok, ok := hclfile.Literal(k.Val); ok && tok.Type == token.NUMBER {
 		text = tok.Text
 	} else if s, ok := l.vaString(k); ok {
 		text = s
@@ -454,7 +449,7 @@ func (l *loader) vaID(k item) (string, bool) {
 		return "", true
 	}
 	if strings.Trim(text, "0123456789") != "" || text == "" {
-		l.fail(fmt.Errorf("%s: sink %s %q is not a numeric id: Vault Agent takes the uid or gid as a number", k.at, k.name, text))
+		l.fail(fmt.Errorf("%s: sink %s %q is not a numeric id: Vault Agent takes the uid or gid as a number", k.At, k.Name, text))
 		return "", false
 	}
 	return text, true
@@ -462,23 +457,23 @@ func (l *loader) vaID(k item) (string, bool) {
 
 // vaDuration reads a method's min_backoff or max_backoff: a whole number of seconds (read as
 // Vault reads numbers: 010 is octal), or a string of seconds or a Go duration.
-func (l *loader) vaDuration(k item) {
-	key := "lifecycle." + k.name
+func (l *loader) vaDuration(k hclfile.Item) {
+	key := "lifecycle." + k.Name
 	dst := &l.cfg.Lifecycle.MinBackoff
-	if k.name == "max_backoff" {
+	if k.Name == "max_backoff" {
 		dst = &l.cfg.Lifecycle.MaxBackoff
 	}
 	if d, ok := l.vaPositiveDuration(k, "method"); ok {
 		*dst = d
-		l.from[key] = k.at
+		l.from[key] = k.At
 	}
 }
 
 // vaPositiveDuration reads a duration as Vault does: whole seconds, as a number or a string,
 // or a Go duration ("5m"). stanza names k's stanza in the error ("method", "sink").
-func (l *loader) vaPositiveDuration(k item, stanza string) (time.Duration, bool) {
+func (l *loader) vaPositiveDuration(k hclfile.Item, stanza string) (time.Duration, bool) {
 	const maxSecs = int64(maxDuration / time.Second)
-	tok, _ := literal(k.val)
+	tok, _ := hclfile.Literal(k.Val)
 	var d time.Duration
 	var err error
 	switch tok.Type {
@@ -495,7 +490,7 @@ func (l *loader) vaPositiveDuration(k item, stanza string) (time.Duration, bool)
 		}
 		d = time.Duration(f) * time.Second
 	case token.STRING, token.HEREDOC:
-		s, _, serr := stringOf(tok)
+		s, _, serr := hclfile.StringOf(tok)
 		if serr != nil {
 			err = serr
 		} else if secs, perr := strconv.ParseInt(s, 10, 64); perr == nil {
@@ -510,7 +505,7 @@ func (l *loader) vaPositiveDuration(k item, stanza string) (time.Duration, bool)
 		err = fmt.Errorf("not a duration")
 	}
 	if err != nil || d <= 0 {
-		l.fail(fmt.Errorf("%s: %s %s is not a positive duration: write it like \"1s\" or \"5m\"", k.at, stanza, k.name))
+		l.fail(fmt.Errorf("%s: %s %s is not a positive duration: write it like \"1s\" or \"5m\"", k.At, stanza, k.Name))
 		return 0, false
 	}
 	return d, true
@@ -518,7 +513,7 @@ func (l *loader) vaPositiveDuration(k item, stanza string) (time.Duration, bool)
 
 // vaSet sets the setting that the Vault Agent key vaKey sets the same way, from k, and says
 // whether there is one.
-func (l *loader) vaSet(all []setting, vaKey string, k item) bool {
+func (l *loader) vaSet(all []setting, vaKey string, k hclfile.Item) bool {
 	i := slices.IndexFunc(all, func(s setting) bool { return s.va == vaKey })
 	if i < 0 {
 		return false
@@ -530,35 +525,35 @@ func (l *loader) vaSet(all []setting, vaKey string, k item) bool {
 		ok = all[i].v.set(text) == nil // every Vault Agent key the table names is a string
 	}
 	if ok {
-		l.from[all[i].key] = k.at
+		l.from[all[i].key] = k.At
 	}
 	return true
 }
 
 // vaString reads a string setting; a number or bool is an error, as in Vault.
-func (l *loader) vaString(k item) (string, bool) {
-	if tok, ok := literal(k.val); ok {
-		if s, isString, err := stringOf(tok); isString && err == nil {
+func (l *loader) vaString(k hclfile.Item) (string, bool) {
+	if tok, ok := hclfile.Literal(k.Val); ok {
+		if s, isString, err := hclfile.StringOf(tok); isString && err == nil {
 			return s, true
 		}
 	}
-	l.fail(fmt.Errorf("%s: %s is not a string constant: write it in quotes", k.at, k.name))
+	l.fail(fmt.Errorf("%s: %s is not a string constant: write it in quotes", k.At, k.Name))
 	return "", false
 }
 
 // vaBool reads a true/false setting, also written as a string ("true", "1").
-func (l *loader) vaBool(k item) (bool, bool) {
-	if tok, ok := literal(k.val); ok {
+func (l *loader) vaBool(k hclfile.Item) (bool, bool) {
+	if tok, ok := hclfile.Literal(k.Val); ok {
 		switch tok.Type {
 		case token.BOOL:
 			return tok.Text == "true", true
 		case token.STRING, token.HEREDOC:
-			s, _, _ := stringOf(tok)
+			s, _, _ := hclfile.StringOf(tok)
 			if b, err := strconv.ParseBool(s); err == nil {
 				return b, true
 			}
 		}
 	}
-	l.fail(fmt.Errorf("%s: %s is not true or false", k.at, k.name))
+	l.fail(fmt.Errorf("%s: %s is not true or false", k.At, k.Name))
 	return false, false
 }

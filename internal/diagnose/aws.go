@@ -29,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 
+	"github.com/xauth-agent/xauth-agent/internal/awsname"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 )
@@ -516,17 +517,6 @@ func (d *diagnosis) checkIdentity(ctx context.Context) Result {
 // uniqueID is a GetCallerIdentity UserId up to the first ':'.
 func uniqueID(userID string) string { return strings.SplitN(userID, ":", 2)[0] }
 
-// iamEndpoint is IAM's global endpoint and signing region per partition.
-func iamEndpoint(partition string) (string, string) {
-	switch partition {
-	case "aws-cn":
-		return "https://iam.cn-north-1.amazonaws.com.cn/", "cn-north-1"
-	case "aws-us-gov":
-		return "https://iam.us-gov.amazonaws.com/", "us-gov-west-1"
-	}
-	return "https://iam.amazonaws.com/", "us-east-1"
-}
-
 // iamEntity is the part of GetRole's and GetUser's answers used here.
 type iamEntity struct {
 	Path string `xml:"Path"`
@@ -549,7 +539,7 @@ func (d *diagnosis) checkFullARN(ctx context.Context) Result {
 	default:
 		return skipped("Vault looks up no full ARN for a " + p.Type)
 	}
-	endpoint, region := iamEndpoint(p.Partition)
+	endpoint, region := awsname.IAMEndpoint(p.Partition)
 	form := url.Values{"Action": {action}, param: {p.Name}, "Version": {"2010-05-08"}}.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form))
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/xauth-agent/xauth-agent/internal/config"
+	"github.com/xauth-agent/xauth-agent/internal/awsname"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/login"
 	"github.com/xauth-agent/xauth-agent/internal/vault"
@@ -566,13 +566,13 @@ func compareRegion(serverEndpoint string, useClientRegion bool, signedRegion, ag
 	}
 	endpoint := serverEndpoint
 	if endpoint == "" {
-		endpoint = "https://sts.amazonaws.com"
+		endpoint = awsname.GlobalSTSEndpoint
 	}
 	host := endpoint
 	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
 		host = strings.ToLower(u.Hostname())
 	}
-	region, known := config.STSHostRegion(host)
+	region, known := awsname.STSHostRegion(host)
 	if !known {
 		agentHost := agentEndpoint
 		if u, err := url.Parse(agentEndpoint); err == nil && u.Host != "" {

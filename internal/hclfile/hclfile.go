@@ -1,10 +1,10 @@
-package config
-
-// Reading HCL. Both kinds of config file, the agent's own and Vault Agent's, are parsed with
-// HCL version 1 (github.com/hashicorp/hcl), the parser Vault itself reads Vault Agent configs
-// with. This file turns its syntax tree into items (attributes and blocks, each with its
-// file:line) and its literals into Go values, and makes its errors say file:line:column and
-// what is wrong. What each kind of file may contain is decided by file.go and vaultagent.go.
+// Package hclfile reads and writes HCL version 1 (github.com/hashicorp/hcl), the syntax Vault
+// reads Vault Agent configs with and the agent reads its own. It turns the parser's syntax
+// tree into items (attributes and blocks, each with its file:line) and its literals into Go
+// values, makes the parser's errors say file:line:column and what is wrong, and writes blocks
+// and strings that read back as written (write.go). It knows nothing of any schema: what a
+// file may contain is decided by internal/config.
+package hclfile
 
 import (
 	"bytes"
@@ -27,43 +27,43 @@ import (
 // overflow the stack, which no recover catches. Real configs nest four or five levels.
 const maxNesting = 64
 
-// item is one entry of an HCL body: an attribute (`name = value`) or a block
+// Item is one entry of an HCL body: an attribute (`name = value`) or a block
 // (`name "label" { ... }`). HCL 1 also lets an object be assigned (`name = { ... }`), which
-// Vault reads like a block; assign tells the two apart.
-type item struct {
-	file   string
-	name   string
-	labels []label  // a block's labels, after its name
-	assign bool     // written with "="
-	val    ast.Node // *ast.LiteralType, *ast.ListType or *ast.ObjectType
-	at     string   // "file:line" of the name
+// Vault reads like a block; Assign tells the two apart.
+type Item struct {
+	File   string
+	Name   string
+	Labels []Label  // a block's labels, after its name
+	Assign bool     // written with "="
+	Val    ast.Node // *ast.LiteralType, *ast.ListType or *ast.ObjectType
+	At     string   // "file:line" of the name
 }
 
-// label is one label of a block, such as "aws" in auth "aws" { ... }.
-type label struct {
-	text string
-	at   string // file:line
+// Label is one label of a block, such as "aws" in auth "aws" { ... }.
+type Label struct {
+	Text string
+	At   string // file:line
 }
 
-// isObject says whether its value is an object: a block, or an object assigned with "=".
-func (it item) isObject() bool {
-	_, ok := it.val.(*ast.ObjectType)
+// IsObject says whether its value is an object: a block, or an object assigned with "=".
+func (it Item) IsObject() bool {
+	_, ok := it.Val.(*ast.ObjectType)
 	return ok
 }
 
-// object returns the items of its value when that is an object, written as a block or
+// Object returns the items of its value when that is an object, written as a block or
 // assigned with "=".
-func (it item) object() ([]item, bool) {
-	o, ok := it.val.(*ast.ObjectType)
+func (it Item) Object() ([]Item, bool) {
+	o, ok := it.Val.(*ast.ObjectType)
 	if !ok {
 		return nil, false
 	}
-	return itemsOf(it.file, o.List), true
+	return itemsOf(it.File, o.List), true
 }
 
-// parseHCL parses src as HCL 1 and returns its top-level items. The error names the file,
+// Parse parses src as HCL 1 and returns its top-level items. The error names the file,
 // the line and the column of the first syntax error and says what is wrong.
-func parseHCL(filename string, src []byte) ([]item, error) {
+func Parse(filename string, src []byte) ([]Item, error) {
 	// The parser reads \r\n as \n; do it first so that the scan below sees the same text.
 	src = bytes.ReplaceAll(src, []byte("\r\n"), []byte("\n"))
 	if trimmed := bytes.TrimLeft(src, " \t\n\r"); len(trimmed) > 0 && trimmed[0] == '{' {
@@ -255,7 +255,7 @@ func tokenAt(toks []token.Token, pos token.Pos) (token.Token, bool) {
 
 // describe names a token for a message.
 func describe(tok token.Token) string {
-	text := clip(tok.Text)
+	text := Clip(tok.Text)
 	switch tok.Type {
 	case token.EOF:
 		return "the end of the file"
@@ -268,8 +268,8 @@ func describe(tok token.Token) string {
 	}
 }
 
-// clip shortens s, as written in the file, for a message.
-func clip(s string) string {
+// Clip shortens s, as written in the file, for a message.
+func Clip(s string) string {
 	const limit = 60
 	if len(s) <= limit {
 		return s
@@ -319,7 +319,7 @@ func checkValue(filename string, n ast.Node) error {
 			}
 		}
 	case *ast.LiteralType:
-		if _, _, err := stringOf(v.Token); err != nil {
+		if _, _, err := StringOf(v.Token); err != nil {
 			return fmt.Errorf("%s: syntax error: %w", position(filename, v.Pos()), err)
 		}
 	}
@@ -327,17 +327,17 @@ func checkValue(filename string, n ast.Node) error {
 }
 
 // itemsOf turns the parser's object items into items. checkBody has checked their names.
-func itemsOf(filename string, list *ast.ObjectList) []item {
-	items := make([]item, 0, len(list.Items))
+func itemsOf(filename string, list *ast.ObjectList) []Item {
+	items := make([]Item, 0, len(list.Items))
 	for _, oi := range list.Items {
 		if len(oi.Keys) == 0 || oi.Val == nil {
 			continue // the parser does not produce these
 		}
-		it := item{file: filename, assign: oi.Assign.IsValid(), val: oi.Val, at: lineOf(filename, oi.Keys[0].Pos())}
-		it.name, _ = keyText(oi.Keys[0].Token)
+		it := Item{File: filename, Assign: oi.Assign.IsValid(), Val: oi.Val, At: lineOf(filename, oi.Keys[0].Pos())}
+		it.Name, _ = keyText(oi.Keys[0].Token)
 		for _, k := range oi.Keys[1:] {
 			text, _ := keyText(k.Token)
-			it.labels = append(it.labels, label{text: text, at: lineOf(filename, k.Pos())})
+			it.Labels = append(it.Labels, Label{Text: text, At: lineOf(filename, k.Pos())})
 		}
 		items = append(items, it)
 	}
@@ -356,13 +356,13 @@ func keyText(tok token.Token) (string, error) {
 func unquote(tok token.Token) (string, error) {
 	s, err := hclstrconv.Unquote(tok.Text)
 	if err != nil {
-		return "", fmt.Errorf("the string %s cannot be read: check its escapes", clip(tok.Text))
+		return "", fmt.Errorf("the string %s cannot be read: check its escapes", Clip(tok.Text))
 	}
 	return s, nil
 }
 
-// literal returns n's token if n is a single literal: a string, heredoc, number or bool.
-func literal(n ast.Node) (token.Token, bool) {
+// Literal returns n's token if n is a single literal: a string, heredoc, number or bool.
+func Literal(n ast.Node) (token.Token, bool) {
 	lit, ok := n.(*ast.LiteralType)
 	if !ok {
 		return token.Token{}, false
@@ -370,8 +370,8 @@ func literal(n ast.Node) (token.Token, bool) {
 	return lit.Token, true
 }
 
-// stringOf returns the value of a string or heredoc token; ok is false for other tokens.
-func stringOf(tok token.Token) (s string, ok bool, err error) {
+// StringOf returns the value of a string or heredoc token; ok is false for other tokens.
+func StringOf(tok token.Token) (s string, ok bool, err error) {
 	switch tok.Type {
 	case token.STRING:
 		s, err = unquote(tok)
@@ -395,8 +395,8 @@ func heredoc(tok token.Token) (s string, err error) {
 	return s, nil
 }
 
-// kind names what a value is, for a message: "a string", "a list".
-func kind(n ast.Node) string {
+// Kind names what a value is, for a message: "a string", "a list".
+func Kind(n ast.Node) string {
 	switch v := n.(type) {
 	case *ast.ObjectType:
 		return "an object"
@@ -415,8 +415,8 @@ func kind(n ast.Node) string {
 	return "a value"
 }
 
-// suggest returns ` (did you mean "x"?)` when one of names is within two edits of name.
-func suggest(name string, names []string) string {
+// Suggest returns ` (did you mean "x"?)` when one of names is within two edits of name.
+func Suggest(name string, names []string) string {
 	best, bestDist := "", 3
 	for _, n := range names {
 		if d := editDistance(name, n); d < bestDist {
