@@ -8,13 +8,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/xauth-agent/xauth-agent/deploy/systemd"
 	"github.com/xauth-agent/xauth-agent/internal/atomicfile"
+	"github.com/xauth-agent/xauth-agent/internal/ids"
 )
 
 const installUsage = `Usage: xauth-agent install systemd [--apply] [--root DIR] [--bin PATH]
@@ -147,8 +146,8 @@ func installFile(w io.Writer, f installed, dst string, data []byte, onHost bool)
 	}
 	gid := -1
 	if f.config && onHost {
-		if g, err := user.LookupGroup(agentGroup); err == nil {
-			gid, _ = strconv.Atoi(g.Gid)
+		if g, err := ids.GID(agentGroup); err == nil {
+			gid = g
 		}
 	}
 	if err := atomicfile.Write(dst, data, atomicfile.Options{Perm: f.mode, UID: -1, GID: gid}); err != nil {

@@ -706,13 +706,13 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name: "relative nonce file",
 			file: vaultOnly + "auth \"aws\" {\n  type = \"ec2\"\n  nonce_file = \"nonce\"\n}\n",
-			want: []string{`auth.nonce_file "nonce" (FILE:4) is not absolute`},
+			want: []string{`FILE:4: auth.nonce_file "nonce" is not an absolute path`},
 		},
 		{
 			name: "empty nonce file",
 			file: vaultOnly + "auth \"aws\" {\n  type = \"ec2\"\n}\n",
 			o:    Overrides{"nonce-file": {""}},
-			want: []string{`auth.nonce_file "" (--nonce-file) names no file`},
+			want: []string{`--nonce-file "" is not an absolute path: use a full path such as "/var/lib/xauth-agent/nonce"`},
 		},
 		{
 			name: "sink type other than file or socket",
@@ -891,8 +891,8 @@ func TestLoadErrors(t *testing.T) {
 			name: "unknown log level and format",
 			file: vaultOnly + "log {\n  level = \"verbose\"\n  format = \"text\"\n}\n",
 			want: []string{
-				`log.level "verbose" (FILE:3) is not a log level`,
-				`log.format "text" (FILE:4) is not a log format`,
+				`FILE:3: log.level "verbose" is not a log level`,
+				`FILE:4: log.format "text" is not a log format`,
 			},
 		},
 		{
@@ -904,7 +904,7 @@ func TestLoadErrors(t *testing.T) {
 				"VAULT_SKIP_VERIFY",
 				"vault address is not set",
 				`auth.mount "" (FILE:2)`,
-				`log.level "loud" (XAUTH_LOG_LEVEL)`,
+				`XAUTH_LOG_LEVEL "loud" is not a log level`,
 			},
 		},
 	}

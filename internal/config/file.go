@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/hcl/ast"
 	"github.com/hashicorp/hcl/hcl/token"
 	"github.com/xauth-agent/xauth-agent/internal/hclfile"
+	"github.com/xauth-agent/xauth-agent/internal/ids"
 )
 
 // topBlocks are the blocks of a config file, in the documentation's order, which NativeHCL
@@ -139,7 +140,7 @@ func (l *loader) decode(key, name string, it hclfile.Item, v value) bool {
 	if lv, ok := v.(listValue); ok && (isList || !one) {
 		err = l.decodeList(key, it, lv)
 	} else if isBool && tok.Type != token.BOOL && tok.Text != `"true"` && tok.Text != `"false"` {
-		err = fmt.Errorf("%s: %s %s is not a bool: write true or false", it.At, key, describeValue(it.Val))
+		err = fmt.Errorf("%s: %s %s is not a bool: write true or false", it.At, key, hclfile.Describe(it.Val))
 	} else if text, terr := literalText(it.Val); terr != nil {
 		err = fmt.Errorf("%s: %s %w", it.At, key, terr)
 	} else if serr := v.set(text); serr != nil {
@@ -172,28 +173,20 @@ func literalText(n ast.Node) (string, error) {
 func (l *loader) decodeList(key string, it hclfile.Item, v listValue) error {
 	lst, ok := it.Val.(*ast.ListType)
 	if !ok {
-		return fmt.Errorf("%s: %s is %s, not a list: write it in brackets, such as [%s]", it.At, key, hclfile.Kind(it.Val), describeValue(it.Val))
+		return fmt.Errorf("%s: %s is %s, not a list: write it in brackets, such as [%s]", it.At, key, hclfile.Kind(it.Val), hclfile.Describe(it.Val))
 	}
 	texts := make([]string, len(lst.List))
 	for i, e := range lst.List {
 		text, err := literalText(e)
 		if err != nil {
-			return fmt.Errorf("%s: %s has %s: give single values, such as [1, 2]", it.At, key, describeValue(e))
+			return fmt.Errorf("%s: %s has %s: give single values, such as [1, 2]", it.At, key, hclfile.Describe(e))
 		}
 		texts[i] = text
 	}
 	if i, err := v.setEach(texts); err != nil {
-		return fmt.Errorf("%s: %s has %s, which %w", it.At, key, describeValue(lst.List[i]), err)
+		return fmt.Errorf("%s: %s has %s, which %w", it.At, key, hclfile.Describe(lst.List[i]), err)
 	}
 	return nil
-}
-
-// describeValue shows a literal as written, or says what kind of value n is.
-func describeValue(n ast.Node) string {
-	if tok, ok := hclfile.Literal(n); ok {
-		return hclfile.Clip(tok.Text)
-	}
-	return hclfile.Kind(n)
 }
 
 // applySink decodes a sink block of type typ, checks its path, and resolves its owner and
@@ -223,12 +216,12 @@ func (l *loader) applySink(typ hclfile.Label, body []hclfile.Item) {
 			l.fail(fmt.Errorf("%s: a second sink \"socket\": the agent serves one local API socket", typ.At))
 			return
 		}
-		s.GID = l.resolve(fmt.Sprintf("sink \"socket\" %q", s.Path), "group", s.Group, at["group"], lookupGroup, "create the group, or give a numeric gid")
+		s.GID = l.resolve(fmt.Sprintf("sink \"socket\" %q", s.Path), "group", s.Group, at["group"], ids.GID, "create the group, or give a numeric gid")
 		if s.Mode&0o002 != 0 {
 			l.warn("sink \"socket\" %q (%s) has mode %04o: any local user can connect; access still needs allow_uids/allow_gids", s.Path, at["path"], s.Mode)
 		}
 		for _, id := range append(append([]int(nil), s.AllowUIDs...), s.AllowGIDs...) {
-			if err := checkID(id); err != nil {
+			if err := ids.Check(id); err != nil {
 				l.fail(fmt.Errorf("%s: sink \"socket\" %q: allow_uids/allow_gids: %w", at["path"], s.Path, err))
 			}
 		}

@@ -3,7 +3,7 @@ package config
 // The schema. Every setting is declared once, in settings (the vault, auth, log and lifecycle
 // blocks) or in the table of its sink block (fileSinkAttrs, socketAttrs): its key in the file,
 // the environment variable and flag that also set it, its default, and the field of Config it
-// sets, typed (str, strs, urls, boolean, duration, mode, format, ids). The tables drive reading the file
+// sets, typed (str, strs, urls, boolean, duration, mode, oneOf, absPath, idList). The tables drive reading the file
 // (file.go), the environment and the flags (below), the flags cmd defines (Flags), what
 // convert writes (NativeHCL) and the Vault Agent keys that mean the same (vaultagent.go).
 
@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,21 +66,23 @@ func settings(c *Config) []setting {
 		{key: "auth.assume_role_duration", only: "iam", v: duration(&r.Duration, `is not a duration: write it like "15m", "1h" or "12h"`)},
 		{key: "auth.signature", only: "ec2", v: str(&a.Signature)},
 		{key: "auth.nonce_file", flag: "nonce-file", usage: "ec2: file that keeps the client nonce across restarts (default <state-dir>/nonce)",
-			only: "ec2", v: str(&a.NonceFile)},
+			only: "ec2", v: absPath(&a.NonceFile, DefaultNonceFile)},
 		{key: "auth.imds_v2_only", flag: "imds-v2-only", usage: "never fall back to IMDSv1", v: boolean(&a.IMDSv2Only)},
 
-		{key: "log.level", env: "XAUTH_LOG_LEVEL", flag: "log-level", usage: "debug|info|warn|error", def: "info", v: str(&c.Log.Level)},
-		{key: "log.format", env: "XAUTH_LOG_FORMAT", flag: "log-format", usage: "json|console", def: "json", v: str(&c.Log.Format)},
+		{key: "log.level", env: "XAUTH_LOG_LEVEL", flag: "log-level", usage: "debug|info|warn|error", def: "info", va: "log_level",
+			v: oneOf(&c.Log.Level, "is not a log level: use debug, info, warn or error", "debug", "info", "warn", "error")},
+		{key: "log.format", env: "XAUTH_LOG_FORMAT", flag: "log-format", usage: "json|console", def: "json", va: "log_format",
+			v: oneOf(&c.Log.Format, "is not a log format: use json or console", "json", "console")},
 
-		{key: "lifecycle.min_backoff", def: "1s", v: duration(&lc.MinBackoff, backoffRefused)},
-		{key: "lifecycle.max_backoff", def: "5m", v: duration(&lc.MaxBackoff, backoffRefused)},
+		{key: "lifecycle.min_backoff", def: "1s", va: "auto_auth.method.min_backoff", v: duration(&lc.MinBackoff, backoffRefused)},
+		{key: "lifecycle.max_backoff", def: "5m", va: "auto_auth.method.max_backoff", v: duration(&lc.MaxBackoff, backoffRefused)},
 		{key: "lifecycle.revoke_on_exit", def: "false", v: boolean(&lc.RevokeOnExit)},
 		{key: "lifecycle.remove_sinks_on_exit", def: "false", v: boolean(&lc.RemoveSinksOnExit)},
 		// No def: unset, Lifecycle.Dirs reads systemd's $STATE_DIRECTORY and $RUNTIME_DIRECTORY.
 		{key: "lifecycle.state_dir", env: "XAUTH_STATE_DIR", flag: "state-dir",
-			usage: "daemon: persistent directory of its lock and the ec2 nonce (default $STATE_DIRECTORY, else " + DefaultStateDir + ")", v: str(&lc.StateDir)},
+			usage: "daemon: persistent directory of its lock and the ec2 nonce (default $STATE_DIRECTORY, else " + DefaultStateDir + ")", v: absPath(&lc.StateDir, DefaultStateDir)},
 		{key: "lifecycle.runtime_dir", env: "XAUTH_RUNTIME_DIR", flag: "runtime-dir",
-			usage: "daemon: tmpfs directory of its token record, for restarts without a login (default $RUNTIME_DIRECTORY, else " + DefaultRuntimeDir + ")", v: str(&lc.RuntimeDir)},
+			usage: "daemon: tmpfs directory of its token record, for restarts without a login (default $RUNTIME_DIRECTORY, else " + DefaultRuntimeDir + ")", v: absPath(&lc.RuntimeDir, DefaultRuntimeDir)},
 
 		{key: "health.address", v: str(&c.Health.Address)},
 	}
@@ -108,8 +111,8 @@ func socketAttrs(s *SocketSink) []setting {
 		{key: "path", v: str(&s.Path)},
 		{key: "mode", def: "0660", v: mode(&s.Mode)},
 		{key: "group", v: str(&s.Group)},
-		{key: "allow_uids", v: ids(&s.AllowUIDs)},
-		{key: "allow_gids", v: ids(&s.AllowGIDs)},
+		{key: "allow_uids", v: idList(&s.AllowUIDs)},
+		{key: "allow_gids", v: idList(&s.AllowGIDs)},
 	}
 }
 
@@ -270,17 +273,31 @@ func mode(p *os.FileMode) value {
 
 // format is the token format of a file sink.
 func format(p *string) value {
+	return oneOf(p, fmt.Sprintf("is not supported: use %q, %q or %q", FormatToken, FormatJSON, FormatEnv), FormatToken, FormatJSON, FormatEnv)
+}
+
+// oneOf is a string that must be one of choices; refused is the error's text.
+func oneOf(p *string, refused string, choices ...string) value {
 	return scalar[string]{p, func(s string) (string, error) {
-		switch s {
-		case FormatToken, FormatJSON, FormatEnv:
-			return s, nil
+		if !slices.Contains(choices, s) {
+			return "", errors.New(refused)
 		}
-		return "", fmt.Errorf("is not supported: use %q, %q or %q", FormatToken, FormatJSON, FormatEnv)
+		return s, nil
 	}, hclfile.Quote}
 }
 
-// ids is a list of uids or gids, such as [1000, 1001].
-func ids(p *[]int) value {
+// absPath is an absolute path, cleaned; example is one for the error.
+func absPath(p *string, example string) value {
+	return scalar[string]{p, func(s string) (string, error) {
+		if !filepath.IsAbs(s) {
+			return "", fmt.Errorf("is not an absolute path: use a full path such as %q", example)
+		}
+		return filepath.Clean(s), nil
+	}, hclfile.Quote}
+}
+
+// idList is a list of uids or gids, such as [1000, 1001].
+func idList(p *[]int) value {
 	return list[int]{p, func(s string) (int, error) {
 		n, err := strconv.Atoi(s)
 		if err != nil {

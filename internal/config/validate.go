@@ -18,11 +18,9 @@ import (
 // validate checks the merged settings, normalises them, and collects warnings.
 func (l *loader) validate() {
 	l.validateVault()
-	l.validateDirs() // before validateAuth: the ec2 nonce's default is in the state directory
 	l.validateAuth()
 	l.validateSinks()
 	l.validateHealth()
-	l.validateLog()
 	if lc := l.cfg.Lifecycle; lc.MaxBackoff < lc.MinBackoff {
 		l.fail(fmt.Errorf("lifecycle.max_backoff %v%s is shorter than lifecycle.min_backoff %v%s: raise max_backoff",
 			lc.MaxBackoff, l.origin("lifecycle.max_backoff"), lc.MinBackoff, l.origin("lifecycle.min_backoff")))
@@ -46,25 +44,6 @@ func (l *loader) origin(key string) string {
 // show names a setting, its value and where it was set, for a message: key "value" (origin).
 func (l *loader) show(key, value string) string {
 	return fmt.Sprintf("%s %q%s", key, value, l.origin(key))
-}
-
-// validateDirs checks that the state and runtime directories are absolute, and cleans them.
-func (l *loader) validateDirs() {
-	lc := &l.cfg.Lifecycle
-	for _, d := range []struct {
-		key string
-		dir *string
-		eg  string
-	}{{"lifecycle.state_dir", &lc.StateDir, DefaultStateDir}, {"lifecycle.runtime_dir", &lc.RuntimeDir, DefaultRuntimeDir}} {
-		if _, set := l.from[d.key]; !set {
-			continue
-		}
-		if !filepath.IsAbs(*d.dir) {
-			l.fail(fmt.Errorf("%s is not an absolute path: use a full path such as %q", l.show(d.key, *d.dir), d.eg))
-			continue
-		}
-		*d.dir = filepath.Clean(*d.dir)
-	}
 }
 
 func (l *loader) validateVault() {
@@ -134,19 +113,10 @@ func (l *loader) validateEC2() {
 		l.fail(fmt.Errorf("%s is not a signature type: use %q (the default), %q or %q",
 			l.show("auth.signature", a.Signature), SignatureRSA2048, SignaturePKCS7, SignatureIdentity))
 	}
-	if a.NonceFile == "" {
-		if _, set := l.from["auth.nonce_file"]; set {
-			l.fail(fmt.Errorf("%s names no file: remove it to use %q, or give a full path", l.show("auth.nonce_file", a.NonceFile), DefaultNonceFile))
-			return
-		}
+	if a.NonceFile == "" { // absPath refuses "" when it is set
 		stateDir, _ := l.cfg.Lifecycle.Dirs(l.env)
 		a.NonceFile = filepath.Join(stateDir, "nonce")
 	}
-	if !filepath.IsAbs(a.NonceFile) {
-		l.fail(fmt.Errorf("%s is not absolute: use a full path such as %q", l.show("auth.nonce_file", a.NonceFile), DefaultNonceFile))
-		return
-	}
-	a.NonceFile = filepath.Clean(a.NonceFile)
 }
 
 // validateSTS checks the iam type's signing region and STS endpoint.
@@ -353,18 +323,4 @@ func canonicalPath(path string) string {
 		return filepath.Join(dir, filepath.Base(path))
 	}
 	return path
-}
-
-func (l *loader) validateLog() {
-	g := &l.cfg.Log
-	switch g.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		l.fail(fmt.Errorf("%s is not a log level: use debug, info, warn or error", l.show("log.level", g.Level)))
-	}
-	switch g.Format {
-	case "json", "console":
-	default:
-		l.fail(fmt.Errorf("%s is not a log format: use json or console", l.show("log.format", g.Format)))
-	}
 }

@@ -60,6 +60,10 @@ var vaultAgentIgnored = map[string]string{
 	"enable_reauth_on_new_credentials": "xauth-agent logs in again when the token can no longer be renewed, not when AWS credentials rotate",
 }
 
+// vaultAgentAliases are the values of Vault Agent keys that xauth-agent reads as another value
+// ("key value" -> value): it logs no trace level, and its console format is Vault's standard.
+var vaultAgentAliases = map[string]string{"log_level trace": "debug", "log_format standard": "console"}
+
 // isVaultAgent says whether a config file is a Vault Agent config: one with an auto_auth
 // stanza.
 func isVaultAgent(items []hclfile.Item) bool {
@@ -109,23 +113,8 @@ func (l *loader) applyVaultAgent(filename string, items []hclfile.Item) {
 				l.cfg.ExitAfterAuth = v
 				l.from["exit_after_auth"] = k.At
 			}
-		case "log_level":
-			if v, ok := l.vaString(k); ok {
-				if v == "trace" {
-					l.warn("log_level \"trace\" (%s) is logged as \"debug\"", k.At)
-					v = "debug"
-				}
-				l.cfg.Log.Level = v
-				l.from["log.level"] = k.At
-			}
-		case "log_format":
-			if v, ok := l.vaString(k); ok {
-				if v == "standard" {
-					v = "console"
-				}
-				l.cfg.Log.Format = v
-				l.from["log.format"] = k.At
-			}
+		case "log_level", "log_format":
+			l.vaSet(settings(&l.cfg), k.Name, k)
 		default:
 			l.vaIgnoreIn("", k)
 		}
@@ -241,8 +230,6 @@ func (l *loader) applyVaultAgentMethod(b hclfile.Item) {
 			if s, ok := l.vaString(k); ok {
 				l.vaNamespace(s, k.At)
 			}
-		case "min_backoff", "max_backoff":
-			l.vaDuration(k)
 		case "config":
 			var ok bool
 			if config, ok = k.Object(); !ok {
@@ -253,7 +240,9 @@ func (l *loader) applyVaultAgentMethod(b hclfile.Item) {
 		case "exit_on_err":
 			l.fail(fmt.Errorf("%s: method exit_on_err: xauth-agent retries network errors and exits on a refused login; remove exit_on_err, or run xauth-agent --once for a single attempt", k.At))
 		default:
-			l.vaIgnoreIn("method", k)
+			if !l.vaSet(settings(&l.cfg), "auto_auth.method."+k.Name, k) {
+				l.vaIgnoreIn("method", k)
+			}
 		}
 	}
 	l.applyVaultAgentAWSConfig(config)
@@ -455,20 +444,6 @@ func (l *loader) vaID(k hclfile.Item) (string, bool) {
 	return text, true
 }
 
-// vaDuration reads a method's min_backoff or max_backoff: a whole number of seconds (read as
-// Vault reads numbers: 010 is octal), or a string of seconds or a Go duration.
-func (l *loader) vaDuration(k hclfile.Item) {
-	key := "lifecycle." + k.Name
-	dst := &l.cfg.Lifecycle.MinBackoff
-	if k.Name == "max_backoff" {
-		dst = &l.cfg.Lifecycle.MaxBackoff
-	}
-	if d, ok := l.vaPositiveDuration(k, "method"); ok {
-		*dst = d
-		l.from[key] = k.At
-	}
-}
-
 // vaPositiveDuration reads a duration as Vault does: whole seconds, as a number or a string,
 // or a Go duration ("5m"). stanza names k's stanza in the error ("method", "sink").
 func (l *loader) vaPositiveDuration(k hclfile.Item, stanza string) (time.Duration, bool) {
@@ -521,8 +496,19 @@ func (l *loader) vaSet(all []setting, vaKey string, k hclfile.Item) bool {
 	ok := false
 	if b, isBool := all[i].v.(scalar[bool]); isBool {
 		*b.p, ok = l.vaBool(k) // after an error the config is not used
+	} else if d, isDuration := all[i].v.(scalar[time.Duration]); isDuration {
+		*d.p, ok = l.vaPositiveDuration(k, "method") // the method's backoffs are its only durations
 	} else if text, isString := l.vaString(k); isString {
-		ok = all[i].v.set(text) == nil // every Vault Agent key the table names is a string
+		if alias, known := vaultAgentAliases[vaKey+" "+text]; known {
+			l.warn("%s %q (%s) is read as %q", vaKey, text, k.At, alias)
+			text = alias
+		}
+		// Every other Vault Agent key the table names is a string.
+		if err := all[i].v.set(text); err != nil {
+			l.fail(fmt.Errorf("%s: %s %q %w", k.At, vaKey, text, err))
+		} else {
+			ok = true
+		}
 	}
 	if ok {
 		l.from[all[i].key] = k.At

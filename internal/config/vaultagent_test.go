@@ -160,6 +160,9 @@ func TestLoadVaultAgentErrors(t *testing.T) {
 		{"two namespaces", "vault {\n  address = \"https://v:8200\"\n  namespace = \"a\"\n}\nauto_auth {\n  method \"aws\" {\n    namespace = \"b\"\n    config = { type = \"iam\", role = \"r\" }\n  }\n}\n", []string{
 			`config.hcl:7: method namespace "b" differs from vault.namespace "a" (`,
 		}},
+		{"bad log level", head + "auto_auth {\n  method \"aws\" {\n    config = { type = \"iam\", role = \"r\" }\n  }\n}\nlog_level = \"loud\"\n", []string{
+			`config.hcl:9: log_level "loud" is not a log level: use debug, info, warn or error`,
+		}},
 		{"bad region", head + "auto_auth {\n  method \"aws\" {\n    config = { type = \"iam\", role = \"r\", region = \"europe\" }\n  }\n}\n", []string{
 			`auth.sts_region "europe" (`, `config.hcl:6) is not an AWS region name`,
 		}},
@@ -188,6 +191,26 @@ func TestLoadVaultAgentErrors(t *testing.T) {
 				t.Errorf("the error shows the secret key:\n%v", err)
 			}
 		})
+	}
+}
+
+// TestVaultAgentLogAliases checks that Vault Agent's trace level and standard format are read
+// as the agent's nearest, with a warning.
+func TestVaultAgentLogAliases(t *testing.T) {
+	src := "vault {\n  address = \"https://v:8200\"\n}\nauto_auth {\n  method \"aws\" {\n    config = { type = \"iam\", role = \"r\" }\n  }\n}\n" +
+		"log_level = \"trace\"\nlog_format = \"standard\"\n"
+	c, err := Load(writeConfig(t, src), nil, Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Log != (Log{Level: "debug", Format: "console"}) {
+		t.Errorf("log: %+v, want debug and console", c.Log)
+	}
+	warnings := strings.Join(c.Warnings, "\n")
+	for _, w := range []string{`log_level "trace" (`, `config.hcl:9) is read as "debug"`, `log_format "standard" (`, `config.hcl:10) is read as "console"`} {
+		if !strings.Contains(warnings, w) {
+			t.Errorf("no warning contains %q:\n%s", w, warnings)
+		}
 	}
 }
 

@@ -415,6 +415,14 @@ func Kind(n ast.Node) string {
 	return "a value"
 }
 
+// Describe shows a literal as written, or says what kind of value n is, for a message.
+func Describe(n ast.Node) string {
+	if tok, ok := Literal(n); ok {
+		return Clip(tok.Text)
+	}
+	return Kind(n)
+}
+
 // Suggest returns ` (did you mean "x"?)` when one of names is within two edits of name.
 func Suggest(name string, names []string) string {
 	best, bestDist := "", 3
