@@ -332,40 +332,37 @@ func (d *diagnosis) roleName() string {
 	return ""
 }
 
-// operatorSkip is why the operator steps cannot run, or "".
-func (d *diagnosis) operatorSkip(path string) string {
+// operatorRead reads path with the operator token. When it cannot, the Result says why:
+// skipped without a token, with Vault or the mount down, or when the token may not read path;
+// a warning when the read failed.
+func (d *diagnosis) operatorRead(ctx context.Context, path string) (map[string]any, *Result) {
+	skip := func(why string) (map[string]any, *Result) { r := skipped(why); return nil, &r }
 	switch {
 	case d.o.OperatorToken == "":
-		return fmt.Sprintf("set VAULT_TOKEN to a token that may read %s to check it against this agent", path)
+		return skip(fmt.Sprintf("set VAULT_TOKEN to a token that may read %s to check it against this agent", path))
 	case !d.vaultOK:
-		return "Vault is unreachable (see vault)"
+		return skip("Vault is unreachable (see vault)")
 	case !d.mountOK:
-		return fmt.Sprintf("no aws auth method at auth/%s (see mount)", d.cfg.Auth.Mount)
+		return skip(fmt.Sprintf("no aws auth method at auth/%s (see mount)", d.cfg.Auth.Mount))
 	}
-	return ""
-}
-
-// operatorRead reads path with the operator token. skip is set when the
-// token may not read it.
-func (d *diagnosis) operatorRead(ctx context.Context, path string) (data map[string]any, skip string, err error) {
 	op := d.operator()
 	if op == nil {
-		return nil, "cannot build a Vault client for the operator token", nil
+		return skip("cannot build a Vault client for the operator token")
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.o.Timeout)
 	defer cancel()
 	s, err := op.Logical().ReadWithContext(ctx, path)
 	var re *api.ResponseError
 	if errors.As(err, &re) && re.StatusCode == http.StatusForbidden {
-		return nil, fmt.Sprintf("VAULT_TOKEN may not read %s (permission denied)", path), nil
+		return skip(fmt.Sprintf("VAULT_TOKEN may not read %s (permission denied)", path))
 	}
 	if err != nil {
-		return nil, "", err
+		return nil, &Result{Status: Warn, Saw: fmt.Sprintf("could not read %s: %v", path, err)}
 	}
 	if s == nil {
-		return nil, "", nil
+		return nil, nil
 	}
-	return s.Data, "", nil
+	return s.Data, nil
 }
 
 // reCallerInRefusal takes the caller ARN out of Vault's "not bound" refusal.
@@ -379,15 +376,10 @@ func (d *diagnosis) checkRole(ctx context.Context) Result {
 		return skipped("no role is configured and the caller identity is unknown (see identity)")
 	}
 	path := fmt.Sprintf("auth/%s/role/%s", mount, name)
-	if why := d.operatorSkip(path); why != "" {
-		return skipped(why)
-	}
-	data, skip, err := d.operatorRead(ctx, path)
+	data, res := d.operatorRead(ctx, path)
 	switch {
-	case skip != "":
-		return skipped(skip)
-	case err != nil:
-		return Result{Status: Warn, Saw: fmt.Sprintf("could not read %s: %v", path, err)}
+	case res != nil:
+		return *res
 	case data == nil:
 		return failed(failure.Refused, fmt.Sprintf("role %q does not exist on auth/%s", name, mount), d.roleListFix(ctx, mount))
 	}
@@ -488,15 +480,9 @@ func (d *diagnosis) roleListFix(ctx context.Context, mount string) string {
 func (d *diagnosis) checkServerConfig(ctx context.Context) Result {
 	mount := d.cfg.Auth.Mount
 	path := fmt.Sprintf("auth/%s/config/client", mount)
-	if why := d.operatorSkip(path); why != "" {
-		return skipped(why)
-	}
-	data, skip, err := d.operatorRead(ctx, path)
-	switch {
-	case skip != "":
-		return skipped(skip)
-	case err != nil:
-		return Result{Status: Warn, Saw: fmt.Sprintf("could not read %s: %v", path, err)}
+	data, res := d.operatorRead(ctx, path)
+	if res != nil {
+		return *res
 	}
 	endpoint, _ := data["sts_endpoint"].(string)
 	region, _ := data["sts_region"].(string)
