@@ -21,6 +21,7 @@ import (
 	"github.com/xauth-agent/xauth-agent/internal/awsname"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
 	"github.com/xauth-agent/xauth-agent/internal/login"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
@@ -279,7 +280,7 @@ func (d *diagnosis) checkLogin(ctx context.Context) Result {
 	}
 	d.loginAccepted = true
 	a := secret.Auth
-	ttl := time.Duration(a.LeaseDuration) * time.Second
+	ttl := token.LeaseTTL(a.LeaseDuration)
 	det := map[string]any{"accessor": a.Accessor, "policies": a.Policies, "ttl": ttl.String(), "renewable": a.Renewable, "metadata": a.Metadata}
 	saw := fmt.Sprintf("logged in: accessor %s, policies %s, ttl %v", a.Accessor, strings.Join(a.Policies, ","), ttl)
 	if a.Renewable {

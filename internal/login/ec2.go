@@ -9,7 +9,6 @@ import (
 	"io"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/hashicorp/vault/api"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
@@ -115,7 +115,7 @@ func (c *EC2Client) Login(ctx context.Context) (*api.Secret, error) {
 		}
 	}
 	c.log.Info("logged in", zap.String(fieldAccessor, secret.Auth.Accessor), zap.Strings(fieldPolicies, secret.Auth.Policies),
-		zap.Duration(fieldTTL, time.Duration(secret.Auth.LeaseDuration)*time.Second), zap.String(fieldRole, c.auth.Role),
+		zap.Duration(fieldTTL, token.LeaseTTL(secret.Auth.LeaseDuration)), zap.String(fieldRole, c.auth.Role),
 		zap.String(fieldInstance, doc.InstanceID))
 	return secret, nil
 }

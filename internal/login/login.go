@@ -14,6 +14,7 @@ import (
 
 	"github.com/xauth-agent/xauth-agent/internal/config"
 	"github.com/xauth-agent/xauth-agent/internal/failure"
+	"github.com/xauth-agent/xauth-agent/internal/token"
 	"github.com/xauth-agent/xauth-agent/internal/vault"
 )
 
@@ -80,7 +81,7 @@ func (c *Client) Login(ctx context.Context) (*api.Secret, error) {
 		return nil, err
 	}
 	c.log.Info("logged in", zap.String(fieldAccessor, secret.Auth.Accessor), zap.Strings(fieldPolicies, secret.Auth.Policies),
-		zap.Duration(fieldTTL, time.Duration(secret.Auth.LeaseDuration)*time.Second), zap.String(fieldRole, c.auth.Role))
+		zap.Duration(fieldTTL, token.LeaseTTL(secret.Auth.LeaseDuration)), zap.String(fieldRole, c.auth.Role))
 	return secret, nil
 }
 

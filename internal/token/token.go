@@ -23,13 +23,10 @@ type Token struct {
 	ExpiresAt     time.Time
 }
 
-// Of converts a login or renewal answer, received at issued, into a Token.
-// A lease_duration beyond what a Duration holds (292 years) is capped
-// there rather than wrapping around to a negative TTL; a negative one
-// counts as 0 (no lease).
+// Of converts a login or renewal answer, received at issued, into a Token, its lease as
+// LeaseTTL reads it.
 func Of(s *api.Secret, issued time.Time) Token {
-	const maxSeconds = math.MaxInt64 / int64(time.Second)
-	ttl := time.Duration(min(max(int64(s.Auth.LeaseDuration), 0), maxSeconds)) * time.Second
+	ttl := LeaseTTL(s.Auth.LeaseDuration)
 	return Token{
 		Token:         s.Auth.ClientToken,
 		Accessor:      s.Auth.Accessor,
@@ -38,4 +35,12 @@ func Of(s *api.Secret, issued time.Time) Token {
 		Renewable:     s.Auth.Renewable,
 		ExpiresAt:     issued.Add(ttl).UTC(),
 	}
+}
+
+// LeaseTTL is a lease_duration in seconds as a Duration. One beyond what a Duration holds
+// (292 years) is capped there rather than wrapping around to a negative TTL; a negative one
+// counts as 0 (no lease).
+func LeaseTTL(seconds int) time.Duration {
+	const maxSeconds = math.MaxInt64 / int64(time.Second)
+	return time.Duration(min(max(int64(seconds), 0), maxSeconds)) * time.Second
 }

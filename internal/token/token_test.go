@@ -27,6 +27,9 @@ func TestOfClampsTheLease(t *testing.T) {
 		if tok.LeaseDuration != tt.want || !tok.ExpiresAt.Equal(issued.Add(tt.want)) {
 			t.Errorf("lease %d s: TTL %v, expires %v; want %v", tt.lease, tok.LeaseDuration, tok.ExpiresAt, tt.want)
 		}
+		if got := LeaseTTL(tt.lease); got != tt.want { // what the login log line and diagnose show
+			t.Errorf("LeaseTTL(%d) = %v, want %v", tt.lease, got, tt.want)
+		}
 	}
 }
 
