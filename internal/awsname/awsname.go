@@ -5,18 +5,7 @@
 // the agent's signing region with the STS endpoint Vault forwards to.
 package awsname
 
-import (
-	"regexp"
-	"strings"
-)
-
-// regionName matches AWS region names: us-east-1, eu-central-2, us-gov-west-1, cn-north-1.
-var regionName = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
-
-// regionalSTSHost matches the host of a regional STS endpoint and captures its region:
-// sts.eu-west-1.amazonaws.com, sts-fips.us-east-2.amazonaws.com, sts.cn-north-1.amazonaws.com.cn,
-// and interface VPC endpoints such as vpce-0a1b-c2d3.sts.eu-west-1.vpce.amazonaws.com.
-var regionalSTSHost = regexp.MustCompile(`^(?:[a-z0-9-]+\.)?sts(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d+)\.(?:vpce\.)?amazonaws\.com(?:\.cn)?$`)
+import "strings"
 
 // GlobalSTSHost is the host of STS's global endpoint, which takes only us-east-1 signatures,
 // and GlobalSTSEndpoint its URL: the default of the agent's sts_endpoint and of Vault's.
@@ -25,21 +14,46 @@ const (
 	GlobalSTSEndpoint = "https://" + GlobalSTSHost
 )
 
-// IsRegion says whether s has the shape of an AWS region name.
-func IsRegion(s string) bool { return regionName.MatchString(s) }
+// IsRegion says whether s has the shape of an AWS region name: us-east-1, eu-central-2,
+// us-gov-west-1, cn-north-1 (two letters, one or more words, a number, joined by "-").
+func IsRegion(s string) bool {
+	parts := strings.Split(s, "-")
+	n := len(parts)
+	if n < 3 || len(parts[0]) != 2 || parts[n-1] == "" || !onlyChars(parts[n-1], "", false) {
+		return false
+	}
+	for _, w := range parts[:n-1] {
+		if !lowerOf(w, "") {
+			return false
+		}
+	}
+	return true
+}
 
-// STSHostRegion returns the only region an AWS STS host accepts signatures
-// for: us-east-1 for the global endpoint, the named region for a regional,
-// FIPS or VPC endpoint. ok is false for any other host.
+// STSHostRegion returns the only region an AWS STS host accepts signatures for: us-east-1 for
+// the global endpoint; the named region for a regional or FIPS endpoint
+// (sts.eu-west-1.amazonaws.com, sts-fips.us-east-2.amazonaws.com, sts.cn-north-1.amazonaws.com.cn)
+// or an interface VPC endpoint (vpce-0a1b-c2d3.sts.eu-west-1.vpce.amazonaws.com). ok is false
+// for any other host.
 func STSHostRegion(host string) (region string, ok bool) {
 	host = strings.ToLower(host)
 	if host == GlobalSTSHost {
 		return "us-east-1", true
 	}
-	if m := regionalSTSHost.FindStringSubmatch(host); m != nil {
-		return m[1], true
+	rest, found := strings.CutSuffix(host, ".amazonaws.com.cn")
+	if !found {
+		if rest, found = strings.CutSuffix(host, ".amazonaws.com"); !found {
+			return "", false
+		}
 	}
-	return "", false
+	rest = strings.TrimSuffix(rest, ".vpce")
+	labels := strings.Split(rest, ".")
+	n := len(labels)
+	if n < 2 || n > 3 || (labels[n-2] != "sts" && labels[n-2] != "sts-fips") || !IsRegion(labels[n-1]) ||
+		(n == 3 && !lowerOf(labels[0], "0123456789-")) {
+		return "", false
+	}
+	return labels[n-1], true
 }
 
 // STSEndpoint is the STS endpoint Vault Agent sends a login signed for region to: the global
@@ -65,8 +79,8 @@ func IAMEndpoint(partition string) (endpoint, region string) {
 	return "https://iam.amazonaws.com/", "us-east-1"
 }
 
-// STS's limits on what sts:AssumeRole takes. They are checked without regular expressions: a
-// compiled one would stay in the daemon's memory for a check made once.
+// STS's limits on what sts:AssumeRole takes. Names here are checked without regular
+// expressions: a compiled one would stay in the daemon's memory for a check made once.
 const (
 	roleNameChars    = "_+=,.@-"   // besides letters and digits, in a role name and a role session name
 	externalIDChars  = "_+=,.@:/-" // besides letters and digits, in an external ID
@@ -107,6 +121,16 @@ func IsRoleSessionName(s string) bool {
 // digits and _+=,.@:/-.
 func IsExternalID(s string) bool {
 	return len(s) >= 2 && len(s) <= maxExternalIDLen && onlyChars(s, externalIDChars, true)
+}
+
+// lowerOf says whether s is not empty and has only the letters a-z and the characters of extra.
+func lowerOf(s, extra string) bool {
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && !strings.ContainsRune(extra, c) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // onlyChars says whether s has only digits, the characters of extra, and, with letters, ASCII

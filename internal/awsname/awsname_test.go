@@ -1,6 +1,7 @@
 package awsname
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -78,4 +79,36 @@ func TestIAMEndpoint(t *testing.T) {
 	if e, r := IAMEndpoint("aws-cn"); e != "https://iam.cn-north-1.amazonaws.com.cn/" || r != "cn-north-1" {
 		t.Errorf("aws-cn: %s %s", e, r)
 	}
+}
+
+// The grammars IsRegion and STSHostRegion implement, as regular expressions: the tests hold
+// the hand-written checks to them.
+var (
+	regionRE          = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
+	regionalSTSHostRE = regexp.MustCompile(`^(?:[a-z0-9-]+\.)?sts(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d+)\.(?:vpce\.)?amazonaws\.com(?:\.cn)?$`)
+)
+
+// FuzzNamesAsRegexps checks that IsRegion and STSHostRegion agree with the regular expressions
+// on every input.
+func FuzzNamesAsRegexps(f *testing.F) {
+	for _, s := range []string{"us-east-1", "us-gov-west-1", "u-east-1", "us--1", "us-east-", "US-east-1", "us-east-1a",
+		"sts.amazonaws.com", "sts.eu-west-1.amazonaws.com", "sts-fips.us-east-2.amazonaws.com", "sts.cn-north-1.amazonaws.com.cn",
+		"vpce-0a1b-c2d3.sts.eu-west-1.vpce.amazonaws.com", "a.b.sts.eu-west-1.amazonaws.com", ".sts.eu-west-1.amazonaws.com",
+		"sts.eu-west-1.vpce.amazonaws.com.cn", "sts.eu-west-1.vpce.vpce.amazonaws.com", "x_y.sts.eu-west-1.amazonaws.com", "STS.EU-WEST-1.AMAZONAWS.COM"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := IsRegion(s), regionRE.MatchString(s); got != want {
+			t.Fatalf("IsRegion(%q) = %v, the expression says %v", s, got, want)
+		}
+		wantRegion, wantOK := "", false
+		if lower := strings.ToLower(s); lower == "sts.amazonaws.com" {
+			wantRegion, wantOK = "us-east-1", true
+		} else if m := regionalSTSHostRE.FindStringSubmatch(lower); m != nil {
+			wantRegion, wantOK = m[1], true
+		}
+		if region, ok := STSHostRegion(s); region != wantRegion || ok != wantOK {
+			t.Fatalf("STSHostRegion(%q) = %q, %v; the expression says %q, %v", s, region, ok, wantRegion, wantOK)
+		}
+	})
 }

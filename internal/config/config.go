@@ -229,7 +229,8 @@ func Load(path string, env func(string) (string, bool), o Overrides) (*Config, e
 // load is Load after the file has been read.
 func load(path string, src []byte, env func(string) (string, bool), o Overrides) (*Config, error) {
 	l := &loader{cfg: Config{Auth: Auth{Method: "aws"}}, from: map[string]string{}, env: env}
-	setDefaults(settings(&l.cfg))
+	l.schema = settings(&l.cfg)
+	setDefaults(l.schema)
 	if path != "" {
 		items, err := hclfile.Parse(path, src)
 		if err != nil {
@@ -257,7 +258,8 @@ func load(path string, src []byte, env func(string) (string, bool), o Overrides)
 // loader carries the configuration through the pipeline, with what validation needs to say
 // where a bad value came from.
 type loader struct {
-	cfg Config
+	cfg    Config
+	schema []setting // settings(&cfg): the schema bound to cfg
 
 	// from maps a setting's file name ("auth.sts_region") to where its value was set:
 	// "config.hcl:12", "XAUTH_STS_REGION" or "--sts-region". Defaults have no entry.

@@ -29,7 +29,6 @@ var topBlocks = []struct{ name, label string }{
 // applyFile decodes a native config file's items into the configuration and records where
 // each setting is set.
 func (l *loader) applyFile(items []hclfile.Item) {
-	all := settings(&l.cfg)
 	first := map[string]string{} // block name -> where the first one is, for the blocks allowed once
 	for _, it := range items {
 		if !l.checkBlock(it, first) {
@@ -46,7 +45,7 @@ func (l *loader) applyFile(items []hclfile.Item) {
 				continue
 			}
 		}
-		set, _ := l.decodeBody(it.Name, body, inBlock(all, it.Name), func() string { return it.Name + "." })
+		set, _ := l.decodeBody(it.Name, body, inBlock(l.schema, it.Name), func() string { return it.Name + "." })
 		for name, at := range set {
 			l.from[it.Name+"."+name] = at
 		}

@@ -377,7 +377,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 // names and meanings are those of the vault CLI; a variable set to "" counts as unset, as the
 // vault CLI does.
 func (l *loader) applyEnv(env func(string) (string, bool)) {
-	for _, s := range settings(&l.cfg) {
+	for _, s := range l.schema {
 		if v, ok := env(s.env); s.env != "" && ok && v != "" {
 			l.setFrom(s, v, s.env)
 		}
@@ -387,7 +387,7 @@ func (l *loader) applyEnv(env func(string) (string, bool)) {
 // applyFlags applies the command-line overrides. A flag set to "" does set the value, so a
 // flag can clear what the file or the environment set.
 func (l *loader) applyFlags(o Overrides) {
-	for _, s := range settings(&l.cfg) {
+	for _, s := range l.schema {
 		if vs := o[s.flag]; s.flag != "" && len(vs) > 0 {
 			l.setFrom(s, vs[len(vs)-1], "--"+s.flag)
 		}

@@ -87,7 +87,7 @@ func (l *loader) validateAuth() {
 		return
 	}
 	// The settings of the other type are refused when set, as the schema says (its only).
-	for _, s := range settings(&l.cfg) {
+	for _, s := range l.schema {
 		if from, ok := l.from[s.key]; ok && s.only != "" && s.only != a.Type {
 			l.fail(fmt.Errorf("%s (%s) applies only to auth type %q, and the type is %q: remove it, or set auth.type = %q",
 				s.key, from, s.only, a.Type, s.only))

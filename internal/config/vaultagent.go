@@ -114,7 +114,7 @@ func (l *loader) applyVaultAgent(filename string, items []hclfile.Item) {
 				l.from["exit_after_auth"] = k.At
 			}
 		case "log_level", "log_format":
-			l.vaSet(settings(&l.cfg), k.Name, k)
+			l.vaSet(k.Name, k)
 		default:
 			l.vaIgnoreIn("", k)
 		}
@@ -149,9 +149,8 @@ func (l *loader) applyVaultAgentVault(b hclfile.Item) {
 		l.fail(fmt.Errorf("%s: vault is not a stanza: write vault { address = \"...\" }", b.At))
 		return
 	}
-	all := settings(&l.cfg)
 	for _, k := range body {
-		if !l.vaSet(all, "vault."+k.Name, k) {
+		if !l.vaSet("vault."+k.Name, k) {
 			l.vaIgnoreIn("vault", k)
 		}
 	}
@@ -240,7 +239,7 @@ func (l *loader) applyVaultAgentMethod(b hclfile.Item) {
 		case "exit_on_err":
 			l.fail(fmt.Errorf("%s: method exit_on_err: xauth-agent retries network errors and exits on a refused login; remove exit_on_err, or run xauth-agent --once for a single attempt", k.At))
 		default:
-			if !l.vaSet(settings(&l.cfg), "auto_auth.method."+k.Name, k) {
+			if !l.vaSet("auto_auth.method."+k.Name, k) {
 				l.vaIgnoreIn("method", k)
 			}
 		}
@@ -264,9 +263,8 @@ func (l *loader) applyVaultAgentAWSConfig(keys []hclfile.Item) {
 	a := &l.cfg.Auth
 	var region, nonceAt string
 	var regionSet bool
-	all := settings(&l.cfg)
 	for _, k := range keys {
-		if l.vaSet(all, "auto_auth.method.config."+k.Name, k) {
+		if l.vaSet("auto_auth.method.config."+k.Name, k) {
 			continue
 		}
 		switch k.Name {
@@ -488,7 +486,8 @@ func (l *loader) vaPositiveDuration(k hclfile.Item, stanza string) (time.Duratio
 
 // vaSet sets the setting that the Vault Agent key vaKey sets the same way, from k, and says
 // whether there is one.
-func (l *loader) vaSet(all []setting, vaKey string, k hclfile.Item) bool {
+func (l *loader) vaSet(vaKey string, k hclfile.Item) bool {
+	all := l.schema
 	i := slices.IndexFunc(all, func(s setting) bool { return s.va == vaKey })
 	if i < 0 {
 		return false
